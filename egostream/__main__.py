@@ -1,0 +1,3 @@
+from egostream.cli import main
+
+raise SystemExit(main())

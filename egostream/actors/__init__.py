@@ -1,0 +1,1 @@
+"""Ray actors and pipelines: decode, extract, perceive, sink; cluster batch runs."""

@@ -1,0 +1,1 @@
+"""The EgoPack backpack: task prototypes, their storage and the cross-task interaction."""

@@ -1,0 +1,1 @@
+"""Video sources and result sinks."""

@@ -1,0 +1,1 @@
+"""Training stages: single-task, multi-task and EgoPack."""

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import pytest
+
+from egostream.config import apply_overrides, from_dict, load_config, to_dict
+from egostream.errors import InputError
+
+
+@dataclass(frozen=True)
+class Inner:
+    depth: int = 3
+    radius_s: float = 2.0
+
+
+@dataclass(frozen=True)
+class Outer:
+    name: str = "x"
+    mode: Literal["a", "b"] = "a"
+    sizes: tuple[int, ...] = (1, 2)
+    out: Path | None = None
+    inner: Inner = field(default_factory=Inner)
+
+
+def test_defaults_overrides_and_nesting(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("name: y\ninner:\n  depth: 8\n")
+    cfg = load_config(Outer, path, ["inner.radius_s=1.5", "sizes=[4, 5]", "out=/tmp/o", "mode=b"])
+    assert cfg == Outer(name="y", mode="b", sizes=(4, 5), out=Path("/tmp/o"), inner=Inner(depth=8, radius_s=1.5))
+    assert to_dict(cfg)["inner"] == {"depth": 8, "radius_s": 1.5}
+    with pytest.raises(Exception):
+        cfg.name = "z"  # type: ignore[misc]  # frozen
+
+
+def test_int_is_accepted_for_float_but_not_the_reverse() -> None:
+    assert from_dict(Inner, {"radius_s": 2}).radius_s == 2.0
+    with pytest.raises(InputError, match="depth: expected an integer"):
+        from_dict(Inner, {"depth": 2.5})
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["inner.depht=2"], "inner.depht: unknown key"),
+        (["mode=c"], "mode: 'c' is not one of"),
+        (["inner.depth=eight"], "inner.depth: expected an integer"),
+        (["novalue"], "key=value"),
+    ],
+)
+def test_bad_overrides_name_the_key(overrides: list[str], message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        load_config(Outer, None, overrides)
+
+
+def test_missing_and_malformed_files_name_the_file(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="nope.yaml: config file not found"):
+        load_config(Outer, tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(InputError, match="bad.yaml: not valid YAML"):
+        load_config(Outer, bad)
+
+
+def test_apply_overrides_does_not_mutate_input() -> None:
+    data = {"inner": {"depth": 1}}
+    assert apply_overrides(data, ["inner.depth=2"]) == {"inner": {"depth": 2}}
+    assert data == {"inner": {"depth": 1}}
