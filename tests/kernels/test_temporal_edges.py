@@ -1,0 +1,131 @@
+"""Temporal radius edges against a brute-force all-pairs radius graph (an independent O(N^2) definition)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from egostream.kernels.temporal_edges import radius_edges, radius_edges_incremental, radius_edges_ptr
+from egostream.testing import requires_cuda
+
+
+def brute_force(pos: torch.Tensor, group: torch.Tensor, radius: float, loop: bool) -> set[tuple[int, int]]:
+    """Every (j, i) of the same group with (p_j - p_i)^2 < r^2 in pos's dtype, by enumerating all pairs."""
+    r2 = torch.tensor(radius * radius, dtype=pos.dtype)
+    edges = set()
+    for i in range(len(pos)):
+        for j in range(len(pos)):
+            if group[i] == group[j] and (i != j or loop) and (pos[j] - pos[i]) ** 2 < r2:
+                edges.add((j, i))
+    return edges
+
+
+def as_set(edge_index: torch.Tensor) -> set[tuple[int, int]]:
+    pairs = {tuple(pair) for pair in edge_index.t().tolist()}
+    assert len(pairs) == edge_index.shape[1], "duplicate edges"
+    return pairs
+
+
+def random_case(generator: torch.Generator, num_videos: int, max_len: int, *, duplicates: bool, shuffle: bool):
+    lengths = torch.randint(0, max_len + 1, (num_videos,), generator=generator)
+    pos, video = [], []
+    for b, n in enumerate(lengths.tolist()):
+        if duplicates:
+            p = torch.randint(0, 8, (n,), generator=generator).float() * 0.5
+        else:
+            p = torch.rand(n, generator=generator) * 10
+        p = p if shuffle else p.sort().values
+        pos.append(p)
+        video.append(torch.full((n,), b, dtype=torch.long))
+    return torch.cat(pos), torch.cat(video)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_matches_brute_force_on_random_batches(seed: int) -> None:
+    generator = torch.Generator().manual_seed(seed)
+    pos, video = random_case(generator, num_videos=1 + seed % 4, max_len=12, duplicates=seed % 3 == 0,
+                             shuffle=seed % 2 == 1)
+    radius = [0.5, 1.0, 2.0, 3.3][seed % 4]
+    for loop in (False, True):
+        edges = radius_edges(pos, video, radius, loop=loop, backend="torch")
+        assert as_set(edges) == brute_force(pos, video, radius, loop)
+
+
+def test_output_is_sorted_by_target_then_source() -> None:
+    pos = torch.tensor([3.0, 0.0, 1.0, 2.5, 0.2])
+    edges = radius_edges(pos, torch.zeros(5, dtype=torch.long), 1.5)
+    key = edges[1] * 5 + edges[0]
+    assert torch.equal(key, key.sort().values)
+
+
+def test_hierarchy_level0_spacing_gives_three_neighbours_each_side() -> None:
+    pos = (0.5 + torch.arange(20, dtype=torch.float32)) * 16 / 30
+    edges = radius_edges(pos, torch.zeros(20, dtype=torch.long), 2.0)
+    in_degree = torch.bincount(edges[1], minlength=20)
+    assert in_degree[10].item() == 6 and in_degree[0].item() == 3
+    assert (edges[0] - edges[1]).abs().max().item() == 3
+
+
+def test_strict_radius_excludes_exact_distance() -> None:
+    pos = torch.tensor([0.0, 1.0, 2.0])
+    assert as_set(radius_edges(pos, torch.zeros(3, dtype=torch.long), 1.0)) == set()
+    assert as_set(radius_edges(pos, torch.zeros(3, dtype=torch.long), 1.0, loop=True)) == {(0, 0), (1, 1), (2, 2)}
+
+
+def test_degenerate_inputs() -> None:
+    empty = radius_edges(torch.empty(0), torch.empty(0, dtype=torch.long), 2.0)
+    assert empty.shape == (2, 0)
+    single = radius_edges(torch.tensor([1.0]), torch.tensor([0]), 2.0)
+    assert single.shape == (2, 0)
+    assert as_set(radius_edges(torch.tensor([1.0]), torch.tensor([0]), 2.0, loop=True)) == {(0, 0)}
+    # Two videos at identical times are never joined.
+    assert as_set(radius_edges(torch.tensor([1.0, 1.0]), torch.tensor([0, 1]), 2.0)) == set()
+
+
+def test_rejects_unsorted_videos_and_bad_radius() -> None:
+    with pytest.raises(ValueError, match="sorted"):
+        radius_edges(torch.tensor([0.0, 1.0]), torch.tensor([1, 0]), 2.0)
+    with pytest.raises(ValueError, match="radius"):
+        radius_edges(torch.tensor([0.0, 1.0]), torch.tensor([0, 0]), 0.0)
+
+
+def test_ptr_groups_unsorted_positions_like_torch_cluster() -> None:
+    # The LTA head passes batch=arange(B).repeat(K); torch_cluster's bucketize turns it into ptr [0, 46, 53, 60]
+    # for B=3, K=20 (fixture README 9.6). Positions inside each chunk are not sorted.
+    pos = torch.arange(20, dtype=torch.float32).repeat(3)
+    ptr = torch.tensor([0, 46, 53, 60])
+    group = torch.repeat_interleave(torch.arange(3), ptr[1:] - ptr[:-1])
+    edges = radius_edges_ptr(pos, ptr, 2.5)
+    assert as_set(edges) == brute_force(pos, group, 2.5, loop=False)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_incremental_equals_full_difference(seed: int) -> None:
+    generator = torch.Generator().manual_seed(100 + seed)
+    n_old, n_new = torch.randint(0, 10, (2,), generator=generator).tolist()
+    n_new = max(n_new, 1)
+    steps = torch.randint(0, 3, (n_old + n_new,), generator=generator).float() * 0.4  # includes ties
+    pos = torch.cumsum(steps, 0)
+    radius = [0.5, 1.3, 2.0][seed % 3]
+    for loop in (False, True):
+        full = as_set(radius_edges(pos, torch.zeros(len(pos), dtype=torch.long), radius, loop=loop))
+        old = as_set(radius_edges(pos[:n_old], torch.zeros(n_old, dtype=torch.long), radius, loop=loop))
+        added = radius_edges_incremental(pos[:n_old], pos[n_old:], radius, loop=loop)
+        assert as_set(added) == full - old
+
+
+def test_incremental_rejects_out_of_order_push() -> None:
+    with pytest.raises(ValueError, match="sorted"):
+        radius_edges_incremental(torch.tensor([0.0, 5.0]), torch.tensor([1.0]), 2.0)
+
+
+@requires_cuda
+@pytest.mark.cuda
+@pytest.mark.parametrize("seed", range(10))
+def test_cupy_path_equals_cpu_path(seed: int) -> None:
+    generator = torch.Generator().manual_seed(200 + seed)
+    pos, video = random_case(generator, num_videos=5, max_len=300, duplicates=seed % 2 == 0, shuffle=seed % 3 == 0)
+    for dtype in (torch.float32, torch.float64):
+        for loop in (False, True):
+            cpu = radius_edges(pos.to(dtype), video, 1.7, loop=loop, backend="torch")
+            gpu = radius_edges(pos.to(dtype).cuda(), video.cuda(), 1.7, loop=loop, backend="cupy")
+            assert torch.equal(cpu, gpu.cpu())
