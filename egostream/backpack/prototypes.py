@@ -11,7 +11,7 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -34,7 +34,7 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Backpack:
     """The frozen prototypes of the support tasks, with the (verb, noun) pair behind each row.
 
@@ -46,6 +46,7 @@ class Backpack:
         num_verbs: size of the verb vocabulary the labels index.
         num_nouns: size of the noun vocabulary the labels index.
         source_checkpoint_sha256: sha256 of the checkpoint whose backbone and necks built the prototypes, if known.
+        path: the file it was loaded from (named in error messages), ``None`` if built in memory.
     """
 
     prototypes: dict[str, Tensor]
@@ -55,7 +56,7 @@ class Backpack:
     num_verbs: int
     num_nouns: int
     source_checkpoint_sha256: str | None = None
-    path: Path | None = field(default=None, compare=False)
+    path: Path | None = None
 
     def __post_init__(self) -> None:
         self._validate()
