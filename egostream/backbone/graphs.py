@@ -42,6 +42,18 @@ class VideoBatch:
         indices = torch.cat([torch.arange(len(f)) for f in features])
         return cls(torch.cat(features), torch.cat(pos).float(), video, indices, len(features))
 
+    @classmethod
+    def from_padded(cls, x: Tensor, pos: Tensor, video: Tensor, indices: Tensor, mask: Tensor,
+                    num_videos: int | None = None) -> VideoBatch:
+        """Keep the real rows (``mask`` true) of a padded collated batch, as the authors' ``GraphHier`` does first.
+
+        ``num_videos`` defaults to ``video.max() + 1`` over all rows (padding included), so a video whose rows are
+        all padding still counts.
+        """
+        if num_videos is None:
+            num_videos = int(video.max()) + 1 if len(video) else 0
+        return cls(x[mask], pos[mask], video[mask], indices[mask], num_videos)
+
 
 @dataclass
 class LevelGraphs:
@@ -64,6 +76,17 @@ class LevelGraphs:
     extent: Tensor
     indices: Tensor
     num_videos: int
+
+    @property
+    def batch(self) -> Tensor:
+        """``[N_all]`` int64 level of each node: the graph id in the authors' ``Batch`` of levels (= ``depth``)."""
+        return self.depth
+
+    @property
+    def ptr(self) -> Tensor:
+        """``[num_levels + 1]`` int64 row offsets of each level (the authors' ``graphs.ptr``)."""
+        counts = torch.bincount(self.depth, minlength=self.num_levels)
+        return torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
 
     @property
     def num_levels(self) -> int:

@@ -1,0 +1,125 @@
+"""Temporal Distance-Gated Convolution (TDGC), the graph convolution of every Hier-EgoPack level.
+
+Reproduces ``DistanceGatedConv`` of sapeirone/hier-egopack@4fff4e5:models/conv/distance_gated_conv.py. For node
+``i`` with incoming edges ``j -> i``::
+
+    out_i = lin_root(x_i) + bias + AGG_{j in N(i)} [ sign(p_j - p_i) * gate(|p_j - p_i|) * LeakyReLU_0.2(lin_rel(x_j)) ]
+    gate(d) = tanh(Linear(H, F)(LeakyReLU_0.01(Linear(1, H)(d))))
+
+with ``AGG`` the mean over incoming edges (0 for a node without edges, e.g. a 1-node video). The parameter names are
+the authors' (``lin_rel``, ``lin_root``, ``lin_pos``, ``bias``), so their state-dict keys load 1:1:
+
+* ``lin_rel`` ``[F, D]`` + bias: transforms the NEIGHBOUR features (identity-initialised);
+* ``lin_root`` ``[F, D]``, no bias: transforms the node's own feature;
+* ``lin_pos.0`` ``[H, 1]`` and ``lin_pos.2`` ``[F, H]``: the distance gate (``lin_pos.1`` is LeakyReLU(0.01),
+  ``lin_pos.3`` the gate activation);
+* ``bias`` ``[1, F]``: the output bias.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["DistanceGatedConv", "GateActivation", "Aggregation"]
+
+GateActivation = Literal["tanh", "sigmoid", "relu"]
+Aggregation = Literal["mean", "sum", "max"]
+
+_GATE_ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "relu": nn.ReLU}
+
+
+def aggregate_messages(messages: Tensor, target: Tensor, num_nodes: int, aggregation: Aggregation) -> Tensor:
+    """Reduce ``[E, F]`` edge messages onto their ``[E]`` target nodes; nodes without edges get 0 (PyG's rule)."""
+    out = messages.new_zeros(num_nodes, messages.shape[1])
+    index = target.unsqueeze(1).expand_as(messages)
+    if aggregation == "max":
+        return out.scatter_reduce(0, index, messages, reduce="amax", include_self=False)
+    out = out.index_add(0, target, messages)
+    if aggregation == "mean":
+        count = torch.bincount(target, minlength=num_nodes).clamp_min(1).to(messages.dtype)
+        out = out / count.unsqueeze(1)
+    return out
+
+
+class DistanceGatedConv(nn.Module):
+    """TDGC layer: ``[N, in_channels]`` node features -> ``[N, out_channels]``.
+
+    Args:
+        in_channels: input feature width ``D``.
+        out_channels: output feature width ``F``.
+        bias: add the ``[1, F]`` output bias.
+        aggregation: reduction over incoming edges (the authors' ``aggr``; their configs use ``"mean"``).
+        pos_hidden_channels: hidden width ``H`` of the distance gate MLP.
+        gate_activation: last activation of the gate (the authors' ``pos_act``).
+        signed: multiply each message by ``sign(p_j - p_i)`` (``use_signed_temporal_distance``).
+        distance_gate: multiply each message by the gate (``use_pos_attr``).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, *, bias: bool = True, aggregation: Aggregation = "mean",
+                 pos_hidden_channels: int = 256, gate_activation: GateActivation = "tanh", signed: bool = True,
+                 distance_gate: bool = True) -> None:
+        super().__init__()
+        if aggregation not in ("mean", "sum", "max"):
+            raise ValueError(f"aggregation must be 'mean', 'sum' or 'max', got {aggregation!r}")
+        if gate_activation not in _GATE_ACTIVATIONS:
+            raise ValueError(f"gate_activation must be one of {sorted(_GATE_ACTIVATIONS)}, got {gate_activation!r}")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.aggregation: Aggregation = aggregation
+        self.signed = signed
+        self.distance_gate = distance_gate
+        self.lin_rel = nn.Linear(in_channels, out_channels, bias=True)
+        self.lin_root = nn.Linear(in_channels, out_channels, bias=False)
+        self.lin_pos = nn.Sequential(nn.Linear(1, pos_hidden_channels), nn.LeakyReLU(0.01),
+                                     nn.Linear(pos_hidden_channels, out_channels),
+                                     _GATE_ACTIVATIONS[gate_activation]())
+        self.bias = nn.Parameter(torch.zeros(1, out_channels)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """The authors' initialisation: identity ``lin_rel`` with zero bias, default ``lin_root``/gate, zero bias."""
+        nn.init.eye_(self.lin_rel.weight)
+        nn.init.zeros_(self.lin_rel.bias)
+        self.lin_root.reset_parameters()
+        for layer in self.lin_pos:
+            if isinstance(layer, nn.Linear):
+                layer.reset_parameters()
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+    def edge_weights(self, edge_index: Tensor, pos: Tensor) -> Tensor | None:
+        """``[E, F]`` (or ``[E, 1]``) factor of each edge message: ``sign(p_j - p_i) * gate(|p_j - p_i|)``.
+
+        ``pos`` is in seconds and is NOT rescaled per level: the authors pass the unscaled node times to every
+        level's TDGC (only the radius search uses ``pos / 2**d``), so the gate sees seconds everywhere.
+        Returns ``None`` when neither the sign nor the gate is used.
+        """
+        offset = pos[edge_index[0]] - pos[edge_index[1]]
+        weight = None
+        if self.distance_gate:
+            weight = self.lin_pos(offset.abs().unsqueeze(-1))
+        if self.signed:
+            sign = torch.sign(offset).unsqueeze(1)
+            weight = sign if weight is None else weight * sign
+        return weight
+
+    def forward(self, x: Tensor, edge_index: Tensor, pos: Tensor) -> Tensor:
+        """Args: ``x`` ``[N, D]``; ``edge_index`` ``[2, E]`` (source ``j``, target ``i``); ``pos`` ``[N]`` seconds.
+
+        Returns ``[N, F]``.
+        """
+        neighbour = nn.functional.leaky_relu(self.lin_rel(x), negative_slope=0.2)
+        messages = neighbour[edge_index[0]]
+        weight = self.edge_weights(edge_index, pos)
+        if weight is not None:
+            messages = messages * weight
+        out = aggregate_messages(messages, edge_index[1], len(x), self.aggregation) + self.lin_root(x)
+        if self.bias is not None:
+            out = out + self.bias
+        return out
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, aggregation={self.aggregation}, signed={self.signed}, "
+                f"distance_gate={self.distance_gate}")
