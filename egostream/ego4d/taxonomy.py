@@ -96,7 +96,7 @@ def unquote_mq_label(label: str) -> str:
     Matches the authors' ``label.lstrip('"').rstrip('"')`` on annotation labels
     (sapeirone/hier-egopack@4fff4e5:data/ego4d/MQ.py, L123) and the CSV unquoting of ``mq_labels.tsv``.
     """
-    return label.strip().lstrip('"').rstrip('"')
+    return label.lstrip('"').rstrip('"')
 
 
 def load_lta_taxonomy(path: str | PathLike[str], expected_sizes: tuple[int, int] | None = None) -> LTATaxonomy:
