@@ -39,14 +39,15 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from os import PathLike
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from egostream.ego4d.metrics.mq_detection import average_precision_per_class, topkx_recall_per_class
+from egostream.ego4d.metrics.mq_detection import average_precision_per_class, group_rows, topkx_recall_per_class
 from egostream.ego4d.metrics.mq_retrieval import (OFFICIAL_RETRIEVAL_RANKS, OFFICIAL_RETRIEVAL_TIOUS,
                                                   retrieval_recall)
+from egostream.ego4d.taxonomy import load_mq_labels as load_mq_label_map
+from egostream.ego4d.taxonomy import unquote_mq_label
 from egostream.errors import InputError, PredictionCountError
 
 __all__ = ["MQ_PROTOCOLS", "OFFICIAL_MQ_TIOU_THRESHOLDS", "ACTIONFORMER_MQ_TIOU_THRESHOLDS", "ACTIONFORMER_TOP_K",
@@ -66,36 +67,22 @@ _DUPLICATE_TOLERANCE_S = 1e-3
 
 
 def load_mq_labels(path: str | PathLike[str], *, strip_quotes: bool = False) -> dict[str, int]:
-    """Read ``mq_labels.tsv`` (one ``NNN<TAB>label`` per line, no header) into ``{label: id}``.
+    """Read ``mq_labels.tsv`` (one ``NNN<TAB>label`` per line, ids 0..n-1) into ``{label: id}``.
 
     Args:
-        path: the label file.
-        strip_quotes: remove the literal double quotes around a label. ``False`` reproduces ActionFormer
-            (happyharrycn/actionformer_release@61ea7eb:tools/convert_ego4d_trainval.py, ``line.strip().split('\\t')``),
-            matching the raw Ego4D annotation labels; ``True`` reproduces Hier-EgoPack
-            (sapeirone/hier-egopack@4fff4e5:data/ego4d/MQ.py, pandas ``read_csv(sep="\\t", header=None)``, which
-            unquotes). :func:`mq_metrics` accepts either.
+        path: the label file (parsed by :func:`egostream.ego4d.taxonomy.load_mq_labels`).
+        strip_quotes: remove the literal double quotes around a label. ``False`` (protocol ``actionformer``)
+            reproduces ActionFormer (happyharrycn/actionformer_release@61ea7eb:tools/convert_ego4d_trainval.py,
+            ``line.strip().split('\\t')``), matching the raw Ego4D annotation labels; ``True`` (protocol
+            ``hier-egopack``) reproduces Hier-EgoPack (sapeirone/hier-egopack@4fff4e5:data/ego4d/MQ.py, pandas
+            ``read_csv(sep="\\t", header=None)``, which unquotes). :func:`mq_metrics` accepts either map.
 
     Raises:
-        InputError: ``(path, "line N", ...)`` for a line that is not ``integer<TAB>label``, or a repeated id or label.
+        InputError: ``(path, "line N", ...)`` for a line that is not ``integer<TAB>label``, or a repeated id.
     """
-    labels: dict[str, int] = {}
-    seen_ids: set[int] = set()
-    text = Path(path).read_text(encoding="utf-8")
-    for line_number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        fields = line.strip().split("\t")
-        if len(fields) != 2 or not fields[0].strip().isdigit() or not fields[1].strip():
-            raise InputError(path, f"line {line_number}", f"expected 'NNN<TAB>label', got {line!r}")
-        label_id, label = int(fields[0]), fields[1].strip()
-        if strip_quotes:
-            label = _unquoted(label)
-        if label_id in seen_ids or label in labels:
-            raise InputError(path, f"line {line_number}", f"repeated label id or label {line!r}")
-        seen_ids.add(label_id)
-        labels[label] = label_id
-    return labels
+    label_map = load_mq_label_map(path, expected_num_classes=None)
+    names = label_map.names if strip_quotes else label_map.raw_names
+    return {name: class_id for class_id, name in enumerate(names)}
 
 
 def mq_metrics(ground_truth: Mapping[str, Mapping[str, Any]], predictions: Mapping[str, Sequence[Mapping[str, Any]]],
@@ -158,11 +145,6 @@ class _Instances:
     segments: np.ndarray
     labels: list[str]
     scores: np.ndarray
-
-
-def _unquoted(label: str) -> str:
-    # sapeirone/hier-egopack@4fff4e5:data/ego4d/MQ.py::MQDataset._load_annotations, label.lstrip('"').rstrip('"')
-    return label.lstrip('"').rstrip('"')
 
 
 def _is_number(value: object) -> bool:
@@ -254,12 +236,11 @@ def _read_predictions(predictions: Mapping[str, Sequence[Mapping[str, Any]]]) ->
         segments = np.array([row["segment"] for row in rows]).reshape(len(rows), 2)
     except (KeyError, TypeError, ValueError, IndexError):
         raise fail(next(i for i, row in enumerate(rows) if _prediction_fault(row)[1] != "malformed")) from None
-    good = np.ones(len(rows), dtype=bool)
-    if scores.dtype.kind not in "iuf" or segments.dtype.kind not in "iuf":
-        good &= [_prediction_fault(row)[1] == "malformed" for row in rows]
+    if scores.dtype.kind in "iuf" and segments.dtype.kind in "iuf":
+        good = np.isfinite(scores) & np.isfinite(segments).all(axis=1) & (segments[:, 1] >= segments[:, 0])
+        good &= np.array([isinstance(label, str) for label in labels], dtype=bool)
     else:
-        good &= np.isfinite(scores) & np.isfinite(segments).all(axis=1) & (segments[:, 1] >= segments[:, 0])
-        good &= [isinstance(label, str) for label in labels]
+        good = np.array([_prediction_fault(row)[1] == "malformed" for row in rows], dtype=bool)
     if not good.all():
         raise fail(int(np.argmin(good)))
     clip = np.repeat(np.arange(len(clip_uids), dtype=np.int64), counts)
@@ -328,14 +309,10 @@ def _retrieval_groups(gt: _Instances, preds: _Instances) -> list[tuple[np.ndarra
     pred_key = pred_clip * n_labels + _class_columns(preds.labels, label_code)
     pred_order = np.argsort(pred_key, kind="stable")
     sorted_pred_key = pred_key[pred_order]
-    gt_order = np.argsort(gt_key, kind="stable")
-    sorted_gt_key = gt_key[gt_order]
-    group_starts = np.flatnonzero(np.r_[True, sorted_gt_key[1:] != sorted_gt_key[:-1]])
     groups = []
-    for start, end in zip(group_starts, np.r_[group_starts[1:], len(gt_order)]):
-        key = sorted_gt_key[start]
+    for key, gt_rows in group_rows(gt_key):
         first, last = np.searchsorted(sorted_pred_key, [key, key + 1])
-        groups.append((gt.segments[gt_order[start:end]], preds.segments[pred_order[first:last]]))
+        groups.append((gt.segments[gt_rows], preds.segments[pred_order[first:last]]))
     return groups
 
 
@@ -343,14 +320,14 @@ def _label_id_lookup(label_ids: Mapping[str, int] | None, gt_labels: Sequence[st
     """Label -> id for the ActionFormer evaluators, accepting quoted and unquoted spellings."""
     if label_ids is None:
         return {label: label_id for label_id, label in enumerate(sorted(set(gt_labels)))}
-    lookup = {_unquoted(label): int(label_id) for label, label_id in label_ids.items()}
+    lookup = {unquote_mq_label(label): int(label_id) for label, label_id in label_ids.items()}
     lookup.update({label: int(label_id) for label, label_id in label_ids.items()})
     return lookup
 
 
 def _find_label_id(lookup: Mapping[str, int], label: str) -> int | None:
     label_id = lookup.get(label)
-    return lookup.get(_unquoted(label)) if label_id is None else label_id
+    return lookup.get(unquote_mq_label(label)) if label_id is None else label_id
 
 
 def _kept_after_duplicate_removal(gt: _Instances, gt_label_id: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ import numpy as np
 
 __all__ = ["segment_tiou", "interpolated_average_precision", "average_precision_per_class",
            "topkx_recall_per_class",
-           "count_recalled_within_rank"]
+           "count_recalled_within_rank", "group_rows"]
 
 
 def segment_tiou(pred_segments: np.ndarray, gt_segments: np.ndarray) -> np.ndarray:
@@ -61,8 +61,14 @@ def interpolated_average_precision(precision: np.ndarray, recall: np.ndarray) ->
     return float(np.sum((recall_points[steps] - recall_points[steps - 1]) * envelope[steps]))
 
 
-def _groups(codes: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
-    """(code, row indices) for each distinct code; indices keep their input order inside a group."""
+def group_rows(codes: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """(code, row indices) for each distinct code, codes ascending; indices keep their input order in a group.
+
+    Args:
+        codes: int [N].
+    """
+    if len(codes) == 0:
+        return
     order = np.argsort(codes, kind="stable")
     sorted_codes = codes[order]
     starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
@@ -109,8 +115,8 @@ def _greedy_true_positives(tiou: np.ndarray, thresholds: np.ndarray) -> np.ndarr
 def _class_rows(gt_class: np.ndarray, pred_class: np.ndarray, num_classes: int
                 ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     """(class column, its ground-truth rows, its prediction rows), each in input order."""
-    gt_rows = dict(_groups(gt_class))
-    pred_rows = dict(_groups(pred_class))
+    gt_rows = dict(group_rows(gt_class))
+    pred_rows = dict(group_rows(pred_class))
     empty = np.zeros(0, dtype=np.int64)
     for column in range(num_classes):
         yield column, gt_rows.get(column, empty), pred_rows.get(column, empty)
@@ -135,8 +141,8 @@ def average_precision_per_class(gt_clip: np.ndarray, gt_segments: np.ndarray, gt
             continue
         ranked = pred_rows[_descending_score_order(pred_scores[pred_rows])]
         true_positive = np.zeros((len(thresholds), len(ranked)), dtype=bool)
-        gt_by_clip = dict(_groups(gt_clip[gt_rows]))
-        for clip, ranks in _groups(pred_clip[ranked]):
+        gt_by_clip = dict(group_rows(gt_clip[gt_rows]))
+        for clip, ranks in group_rows(pred_clip[ranked]):
             clip_gt = gt_by_clip.get(clip)
             if clip_gt is not None:
                 tiou = segment_tiou(pred_segments[ranked[ranks]], gt_segments[gt_rows[clip_gt]])
@@ -171,8 +177,8 @@ def topkx_recall_per_class(gt_clip: np.ndarray, gt_segments: np.ndarray, gt_clas
         if len(pred_rows) == 0 or len(gt_rows) == 0:
             continue
         recalled = np.zeros((len(thresholds), len(ks)), dtype=np.int64)
-        preds_by_clip = dict(_groups(pred_clip[pred_rows]))
-        for clip, clip_gt in _groups(gt_clip[gt_rows]):
+        preds_by_clip = dict(group_rows(pred_clip[pred_rows]))
+        for clip, clip_gt in group_rows(gt_clip[gt_rows]):
             clip_preds = preds_by_clip.get(clip)
             if clip_preds is None:
                 continue
