@@ -12,15 +12,17 @@ Reproduces ``EgoPack.interact`` of the authors' code (sapeirone/hier-egopack@4ff
    (``lin_r(p) + lin_l.bias``, then LeakyReLU), exactly as the authors' single ``gnn.Sequential`` does;
 4. the query rows of the result, without residual, are the next stage's queries.
 
-The state-dict keys are the authors' ones, 1:1: ``task_prototypes.<task>.weight`` (frozen) and
-``stages.<task>.<stage>.module_<i>.*``, where ``module_<i>`` is the ``i``-th layer of the authors' ``gnn.Sequential``
-(module_0 Dropout, module_1 SAGEConv, module_2 LeakyReLU, module_3 SAGEConv, module_4 Linear for ``conv_depth=2``).
-A checkpoint's ``egopack`` entry therefore loads with a strict ``load_state_dict``.
+State-dict keys: ``task_prototypes.<task>.weight`` (frozen) as the authors'. The authors' stage is a
+``torch_geometric.nn.Sequential`` whose children are numbered (``stages.<task>.<s>.module_<i>``); here the stage names
+its parts (``convs.<i>``, ``output``). :func:`authors_interaction_keys` maps one layout to the other, so an authors'
+checkpoint ``egopack`` entry loads with a strict ``load_state_dict`` after one renaming.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+import re
 
 import torch
 from torch import Tensor, nn
@@ -29,7 +31,7 @@ from torch_geometric.nn import SAGEConv
 from egostream.errors import InputError
 from egostream.kernels.cosine_topk import PrototypeIndex
 
-__all__ = ["InteractionStage", "EgoPackInteraction", "InteractionResult", "knn_edge_index"]
+__all__ = ["InteractionStage", "EgoPackInteraction", "InteractionResult", "knn_edge_index", "authors_interaction_keys"]
 
 _LEAKY_SLOPE = 0.2
 
@@ -53,36 +55,32 @@ def knn_edge_index(neighbours: Tensor, num_prototypes: int) -> Tensor:
 class InteractionStage(nn.Module):
     """One interaction stage: Dropout, ``conv_depth`` SAGEConv(mean) layers with LeakyReLU(0.2) between them, Linear.
 
-    Children are registered under the authors' ``gnn.Sequential`` names (``module_<i>``) so that state dicts load 1:1;
-    :attr:`sage_layers` and :attr:`output` give the same modules by role.
+    Args:
+        features_size: ``F``, the width of the prototypes and queries.
+        hidden_size: ``h``, the SAGEConv width.
+        conv_depth: number of SAGEConv layers.
+        dropout: dropout on the stage input (training only).
     """
 
     def __init__(self, features_size: int, hidden_size: int, conv_depth: int = 2, dropout: float = 0.0) -> None:
         super().__init__()
         if conv_depth < 1:
             raise InputError(None, "egopack.conv_depth", f"must be >= 1, got {conv_depth}")
-        layers: list[nn.Module] = [nn.Dropout(dropout)]
-        for i in range(conv_depth):
-            layers.append(SAGEConv(features_size if i == 0 else hidden_size, hidden_size, aggr="mean", root_weight=True))
-            if i < conv_depth - 1:
-                layers.append(nn.LeakyReLU(_LEAKY_SLOPE))
-        layers.append(nn.Linear(hidden_size, features_size))
-        for i, layer in enumerate(layers):
-            self.add_module(f"module_{i}", layer)
-
-    @property
-    def sage_layers(self) -> list[SAGEConv]:
-        return [m for m in self.children() if isinstance(m, SAGEConv)]
-
-    @property
-    def output(self) -> nn.Linear:
-        return list(self.children())[-1]  # type: ignore[return-value]
+        self.dropout = nn.Dropout(dropout)
+        self.convs = nn.ModuleList(
+            SAGEConv(features_size if i == 0 else hidden_size, hidden_size, aggr="mean", root_weight=True)
+            for i in range(conv_depth))
+        self.activation = nn.LeakyReLU(_LEAKY_SLOPE)
+        self.output = nn.Linear(hidden_size, features_size)
 
     def forward(self, nodes: Tensor, edge_index: Tensor) -> Tensor:
         """Run the stage on the ``[P + Q, F]`` graph ``[prototypes; queries]``; returns ``[P + Q, F]``."""
-        for layer in self.children():
-            nodes = layer(nodes, edge_index) if isinstance(layer, SAGEConv) else layer(nodes)
-        return nodes
+        nodes = self.dropout(nodes)
+        for i, conv in enumerate(self.convs):
+            nodes = conv(nodes, edge_index)
+            if i < len(self.convs) - 1:
+                nodes = self.activation(nodes)
+        return self.output(nodes)
 
 
 @dataclass
@@ -196,10 +194,11 @@ class EgoPackInteraction(nn.Module):
         return task
 
     @classmethod
-    def from_state_dict(cls, state_dict: Mapping[str, Tensor], k: int, dropout: float = 0.0) -> EgoPackInteraction:
+    def from_authors_state_dict(cls, state_dict: Mapping[str, Tensor], k: int,
+                                dropout: float = 0.0) -> EgoPackInteraction:
         """Build a module shaped after an authors' ``EgoPack.state_dict()`` and load it strictly.
 
-        Sizes, tasks, ``depth`` and ``conv_depth`` are read from the keys; ``k`` and ``dropout`` are not stored there.
+        Tasks, widths, ``depth`` and ``conv_depth`` are read from the keys; ``k`` and ``dropout`` are not stored there.
         """
         prefix, suffix = "task_prototypes.", ".weight"
         prototypes = {key[len(prefix):-len(suffix)]: value for key, value in state_dict.items()
@@ -207,11 +206,49 @@ class EgoPackInteraction(nn.Module):
         if not prototypes:
             raise InputError(None, "egopack", "no 'task_prototypes.<task>.weight' entry in the state dict")
         task = next(iter(prototypes))
-        stage_keys = [key for key in state_dict if key.startswith(f"stages.{task}.")]
-        depth = 1 + max(int(key.split(".")[2]) for key in stage_keys)
-        conv_depth = sum(1 for key in stage_keys if key.startswith(f"stages.{task}.0.") and key.endswith("lin_l.weight"))
-        features_size = next(iter(prototypes.values())).shape[1]
+        first_stage = [key for key in state_dict if key.startswith(f"stages.{task}.0.")]
+        conv_depth = sum(1 for key in first_stage if key.endswith(".lin_l.weight"))
+        depth = len({key.split(".")[2] for key in state_dict if key.startswith(f"stages.{task}.")})
         hidden_size = state_dict[f"stages.{task}.0.module_1.lin_l.weight"].shape[0]
+        features_size = next(iter(prototypes.values())).shape[1]
         module = cls(prototypes, features_size, hidden_size, k=k, depth=depth, conv_depth=conv_depth, dropout=dropout)
-        module.load_state_dict(state_dict)
+        module.load_state_dict(authors_interaction_keys(state_dict, conv_depth))
         return module
+
+
+_AUTHORS_STAGE_KEY = re.compile(r"^(stages\..+\.\d+)\.module_(\d+)\.(.+)$")
+_OUR_STAGE_KEY = re.compile(r"^(stages\..+\.\d+)\.(convs\.(\d+)|output)\.(.+)$")
+
+
+def authors_interaction_keys(state_dict: Mapping[str, Tensor], conv_depth: int, *,
+                             to_authors: bool = False) -> dict[str, Tensor]:
+    """Rename interaction state-dict keys between the authors' layout and :class:`EgoPackInteraction`'s.
+
+    The authors' stage (sapeirone/hier-egopack@4fff4e5:models/egopack/egopack.py ``build_interaction_layer``) numbers
+    its children: ``module_0`` Dropout, SAGEConv ``i`` at ``module_{2i+1}`` with LeakyReLUs between, the Linear at
+    ``module_{2*conv_depth}``. Only the SAGEConvs and the Linear have parameters:
+
+    ``stages.<t>.<s>.module_<2i+1>.<p>`` <-> ``stages.<t>.<s>.convs.<i>.<p>``;
+    ``stages.<t>.<s>.module_<2*conv_depth>.<p>`` <-> ``stages.<t>.<s>.output.<p>``.
+    ``task_prototypes.*`` is unchanged; a key that fits neither pattern is kept as is, so a strict load reports it.
+    """
+    return {_rename_stage_key(key, conv_depth, to_authors): value for key, value in state_dict.items()}
+
+
+def _rename_stage_key(key: str, conv_depth: int, to_authors: bool) -> str:
+    if to_authors:
+        match = _OUR_STAGE_KEY.match(key)
+        if match is None:
+            return key
+        stage, _, conv, rest = match.groups()
+        child = 2 * int(conv) + 1 if conv is not None else 2 * conv_depth
+        return f"{stage}.module_{child}.{rest}"
+    match = _AUTHORS_STAGE_KEY.match(key)
+    if match is None:
+        return key
+    stage, child, rest = match.group(1), int(match.group(2)), match.group(3)
+    if child % 2 == 1 and child < 2 * conv_depth:
+        return f"{stage}.convs.{child // 2}.{rest}"
+    if child == 2 * conv_depth:
+        return f"{stage}.output.{rest}"
+    return key

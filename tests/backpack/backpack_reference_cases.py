@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from egostream.backpack import EgoPackInteraction, InteractionResult
+from egostream.backpack import EgoPackInteraction, InteractionResult, authors_interaction_keys
 from egostream.testing import reference_dir
 
 ATOL = 1e-5
@@ -51,7 +51,7 @@ def interaction_from_config(state_dict: dict[str, Tensor], config: dict[str, Any
     module = EgoPackInteraction(prototypes, config["features_size"], config["hidden_size"], k=config["k"],
                                 depth=config["depth"], conv_depth=config["conv_depth"], dropout=config["dropout"],
                                 conv=config["conv"], distance_func=config["distance_func"])
-    module.load_state_dict(state_dict, strict=True)
+    module.load_state_dict(authors_interaction_keys(state_dict, config["conv_depth"]), strict=True)
     return module.eval()
 
 

@@ -1,12 +1,14 @@
 """The standalone EgoPack interaction cases (``egopack_interact_*``) against the authors' outputs."""
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
 from backpack_reference_cases import (ATOL, assert_interaction_matches, case, case_names, checkpoint_config,
                                       interaction_from_config, load_tensors)
-from egostream.backpack import EgoPackInteraction
+from egostream.backpack import EgoPackInteraction, authors_interaction_keys
 from egostream.errors import InputError
 
 CASES = case_names("egopack_interact_*")
@@ -25,18 +27,21 @@ def test_interaction_reference(name: str) -> None:
     for key in (k for k in expected if k.startswith("aux.egopack.stage_input.")):
         task, stage = key.removeprefix("aux.egopack.stage_input.").rsplit(".stage", 1)
         with torch.no_grad():
-            partial = EgoPackInteraction.from_state_dict(module.state_dict(), k=module.k)
+            partial = copy.deepcopy(module)
             partial.stages[task] = partial.stages[task][: int(stage)]
             stage_input = partial({task: queries[task]}).features[task]
         torch.testing.assert_close(stage_input, expected[key], atol=ATOL, rtol=0)
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_from_state_dict_reads_the_shape(name: str) -> None:
+def test_authors_state_dict_round_trip(name: str) -> None:
     config = checkpoint_config(name)["egopack"]
-    module = EgoPackInteraction.from_state_dict(load_tensors(case(name)["checkpoint"]), k=config["k"])
+    authors = load_tensors(case(name)["checkpoint"])
+    module = EgoPackInteraction.from_authors_state_dict(authors, k=config["k"])
     assert len(module.stages[module.support_tasks[0]]) == config["depth"]
     assert module.features_size == config["features_size"]
+    back = authors_interaction_keys(module.state_dict(), config["conv_depth"], to_authors=True)
+    assert back.keys() == authors.keys() and all(torch.equal(back[key], authors[key]) for key in authors)
 
 
 def test_prototypes_stay_frozen_and_queries_get_gradients() -> None:
@@ -46,7 +51,7 @@ def test_prototypes_stay_frozen_and_queries_get_gradients() -> None:
     module({"a": queries}).features["a"].sum().backward()
     assert queries.grad is not None and queries.grad.abs().sum() > 0
     assert not module.prototypes("a").requires_grad
-    assert module.stages["a"][0].sage_layers[0].lin_l.weight.grad is not None
+    assert module.stages["a"][0].convs[0].lin_l.weight.grad is not None
 
 
 def test_prototype_receives_no_message() -> None:
@@ -55,7 +60,7 @@ def test_prototype_receives_no_message() -> None:
     prototypes = torch.randn(4, 6)
     module = EgoPackInteraction({"a": prototypes}, features_size=6, hidden_size=5, k=2, depth=1, conv_depth=1).eval()
     stage = module.stages["a"][0]
-    sage = stage.sage_layers[0]
+    sage = stage.convs[0]
     queries = prototypes[[0, 3]] * torch.tensor([[2.0], [0.5]]) + 1e-3  # nearest prototypes: 0 and 3
     with torch.no_grad():
         result = module({"a": queries})
