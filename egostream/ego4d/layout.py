@@ -40,7 +40,7 @@ class Ego4dLayout:
         """``root`` is either the data folder or the authors' dataset root that holds it as ``raw/``."""
         root = Path(root)
         nested = root / "raw"
-        return cls(nested if (nested / "annotations").is_dir() else root, version)
+        return cls(nested if nested.is_dir() else root, version)
 
     @property
     def annotations_dir(self) -> Path:
