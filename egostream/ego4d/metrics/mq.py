@@ -193,8 +193,8 @@ def _read_ground_truth(ground_truth: Mapping[str, Mapping[str, Any]], subsets: S
                       np.zeros(0))
 
 
-def _prediction_fault(row: object) -> tuple[str, str]:
-    """(field, message) of the first malformed field of one prediction."""
+def _prediction_fault(row: object) -> tuple[str, str] | None:
+    """(field suffix, message) of the first malformed field of one prediction, or None if it is well formed."""
     if not isinstance(row, Mapping):
         return "", f"expected a mapping with label, score and segment, got {type(row).__name__}"
     if not isinstance(row.get("label"), str):
@@ -208,12 +208,12 @@ def _prediction_fault(row: object) -> tuple[str, str]:
         return ".segment", f"expected [start_s, end_s], got {segment!r}"
     if segment[1] < segment[0]:
         return ".segment", f"ends before it starts {list(segment)!r}"
-    return "", "malformed"
+    return None
 
 
 def _read_predictions(predictions: Mapping[str, Sequence[Mapping[str, Any]]]) -> _Instances:
-    """All predictions, in clip order then file order. Rows are read in one pass and checked as arrays; a failed
-    check re-reads rows one by one only to name the first bad field."""
+    """All predictions, in clip order then file order. Rows are read in one pass and checked as arrays; only when a
+    check fails are the rows re-read one by one, to name the first bad field."""
     if not isinstance(predictions, Mapping):
         raise InputError(None, "predictions", "expected a mapping {clip_uid: [prediction, ...]}")
     clip_uids = list(predictions)
@@ -224,25 +224,25 @@ def _read_predictions(predictions: Mapping[str, Sequence[Mapping[str, Any]]]) ->
             raise InputError(None, f"predictions[{clip_uid}]", "expected a list of predictions")
         counts.append(len(clip_rows))
         rows.extend(clip_rows)
-
-    def fail(flat_index: int) -> InputError:
-        code = int(np.searchsorted(np.cumsum(counts), flat_index, side="right"))
-        field, message = _prediction_fault(rows[flat_index])
-        return InputError(None, f"predictions[{clip_uids[code]}][{flat_index - sum(counts[:code])}]{field}", message)
-
     try:
         labels = [row["label"] for row in rows]
         scores = np.array([row["score"] for row in rows])
-        segments = np.array([row["segment"] for row in rows]).reshape(len(rows), 2)
+        segments = np.array([row["segment"] for row in rows]) if rows else np.zeros((0, 2))
+        well_formed = (scores.dtype.kind in "iuf" and segments.dtype.kind in "iuf" and scores.ndim == 1
+                       and segments.ndim == 2 and segments.shape[1] == 2
+                       and bool(np.isfinite(scores).all() and np.isfinite(segments).all()
+                                and (segments[:, 1] >= segments[:, 0]).all())
+                       and all(isinstance(label, str) for label in labels))
     except (KeyError, TypeError, ValueError, IndexError):
-        raise fail(next(i for i, row in enumerate(rows) if _prediction_fault(row)[1] != "malformed")) from None
-    if scores.dtype.kind in "iuf" and segments.dtype.kind in "iuf":
-        good = np.isfinite(scores) & np.isfinite(segments).all(axis=1) & (segments[:, 1] >= segments[:, 0])
-        good &= np.array([isinstance(label, str) for label in labels], dtype=bool)
-    else:
-        good = np.array([_prediction_fault(row)[1] == "malformed" for row in rows], dtype=bool)
-    if not good.all():
-        raise fail(int(np.argmin(good)))
+        well_formed = False
+    if not well_formed:
+        for flat_index, row in enumerate(rows):
+            fault = _prediction_fault(row)
+            if fault is not None:
+                code = int(np.searchsorted(np.cumsum(counts), flat_index, side="right"))
+                field = f"predictions[{clip_uids[code]}][{flat_index - sum(counts[:code])}]{fault[0]}"
+                raise InputError(None, field, fault[1])
+        raise InputError(None, "predictions", "expected {clip_uid: [{label, score, segment}, ...]}")
     clip = np.repeat(np.arange(len(clip_uids), dtype=np.int64), counts)
     return _Instances(clip_uids, clip, segments.astype(np.float64), labels, scores.astype(np.float64))
 
@@ -349,7 +349,7 @@ def _kept_after_duplicate_removal(gt: _Instances, gt_label_id: np.ndarray) -> np
     return keep
 
 
-def _subset(instances: _Instances, rows: np.ndarray) -> _Instances:
+def _select_rows(instances: _Instances, rows: np.ndarray) -> _Instances:
     return _Instances(instances.clip_uids, instances.clip[rows], instances.segments[rows],
                       [instances.labels[row] for row in np.flatnonzero(rows)], instances.scores)
 
@@ -361,13 +361,17 @@ def _actionformer_family(gt: _Instances, preds: _Instances, protocol: str,
     for row, label in enumerate(gt.labels):
         label_id = _find_label_id(lookup, label)
         if label_id is None:
-            clip_uid = gt.clip_uids[int(gt.clip[row])]
-            raise InputError(None, f"ground_truth[{clip_uid}].annotations.label", f"{label!r} is not in label_ids")
+            clip = int(gt.clip[row])
+            annotation = row - int(np.searchsorted(gt.clip, clip))
+            raise InputError(None, f"ground_truth[{gt.clip_uids[clip]}].annotations[{annotation}].label",
+                             f"{label!r} is not in label_ids")
         gt_ids.append(label_id)
     gt_label_id = np.asarray(gt_ids, dtype=np.int64)
     if protocol == "actionformer":
         keep = _kept_after_duplicate_removal(gt, gt_label_id)
-        gt, gt_label_id = _subset(gt, keep), gt_label_id[keep]
+        if not keep.any():
+            raise InputError(None, "ground_truth", "every annotation is shorter than 1e-3 s")
+        gt, gt_label_id = _select_rows(gt, keep), gt_label_id[keep]
     else:
         # sapeirone/hier-egopack@4fff4e5:utils/meters/ego4d/mq.py::EvalMeter.__precompute_metrics passes float32
         # tensors (segments, scores) through `.tolist()`.

@@ -251,7 +251,9 @@ def test_unknown_protocol_lists_known_ones() -> None:
     ({"label": "x", "score": 0.5, "segment": [0.0]}, "predictions[a][1].segment"),
     ({"label": "x", "score": 0.5, "segment": [2.0, 1.0]}, "predictions[a][1].segment"),
     ({"label": "x", "score": float("nan"), "segment": [0.0, 1.0]}, "predictions[a][1].score"),
+    ({"label": "x", "score": 0.5, "segment": [[0.0, 1.0]]}, "predictions[a][1].segment"),
     ({"score": 0.5, "segment": [0.0, 1.0]}, "predictions[a][1].label"),
+    ("x 0.5 0 1", "predictions[a][1]"),
 ])
 def test_malformed_prediction_names_the_field(row: dict[str, Any], field: str) -> None:
     predictions = {"a": [_pred("x", 0.9, 0.0, 1.0), row]}
@@ -270,5 +272,9 @@ def test_missing_clip_in_predictions() -> None:
 def test_malformed_ground_truth_and_unknown_label() -> None:
     with pytest.raises(InputError, match=r"ground_truth\[a\]\.annotations\[0\]\.end_time"):
         mq_metrics({"a": _clip(("x", 5.0, 1.0))}, {"a": []}, protocol="official")
-    with pytest.raises(InputError, match="not in label_ids"):
-        mq_metrics({"a": _clip(("x", 0.0, 1.0))}, {"a": []}, protocol="actionformer", label_ids={"y": 0})
+    with pytest.raises(InputError) as error:
+        mq_metrics({"a": _clip(("y", 0.0, 1.0), ("x", 0.0, 1.0))}, {"a": []}, protocol="actionformer",
+                   label_ids={"y": 0})
+    assert error.value.field == "ground_truth[a].annotations[1].label"
+    with pytest.raises(InputError, match="no annotation"):
+        mq_metrics({"a": _clip(("x", 0.0, 1.0), subset="train")}, {"a": []}, protocol="official")
