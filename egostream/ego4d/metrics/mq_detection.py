@@ -2,8 +2,9 @@
 
 These are the ActivityNet-style rules shared by the official Ego4D evaluator
 (EGO4D/episodic-memory@5275b95:MQ/Evaluation/ego4d/eval_detection.py::compute_average_precision_detection) and
-ActionFormer's copy (happyharrycn/actionformer_release@61ea7eb:libs/utils/metrics.py::compute_average_precision_detection,
-::compute_topkx_recall_detection, also copied into sapeirone/hier-egopack@4fff4e5:utils/meters/ego4d/mq.py).
+ActionFormer's copy (happyharrycn/actionformer_release@61ea7eb:libs/utils/metrics.py::
+compute_average_precision_detection and ::compute_topkx_recall_detection, also copied into
+sapeirone/hier-egopack@4fff4e5:utils/meters/ego4d/mq.py).
 The protocol-specific parts (which rows, which thresholds, which class order) live in :mod:`.mq`.
 
 Every function takes flat arrays, one row per instance:
