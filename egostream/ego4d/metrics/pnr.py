@@ -57,39 +57,46 @@ class _Clip:
     end_sec: float
 
 
-def _field(record: Mapping[str, object], index: int, name: str) -> float:
+def _is_number(value: object) -> bool:
+    """A finite int or float (booleans and numeric strings are not numbers here)."""
+    return (not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
+            and math.isfinite(value))
+
+
+def _field(record: Mapping[str, object], where: str, name: str) -> float:
     value = record.get(name)
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise InputError(None, f"records[{index}].{name}", f"expected a number, got {value!r}")
+    if not _is_number(value):
+        raise InputError(None, f"{where}.{name}", f"expected a number, got {value!r}")
     return float(value)
 
 
-def _is_positive(record: Mapping[str, object], index: int) -> bool:
+def _is_positive(record: Mapping[str, object], where: str) -> bool:
     if not isinstance(record, Mapping) or "state_change" not in record:
-        raise InputError(None, f"records[{index}].state_change", "missing (needed to tell positives from negatives)")
+        raise InputError(None, f"{where}.state_change", "missing (needed to tell positives from negatives)")
     return bool(record["state_change"])
 
 
-def _parse_positive(record: Mapping[str, object], index: int) -> _Clip:
-    start, end, pnr = (_field(record, index, name)
+def _parse_positive(record: Mapping[str, object], where: str) -> _Clip:
+    """The PNR fields of a positive record; ``where`` names it in errors (``records[3]``)."""
+    start, end, pnr = (_field(record, where, name)
                        for name in ("parent_start_frame", "parent_end_frame", "parent_pnr_frame"))
-    clip = _Clip(int(start), int(end), int(pnr), _field(record, index, "parent_start_sec"),
-                 _field(record, index, "parent_end_sec"))
+    clip = _Clip(int(start), int(end), int(pnr), _field(record, where, "parent_start_sec"),
+                 _field(record, where, "parent_end_sec"))
     if not clip.start_frame < clip.end_frame:
-        raise InputError(None, f"records[{index}].parent_end_frame",
+        raise InputError(None, f"{where}.parent_end_frame",
                          f"{clip.end_frame} is not after parent_start_frame {clip.start_frame}")
     if not clip.start_frame <= clip.pnr_frame <= clip.end_frame:
-        raise InputError(None, f"records[{index}].parent_pnr_frame",
+        raise InputError(None, f"{where}.parent_pnr_frame",
                          f"{clip.pnr_frame} is outside [{clip.start_frame}, {clip.end_frame}]")
     if not clip.start_sec < clip.end_sec:
-        raise InputError(None, f"records[{index}].parent_end_sec",
+        raise InputError(None, f"{where}.parent_end_sec",
                          f"{clip.end_sec} is not after parent_start_sec {clip.start_sec}")
     return clip
 
 
 def clip_fps(record: Mapping[str, object]) -> float:
     """The official frame rate of a clip record: ``(E - S + 1) / (parent_end_sec - parent_start_sec)`` frames/s."""
-    clip = _parse_positive(record, 0)
+    clip = _parse_positive(record, "record")
     return (clip.end_frame - clip.start_frame + 1) / (clip.end_sec - clip.start_sec)
 
 
@@ -128,6 +135,9 @@ def _offset_from_logits(clip: _Clip, scores: np.ndarray, protocol: str) -> float
     """Predicted keyframe, in frames after S, from 16 candidate scores."""
     k = select_keyframe_index(scores, protocol=protocol)
     if protocol == "official":
+        # keyframe_distance divides the collated int64 frame tensors by 16, which torch does in float32
+        # (EGO4D/hands-and-objects@0aea0a4:state-change-localization-classification/i3d-resnet50/evaluation/
+        # metrics.py::keyframe_distance).
         step = np.float32(clip.end_frame - clip.start_frame) / np.float32(NUM_CANDIDATE_FRAMES)
         return float(step * np.float32(k))
     return float(candidate_frames(clip.start_frame, clip.end_frame)[k] - clip.start_frame)
@@ -178,14 +188,14 @@ def pnr_errors_s(records: Sequence[Mapping[str, object]], *, logits: np.ndarray 
     predictions = _predicted_offsets(records, logits, predicted_frames)
     errors: list[float | None] = []
     for index, (record, prediction) in enumerate(zip(records, predictions)):
-        if not _is_positive(record, index):
+        if not _is_positive(record, f"records[{index}]"):
             errors.append(None)
             continue
-        clip = _parse_positive(record, index)
+        clip = _parse_positive(record, f"records[{index}]")
         if isinstance(prediction, np.ndarray):
             offset = _offset_from_logits(clip, prediction, protocol)
         else:
-            if prediction is None or not math.isfinite(float(prediction)):
+            if not _is_number(prediction):
                 raise InputError(None, f"predicted_frames[{index}]", f"expected a frame number, got {prediction!r}")
             offset = float(prediction)
         errors.append(_error_s(clip, offset, protocol))
