@@ -1,0 +1,132 @@
+"""Shared plumbing of the task reference tests: discover the ``task_<task>_depth*`` cases of the reference fixtures,
+build each head from the case's ``configs/<checkpoint>.json``, load its weights, and rebuild the inputs."""
+from __future__ import annotations
+
+import io
+import json
+import pickle
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from egostream.backbone.graphs import LevelGraphs
+from egostream.tasks import Task, TaskInputs, task_class
+from egostream.testing import reference_dir
+
+
+@dataclass(frozen=True)
+class ReferenceCase:
+    """One ``task_*`` case of the manifest."""
+
+    name: str
+    task: str  # authors' name, e.g. "ego4d/ar"
+    checkpoint: Path
+    config: Path
+    inputs: Path
+    expected: Path
+
+
+def task_cases(short_name: str) -> list[ReferenceCase]:
+    """Every manifest case ``task_<short_name>_*`` of the reference folder (empty if the folder is absent)."""
+    root = reference_dir()
+    manifest_path = root / "manifest.json"
+    if not manifest_path.exists():
+        return []
+    manifest = json.loads(manifest_path.read_text())
+    cases = []
+    for name, case in sorted(manifest["cases"].items()):
+        if not name.startswith(f"task_{short_name}_"):
+            continue
+        checkpoint = root / case["checkpoint"]
+        cases.append(ReferenceCase(name, case["task"], checkpoint, root / "configs" / f"{checkpoint.stem}.json",
+                                   root / case["inputs_file"], root / case["expected_file"]))
+    return cases
+
+
+class _OpaqueConfig:
+    """Stand-in for the pickled omegaconf objects of a training checkpoint (omegaconf is not a dependency)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __setstate__(self, state: Any) -> None:
+        pass
+
+
+class _CheckpointUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if module.split(".")[0] == "omegaconf":
+            return _OpaqueConfig
+        return super().find_class(module, name)
+
+
+class _StubPickle:
+    """A pickle module for ``torch.load`` whose Unpickler tolerates omegaconf globals."""
+
+    Unpickler = _CheckpointUnpickler
+    load = pickle.load
+
+
+@lru_cache(maxsize=8)
+def _load_training_checkpoint(path: Path) -> dict[str, Any]:
+    # TEMPORARY until egostream.checkpoint.load_checkpoint lands.
+    return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_StubPickle)
+
+
+def task_state_dict(case: ReferenceCase) -> dict[str, Tensor]:
+    checkpoint = _load_training_checkpoint(case.checkpoint)
+    tasks = checkpoint["task"] if "task" in checkpoint else checkpoint["tasks"]
+    return tasks[case.task]
+
+
+def build_task(case: ReferenceCase, **overrides: Any) -> Task:
+    """The head of ``case`` built from its JSON config, with the checkpoint's weights loaded strictly, in eval mode."""
+    cfg = json.loads(case.config.read_text())["tasks"][case.task]
+    cls = task_class(case.task)
+    config = cls.config_class.from_authors(cfg)
+    if overrides:
+        from dataclasses import replace
+
+        config = replace(config, **overrides)
+    task = cls(config)
+    task.load_state_dict(task_state_dict(case), strict=True)
+    return task.eval()
+
+
+def expected(case: ReferenceCase) -> dict[str, Tensor]:
+    return torch.load(case.expected, map_location="cpu", weights_only=True)
+
+
+def inputs(case: ReferenceCase) -> dict[str, Tensor]:
+    return torch.load(case.inputs, map_location="cpu", weights_only=True)
+
+
+def expected_graphs(values: dict[str, Tensor]) -> LevelGraphs:
+    """The backbone graphs stored in a task case (``expected.backbone.graphs.*``)."""
+
+    def get(name: str) -> Tensor:
+        return values[f"expected.backbone.graphs.{name}"]
+
+    video = get("video")
+    return LevelGraphs(x=get("x"), pos=get("pos"), video=video, depth=get("depth"), extent=get("extent"),
+                       indices=get("indices"), num_videos=int(video.max()) + 1)
+
+
+def video_graphs(graphs: LevelGraphs, video: int) -> LevelGraphs:
+    """The nodes of one video, renumbered as video 0 (what a batch of that video alone gives)."""
+    keep = graphs.video == video
+    return LevelGraphs(x=graphs.x[keep], pos=graphs.pos[keep], video=torch.zeros_like(graphs.video[keep]),
+                       depth=graphs.depth[keep], extent=graphs.extent[keep], indices=graphs.indices[keep],
+                       num_videos=1)
+
+
+def task_inputs(case: ReferenceCase) -> TaskInputs:
+    return TaskInputs.from_collated(inputs(case))
+
+
+def assert_close(actual: Tensor, wanted: Tensor, name: str, atol: float = 1e-5) -> None:
+    torch.testing.assert_close(actual.to(wanted.dtype), wanted, atol=atol, rtol=0, msg=lambda m: f"{name}: {m}")
