@@ -22,8 +22,8 @@ from egostream.errors import InputError
 
 __all__ = ["ar_metrics", "label_rank"]
 
-# Which top-k accuracies each protocol reports (EGO4D/forecasting topk_errors is called with ks=(1, 5); the
-# Hier-EgoPack meter builds top-1, 2, 3 and 5 accuracies).
+# Which top-k accuracies each protocol reports: EGO4D/forecasting@38d1931:ego4d_forecasting/tasks/
+# long_term_anticipation.py logs the top-1 and top-5 errors; the Hier-EgoPack AR meter builds top-1, 2, 3 and 5.
 _TOP_KS: dict[str, tuple[int, ...]] = {"official": (1, 5), "hier-egopack": (1, 2, 3, 5)}
 
 
