@@ -19,15 +19,15 @@ checkpoint ``egopack`` entry loads with a strict ``load_state_dict`` after one r
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-
-import re
 
 import torch
 from torch import Tensor, nn
 from torch_geometric.nn import SAGEConv
 
+from egostream.checkpoint import LoadedCheckpoint
 from egostream.errors import InputError
 from egostream.kernels.cosine_topk import PrototypeIndex
 
@@ -214,6 +214,23 @@ class EgoPackInteraction(nn.Module):
         module = cls(prototypes, features_size, hidden_size, k=k, depth=depth, conv_depth=conv_depth, dropout=dropout)
         module.load_state_dict(authors_interaction_keys(state_dict, conv_depth))
         return module
+
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: LoadedCheckpoint) -> EgoPackInteraction:
+        """The EgoPack module of a loaded EgoPack checkpoint (authors' ``train_egopack.py`` format, a standalone
+        ``EgoPack.state_dict()`` with ``k`` absent, or ours), with ``k``, ``conv``, ``distance_func`` and ``dropout``
+        from its ``egopack`` config (the authors' defaults where the config is silent)."""
+        config = checkpoint.config.get("egopack") or checkpoint.config.get("egopack_config") or {}
+        if "k" not in config:
+            raise InputError(checkpoint.path, "config.egopack.k", "the checkpoint does not say how many prototypes "
+                                                                  "each query is matched to")
+        for option, supported in (("conv", "sage"), ("distance_func", "cosine")):
+            if config.get(option, supported) != supported:
+                raise InputError(checkpoint.path, f"config.egopack.{option}",
+                                 f"only {supported!r} is supported, got {config[option]!r}")
+        return cls.from_authors_state_dict(checkpoint.egopack_state(), k=int(config["k"]),
+                                           dropout=float(config.get("dropout", 0.0)))
 
 
 _AUTHORS_STAGE_KEY = re.compile(r"^(stages\..+\.\d+)\.module_(\d+)\.(.+)$")

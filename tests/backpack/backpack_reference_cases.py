@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import pickle
-import types
 from pathlib import Path
 from typing import Any
 
@@ -83,31 +81,6 @@ def assert_interaction_matches(result: InteractionResult, expected: dict[str, Te
                                    atol=ATOL, rtol=0)
         compared += 1
     return compared
-
-
-class _OpaqueConfig:
-    """Stand-in for the pickled omegaconf ``config`` of a training checkpoint (its tensors load without omegaconf)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def __setstate__(self, state: Any) -> None:
-        pass
-
-
-class _ConfigTolerantUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        if module.split(".")[0] == "omegaconf":
-            return _OpaqueConfig
-        return super().find_class(module, name)
-
-
-def load_training_checkpoint(relative: str) -> dict[str, Any]:
-    """A training-format checkpoint of the fixtures (README §5: omegaconf globals become opaque stubs)."""
-    tolerant = types.ModuleType("config_tolerant_pickle")
-    tolerant.Unpickler = _ConfigTolerantUnpickler  # type: ignore[attr-defined]
-    tolerant.load = pickle.load  # type: ignore[attr-defined]
-    return torch.load(reference_dir() / relative, map_location="cpu", weights_only=False, pickle_module=tolerant)
 
 
 def state_with_prefix(state_dict: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:

@@ -10,16 +10,17 @@ import torch
 from torch import Tensor
 from torch_geometric.nn import global_mean_pool
 
-from backpack_reference_cases import (ATOL, assert_interaction_matches, case, checkpoint_config,
-                                      load_tensors, load_training_checkpoint, manifest, state_with_prefix)
+from backpack_reference_cases import (ATOL, assert_interaction_matches, case, checkpoint_config, load_tensors,
+                                      manifest, state_with_prefix)
 from egostream.backbone.graphs import LevelGraphs, VideoBatch
-from egostream.backbone.hierarchy import HierarchicalBackbone, authors_backbone_keys, backbone_config_from_authors
 from egostream.backpack import (EgoPackInteraction, InteractionResult, Segments, authors_interaction_keys,
                                 consult_backpack, fusion_rule)
+from egostream.checkpoint import load_backbone, load_checkpoint
 from egostream.tasks.alignment import segment_mean
 from egostream.tasks.ar import ARTask
 from egostream.tasks.mq import MQTask
 from egostream.tasks.neck import ProjectionNeck
+from egostream.testing import reference_dir
 
 CASES = sorted(name for name, entry in manifest()["cases"].items()
                if "support_tasks" in entry and name.startswith("egopack_"))
@@ -33,26 +34,25 @@ class EgoPackCase:
         self.task: str = entry["task"]
         self.expected = load_tensors(entry["expected_file"])
         self.inputs = load_tensors(entry["inputs_file"])
-        state = load_training_checkpoint(entry["checkpoint"])
+        loaded = load_checkpoint(reference_dir() / entry["checkpoint"])
+        assert loaded.novel_task == self.task
         self.support_necks: dict[str, ProjectionNeck] = {}
         for task in entry["support_tasks"]:
             neck = ProjectionNeck(config["tasks"][task]["input_size"], config["tasks"][task]["features_size"])
-            neck.load_state_dict(state_with_prefix(state["tasks"][task], "projector."))
+            neck.load_state_dict(state_with_prefix(loaded.task_state(task), "projector."))
             self.support_necks[task] = neck.eval()
+        self.interaction = EgoPackInteraction.from_checkpoint(loaded).eval()
         egopack = config["egopack"]
-        self.interaction = EgoPackInteraction.from_authors_state_dict(state["egopack"], k=egopack["k"]).eval()
+        assert self.interaction.k == egopack["k"]
         assert self.interaction.stages[entry["support_tasks"][0]][0].convs[0].out_channels == egopack["hidden_size"]
         head_class = {"ego4d/ar": ARTask, "ego4d/mq": MQTask}[self.task]
         self.head = head_class.from_authors_config(config["egopack_task"])
-        self.head.load_state_dict(state["egopack_task"])
+        self.head.load_state_dict(loaded.task_state(self.task))
         self.head.eval()
         options = {"project_before_fusion": config["egopack_task"]["project_before_fusion"],
                    "dropout": config["egopack_task"]["fusion_dropout"]} if self.task == "ego4d/mq" else {}
         self.rule = fusion_rule(self.task, **options)
-        model = config["model"]
-        self.backbone = HierarchicalBackbone(backbone_config_from_authors(model))
-        self.backbone.load_state_dict(authors_backbone_keys(state["model"], model["n_layers"]))
-        self.backbone.eval()
+        self.backbone = load_backbone(loaded)
         self.segments = Segments(self.inputs["input.segments"], self.inputs["input.segments_batch"])
 
     def stored_graphs(self) -> LevelGraphs:

@@ -1,17 +1,18 @@
 """The ``prototypes`` case: build_prototypes of the authors' train_egopack.py on the prototype batches."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
-from backpack_reference_cases import (ATOL, case, case_names, checkpoint_config, load_tensors,
-                                      load_training_checkpoint, manifest, state_with_prefix)
+from backpack_reference_cases import ATOL, case, case_names, load_tensors, manifest, state_with_prefix
 from egostream.backbone.graphs import VideoBatch
-from egostream.backbone.hierarchy import HierarchicalBackbone, authors_backbone_keys, backbone_config_from_authors
 from egostream.backpack import Backpack, PrototypeBuilder, Segments, fusion_rule, support_queries
+from egostream.checkpoint import load_backbone, load_checkpoint
 from egostream.tasks.neck import ProjectionNeck
+from egostream.testing import reference_dir
 
 CASES = case_names("prototypes*")
 
@@ -26,16 +27,12 @@ def video_batch(inputs: dict[str, torch.Tensor]) -> VideoBatch:
 def build_case_backpack(name: str) -> Backpack:
     """The case's flow: a depth-1 backbone with the support checkpoint's level 0 (the authors load it with
     ``strict=False``, dropping deeper levels), support necks, AR alignment, accumulation over the batches in order."""
-    entry, config = case(name), checkpoint_config(name)
-    state = load_training_checkpoint(entry["checkpoint"])
-    model = {**config["model"], "depth": 1}
-    backbone = HierarchicalBackbone(backbone_config_from_authors(model))
-    level0_state = {key: value for key, value in authors_backbone_keys(state["model"], model["n_layers"]).items()
-                    if not key.startswith("layers.") or key.startswith("layers.0.")}
-    backbone.load_state_dict(level0_state)
-    backbone.eval()
+    entry = case(name)
+    loaded = load_checkpoint(reference_dir() / entry["checkpoint"])
+    assert loaded.backbone_config is not None
+    backbone = load_backbone(loaded, replace(loaded.backbone_config, depth=1), allow_deeper_checkpoint=True)
     necks = {}
-    for task, task_state in state["task"].items():
+    for task, task_state in loaded.tasks.items():
         necks[task] = ProjectionNeck(backbone.hidden_size, task_state["projector.net.4.weight"].shape[0])
         necks[task].load_state_dict(state_with_prefix(task_state, "projector."))
         necks[task].eval()
