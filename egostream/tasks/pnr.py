@@ -61,11 +61,12 @@ def keyframe_index(logits: Tensor, threshold: float = 0.7, centre: int = 7) -> i
 
     If no logit reaches ``threshold`` the argmax wins; otherwise, among the frames whose logit exceeds it, the one
     closest to frame ``centre``, the earlier one on a tie. The threshold is applied to raw logits, not to
-    probabilities, exactly as in the authors' meter.
+    probabilities, exactly as in the authors' meter. (A logit exactly AT the threshold with none above it makes the
+    authors' rule fail on an empty selection; here it gives the argmax.)
     """
-    if bool((logits < threshold).all()):
-        return int(torch.argmax(logits))
     offsets = torch.argwhere(logits > threshold).flatten() - centre
+    if len(offsets) == 0:
+        return int(torch.argmax(logits))
     return centre + int(offsets[offsets.abs().argmin()])
 
 

@@ -2,10 +2,8 @@
 build each head from the case's ``configs/<checkpoint>.json``, load its weights, and rebuild the inputs."""
 from __future__ import annotations
 
-import io
 import json
-import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -13,7 +11,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from egostream.backbone.graphs import LevelGraphs
+from egostream.backbone.graphs import LevelGraphs, VideoBatch
+from egostream.checkpoint import LoadedCheckpoint, load_backbone, load_checkpoint
 from egostream.tasks import Task, TaskInputs, task_class
 from egostream.testing import reference_dir
 
@@ -28,6 +27,10 @@ class ReferenceCase:
     config: Path
     inputs: Path
     expected: Path
+
+
+def case_ids(cases: list[ReferenceCase]) -> list[str]:
+    return [case.name for case in cases]
 
 
 def task_cases(short_name: str) -> list[ReferenceCase]:
@@ -47,40 +50,24 @@ def task_cases(short_name: str) -> list[ReferenceCase]:
     return cases
 
 
-class _OpaqueConfig:
-    """Stand-in for the pickled omegaconf objects of a training checkpoint (omegaconf is not a dependency)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def __setstate__(self, state: Any) -> None:
-        pass
-
-
-class _CheckpointUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        if module.split(".")[0] == "omegaconf":
-            return _OpaqueConfig
-        return super().find_class(module, name)
-
-
-class _StubPickle:
-    """A pickle module for ``torch.load`` whose Unpickler tolerates omegaconf globals."""
-
-    Unpickler = _CheckpointUnpickler
-    load = pickle.load
-
-
 @lru_cache(maxsize=8)
-def _load_training_checkpoint(path: Path) -> dict[str, Any]:
-    # TEMPORARY until egostream.checkpoint.load_checkpoint lands.
-    return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_StubPickle)
+def _checkpoint(path: Path) -> LoadedCheckpoint:
+    return load_checkpoint(path)
 
 
 def task_state_dict(case: ReferenceCase) -> dict[str, Tensor]:
-    checkpoint = _load_training_checkpoint(case.checkpoint)
-    tasks = checkpoint["task"] if "task" in checkpoint else checkpoint["tasks"]
-    return tasks[case.task]
+    return _checkpoint(case.checkpoint).task_state(case.task)
+
+
+def run_backbone(case: ReferenceCase) -> LevelGraphs:
+    """The checkpoint's backbone run on the case's input batch (the end-to-end path)."""
+    batch = inputs(case)
+    backbone = load_backbone(_checkpoint(case.checkpoint))
+    videos = VideoBatch.from_padded(batch["input.x"].flatten(1), batch["input.pos"], batch["input.batch"],
+                                    batch["input.indices"], batch["input.mask"])
+    with torch.no_grad():
+        _, graphs = backbone(videos)
+    return graphs
 
 
 def build_task(case: ReferenceCase, **overrides: Any) -> Task:
@@ -88,11 +75,7 @@ def build_task(case: ReferenceCase, **overrides: Any) -> Task:
     cfg = json.loads(case.config.read_text())["tasks"][case.task]
     cls = task_class(case.task)
     config = cls.config_class.from_authors(cfg)
-    if overrides:
-        from dataclasses import replace
-
-        config = replace(config, **overrides)
-    task = cls(config)
+    task = cls(replace(config, **overrides))
     task.load_state_dict(task_state_dict(case), strict=True)
     return task.eval()
 
@@ -130,3 +113,17 @@ def task_inputs(case: ReferenceCase) -> TaskInputs:
 
 def assert_close(actual: Tensor, wanted: Tensor, name: str, atol: float = 1e-5) -> None:
     torch.testing.assert_close(actual.to(wanted.dtype), wanted, atol=atol, rtol=0, msg=lambda m: f"{name}: {m}")
+
+
+def assert_expected(values: dict[str, Tensor], computed: dict[str, Tensor], prefix: str) -> None:
+    """Compare EVERY fixture tensor whose name starts with ``prefix`` (none may be left unchecked)."""
+    wanted = sorted(name for name in values if name.startswith(prefix))
+    assert wanted, f"the case has no {prefix}* tensors"
+    missing = [name for name in wanted if name not in computed]
+    assert not missing, f"not computed by the test: {missing}"
+    for name in wanted:
+        assert_close(computed[name], values[name], name)
+
+
+def edge_set(edge_index: Tensor) -> set[tuple[int, int]]:
+    return set(map(tuple, edge_index.t().tolist()))
