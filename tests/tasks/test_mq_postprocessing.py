@@ -1,0 +1,44 @@
+"""MQ post-processing (NMS + clipping) against Hier-EgoPack's ``EvalMeter._postprocessing`` golden output."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from egostream.tasks.mq_postprocessing import postprocess_mq_detections
+from egostream.testing import golden_dir, requires_cuda
+
+BACKENDS = ["cpu", pytest.param("cupy", marks=requires_cuda)]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("golden_file", sorted(golden_dir().glob("mq_postprocessing__*.json")), ids=lambda p: p.stem)
+def test_mq_postprocessing_golden(golden_file: Path, backend: str) -> None:
+    golden = json.loads(golden_file.read_text())
+    inputs = np.load(golden_file.parent / golden["inputs"]["file"])
+    expected = np.load(golden_file.parent / golden["expected"]["arrays_file"])
+
+    result = postprocess_mq_detections(torch.from_numpy(inputs["segs"]), torch.from_numpy(inputs["scores"]),
+                                       torch.from_numpy(inputs["cls_idxs"]), torch.from_numpy(inputs["vlen"]),
+                                       **golden["expected"]["call"], backend=backend)
+
+    assert len(result.orig_idx) == golden["expected"]["n_out"]
+    np.testing.assert_array_equal(result.orig_idx.cpu().numpy(), expected["orig_idx"])
+    np.testing.assert_array_equal(result.cls_idxs.cpu().numpy(), expected["cls_idxs"])
+    np.testing.assert_allclose(result.scores.cpu().numpy(), expected["scores"], rtol=0, atol=2e-6)
+    segs = result.segs.cpu().numpy()
+    np.testing.assert_array_equal(segs, expected["segs"])
+    negative_zero = int(np.sum((segs == 0) & np.signbit(segs)))
+    assert negative_zero == golden["expected"].get("n_negative_zero_in_segs", negative_zero)
+
+
+def test_clipping_rules() -> None:
+    segs = torch.tensor([[-3.0, 2.0], [5.0, 12.0], [0.0, 10.0]])
+    result = postprocess_mq_detections(segs, torch.tensor([0.9, 0.8, 0.7]), torch.tensor([0, 1, 2]), 10.0,
+                                       backend="cpu")
+    assert result.orig_idx.tolist() == [0, 1, 2]
+    assert result.segs.tolist() == [[0.0, 2.0], [5.0, 10.0], [0.0, 10.0]]
+    assert np.signbit(result.segs[0, 0].item()) and not np.signbit(result.segs[2, 0].item())
