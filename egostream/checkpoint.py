@@ -45,8 +45,9 @@ from egostream.backbone.hierarchy import (BackboneConfig, HierarchicalBackbone, 
 from egostream.config import from_dict, to_dict
 from egostream.errors import InputError
 
-__all__ = ["CheckpointFormat", "LoadedCheckpoint", "RestrictedUnpickler", "load_checkpoint", "load_backbone",
-           "load_module_state", "save_checkpoint", "FORMAT_NAME", "FORMAT_VERSION"]
+__all__ = ["CheckpointFormat", "LoadedCheckpoint", "RestrictedUnpickler", "OmegaConfStub", "load_checkpoint",
+           "load_backbone", "load_module_state", "save_checkpoint", "infer_backbone_config", "FORMAT_NAME",
+           "FORMAT_VERSION"]
 
 CheckpointFormat = Literal["egostream", "multi_task", "egopack", "egopack_module"]
 
