@@ -351,7 +351,8 @@ def load_checkpoint(path: str | os.PathLike[str]) -> LoadedCheckpoint:
     if kind == "multi_task":
         return LoadedCheckpoint(path, kind, backbone, backbone_cfg, tasks=_task_states(path, content, "task"),
                                 config=config, step=step)
-    novel = (config.get("egopack_task") or {}).get("name") if isinstance(config.get("egopack_task"), Mapping) else None
+    novel_config = config.get("egopack_task")
+    novel = novel_config.get("name") if isinstance(novel_config, Mapping) else None
     return LoadedCheckpoint(path, kind, backbone, backbone_cfg, tasks=_task_states(path, content, "tasks"),
                             novel_task=novel, novel_task_state=_state_dict(path, content, "egopack_task"),
                             egopack=_state_dict(path, content, "egopack"), config=config, step=step)
