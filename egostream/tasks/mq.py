@@ -31,7 +31,9 @@ from torch_geometric.nn.pool import global_max_pool, global_mean_pool
 from egostream.backbone.graphs import LevelGraphs
 from egostream.errors import InputError
 from egostream.tasks.base import TASKS, Task, TaskConfig, TaskInputs
+from egostream.kernels.nms import NMSResult
 from egostream.tasks.classifier import ClassifierConfig, MLPClassifier, OffsetRegressor, RegressorConfig
+from egostream.tasks.mq_postprocessing import postprocess_mq_detections
 
 __all__ = ["MQConfig", "MQOutput", "MQTargets", "MQCandidates", "MQTask", "assign_targets", "sigmoid_focal_loss",
            "diou_loss_1d", "mq_candidates"]
@@ -301,3 +303,16 @@ class MQTask(Task[MQConfig, MQOutput]):
                                         max_per_level=self.config.max_candidates_per_level,
                                         min_duration=self.config.min_duration))
         return result
+
+    def decode(self, outputs: MQOutput, inputs: TaskInputs) -> list[NMSResult]:
+        """Detections of every video: :meth:`candidates`, then soft-NMS and clipping to ``inputs.duration`` (s)
+        by :func:`~egostream.tasks.mq_postprocessing.postprocess_mq_detections` with the authors' settings.
+
+        The authors' meter decodes one video per batch; each video is decoded alone here, which is the same.
+        """
+        durations = inputs.require("duration", self.name)
+        if len(durations) != outputs.graphs.num_videos:
+            raise InputError(f"task {self.name}", "inputs.duration",
+                             f"expected one duration per video ({outputs.graphs.num_videos}), got {len(durations)}")
+        return [postprocess_mq_detections(found.segments, found.scores, found.labels, duration)
+                for found, duration in zip(self.candidates(outputs), durations)]
