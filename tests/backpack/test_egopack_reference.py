@@ -17,7 +17,7 @@ from egostream.backpack import (EgoPackInteraction, InteractionResult, Segments,
                                 consult_backpack, fusion_rule)
 from egostream.checkpoint import load_backbone, load_checkpoint
 from egostream.tasks.alignment import segment_mean
-from egostream.tasks.ar import ARTask
+from egostream.tasks.ar import ARTask, verb_noun_cross_entropy
 from egostream.tasks.mq import MQTask
 from egostream.tasks.neck import ProjectionNeck
 from egostream.testing import reference_dir
@@ -73,8 +73,12 @@ class EgoPackCase:
             novel = segment_mean(self.head.project(graphs.x[level0]), graphs.pos[level0], graphs.video[level0],
                                  self.segments.bounds, self.segments.video, clamp_empty=True)
             fused = self.rule.fuse(novel, result.features)
-            return {"egopack_ar.fused_features": fused, "egopack_ar.verb_logits": self.head.verb_classifier(fused),
-                    "egopack_ar.noun_logits": self.head.noun_classifier(fused)}
+            verb_logits, noun_logits = self.head.verb_classifier(fused), self.head.noun_classifier(fused)
+            loss = verb_noun_cross_entropy(verb_logits, noun_logits, self.inputs["input.labels.0"],
+                                           self.inputs["input.labels.1"], self.head.config.loss_weight)["total"]
+            return {"egopack_ar.fused_features": fused, "egopack_ar.verb_logits": verb_logits,
+                    "egopack_ar.noun_logits": noun_logits, "egopack_ar.loss_per_segment": loss,
+                    "egopack_ar.loss_mean": loss.mean()}
         fused = self.rule.fuse(self.head.project(graphs.x), result.features, neck=self.head.project)
         cls_features = torch.cat([fused, global_mean_pool(fused, graphs.video).index_select(0, graphs.video)], dim=1)
         reg = self.head.regressor(fused) * self.head.scales.index_select(0, graphs.depth)[:, None]
