@@ -1,0 +1,78 @@
+"""The ``egostream`` command: ``synth`` then ``eval`` of class-prior submissions, for every task and protocol."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from egostream.cli import main
+from egostream.ego4d.baselines import write_prior_submission
+
+ANNOTATION_FILES = {"ar": "fho_lta_val.json", "lta": "fho_lta_val.json", "oscc": "fho_oscc-pnr_val.json",
+                    "pnr": "fho_oscc-pnr_val.json", "mq": "moments_val.json"}
+SMALL = ["min_video_sec=120", "max_video_sec=150", "feature_dim=4", "moments_per_video=4", "train_fraction=0.5"]
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cli") / "data"
+    assert main(["synth", str(root), *SMALL, "--videos", "4", "--seed", "3"]) == 0
+    return root
+
+
+def _run(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int, dict | None, str]:
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, json.loads(captured.out) if captured.out.strip() else None, captured.err
+
+
+def test_synth_prints_a_summary_of_the_files(data_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, summary, _ = _run(capsys, ["synth", str(data_root.parent / "again"), *SMALL, "--videos", "4", "--seed", "3"])
+    assert code == 0
+    assert summary["config"]["videos"] == 4 and summary["config"]["seed"] == 3
+    for relative, count in summary["files"].items():
+        assert (data_root / relative).read_bytes() == (data_root.parent / "again" / relative).read_bytes()
+        assert count > 0
+
+
+@pytest.mark.parametrize("protocol", ["official", "hier-egopack"])
+@pytest.mark.parametrize("task", list(ANNOTATION_FILES))
+def test_eval_scores_the_prior_at_chance(data_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                         task: str, protocol: str) -> None:
+    annotations = data_root / "annotations" / "v1" / ANNOTATION_FILES[task]
+    predictions = write_prior_submission(task, annotations, tmp_path / "predictions.json", protocol=protocol)
+    code, metrics, _ = _run(capsys, ["eval", "--task", task, "--protocol", protocol, "--annotations",
+                                     str(annotations), "--predictions", str(predictions)])
+    assert code == 0 and metrics["task"] == task and metrics["protocol"] == protocol
+    document = json.loads(annotations.read_text())
+    if task in ("ar", "lta"):
+        verbs = Counter(record["verb_label"] for record in document["clips"])
+        if task == "ar":
+            assert metrics["verb_top1_pct"] == pytest.approx(100 * max(verbs.values()) / sum(verbs.values()))
+        else:
+            per_clip = Counter(record["clip_uid"] for record in document["clips"])
+            extra = 1 if protocol == "official" else 0
+            assert metrics["n_samples"] == sum(n - 22 + extra for n in per_clip.values())
+            assert 0.0 < metrics["verb_ed"] < 1.0
+    elif task in ("oscc", "pnr"):
+        changes = [record["state_change"] for record in document["clips"]]
+        if task == "oscc":
+            assert metrics["accuracy_pct"] == pytest.approx(100 * max(Counter(changes).values()) / len(changes))
+        else:
+            assert metrics["n_positive"] == sum(changes) and metrics["mean_error_s"] > 0
+    else:
+        assert metrics["n_clips"] == sum(len(video["clips"]) for video in document["videos"])
+        assert len(metrics["mAP"]) == 5
+
+
+def test_eval_reports_a_bad_prediction_file_and_exits_2(data_root: Path, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    predictions = tmp_path / "oscc.json"
+    predictions.write_text(json.dumps([{"unique_id": "nobody", "state_change": "yes"}]))
+    annotations = data_root / "annotations" / "v1" / "fho_oscc-pnr_val.json"
+    code, _, err = _run(capsys, ["eval", "--task", "oscc", "--annotations", str(annotations),
+                                 "--predictions", str(predictions)])
+    assert code == 2
+    assert str(predictions) in err and "nobody.state_change" in err
