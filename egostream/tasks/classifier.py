@@ -10,7 +10,6 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-import torch
 from torch import Tensor, nn
 
 __all__ = ["ClassifierConfig", "MLPClassifier", "RegressorConfig", "OffsetRegressor"]
