@@ -164,9 +164,15 @@ class EgoPackInteraction(nn.Module):
         return cached[1]
 
     def nearest_prototypes(self, task: str, queries: Tensor) -> tuple[Tensor, Tensor]:
-        """``([Q, k] int64 indices, [Q, k] cosine similarities)`` of ``task``'s ``k`` nearest prototypes, nearest first."""
+        """``([Q, k] int64 indices, [Q, k] cosine similarities)`` of ``task``'s ``k`` nearest prototypes, nearest first.
+
+        Through :class:`~egostream.kernels.cosine_topk.PrototypeIndex`: the same sets and top-1 as the authors'
+        ``argsort(1 - cos)`` wherever their order is determined; exact ties go to the lowest prototype index (the
+        authors' unstable argsort leaves them unspecified), and a zero query gets similarity 0 instead of NaN.
+        """
         with torch.no_grad():
-            return self.prototype_index(task).topk(queries.detach(), self.k)
+            similarities, indices = self.prototype_index(task).topk(queries.detach(), self.k)
+        return indices, similarities
 
     def forward(self, task_features: Mapping[str, Tensor]) -> InteractionResult:
         """Interact each support task's ``[Q_t, F]`` queries with its prototypes (see the module docstring)."""
