@@ -89,7 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # ``key=value`` overrides may stand before or after the options (``synth ROOT --videos 4 depth=2``); argparse
+    # would give the positional an empty list as soon as an option follows it, so the extras are collected here.
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        if not hasattr(args, "overrides") or any("=" not in item or item.startswith("-") for item in extras):
+            parser.error(f"unrecognized arguments: {' '.join(extras)}")
+        args.overrides = [*args.overrides, *extras]
     try:
         return int(args.func(args))
     except InputError as err:
