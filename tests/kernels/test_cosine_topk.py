@@ -1,0 +1,140 @@
+"""Cosine top-k: brute force (normalise, matmul, full sort), EgoPack's distance formula, zero rows, CuPy path."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from egostream.errors import InputError
+from egostream.kernels.cosine_topk import PrototypeIndex, cosine_topk, normalize_rows, topk_lowest_index
+from egostream.testing import requires_cuda
+
+
+def _brute_force(queries: torch.Tensor, prototypes: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """float64 cosine similarities, sorted by (-similarity, index) with a full lexsort."""
+    q = queries.double() / queries.double().norm(dim=1, keepdim=True)
+    p = prototypes.double() / prototypes.double().norm(dim=1, keepdim=True)
+    sims = (q @ p.T).numpy()
+    columns = np.arange(sims.shape[1])
+    order = np.stack([np.lexsort((columns, -row))[:k] for row in sims]) if len(sims) else np.zeros((0, k), int)
+    return np.take_along_axis(sims, order, 1) if len(sims) else np.zeros((0, k)), order
+
+
+def _random_rows(rng: np.random.Generator, n: int, dim: int) -> torch.Tensor:
+    return torch.from_numpy(rng.standard_normal((n, dim)).astype(np.float32))
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_matches_brute_force(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    num_prototypes = int(rng.integers(1, 300))
+    num_queries = int(rng.integers(0, 40))
+    dim = int(rng.choice([1, 3, 16, 64]))
+    k = int(rng.choice([1, min(8, num_prototypes), num_prototypes, int(rng.integers(0, num_prototypes + 1))]))
+    prototypes, queries = _random_rows(rng, num_prototypes, dim), _random_rows(rng, num_queries, dim)
+
+    similarities, indices = PrototypeIndex(prototypes).topk(queries, k, backend="cpu")
+    expected_sims, expected_indices = _brute_force(queries, prototypes, k)
+
+    assert similarities.shape == indices.shape == (num_queries, k)
+    assert similarities.dtype == torch.float32 and indices.dtype == torch.int64
+    if dim > 1:  # in one dimension every similarity is exactly +-1: order decided by ties, checked below
+        np.testing.assert_array_equal(indices.numpy(), expected_indices)
+    np.testing.assert_allclose(similarities.numpy(), expected_sims, rtol=0, atol=1e-5)
+
+
+def test_duplicates_and_ties_take_the_lowest_index() -> None:
+    prototypes = torch.tensor([[1.0, 0.0], [0.0, 1.0], [2.0, 0.0], [1.0, 0.0], [-1.0, 0.0], [0.0, 3.0]])
+    queries = torch.tensor([[5.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    similarities, indices = PrototypeIndex(prototypes).topk(queries, 6, backend="cpu")
+    assert indices.tolist() == [[0, 2, 3, 1, 5, 4], [1, 5, 0, 2, 3, 4], [0, 1, 2, 3, 5, 4]]
+    np.testing.assert_allclose(similarities[0].numpy(), [1, 1, 1, 0, 0, -1], atol=1e-7)
+    _, top3 = PrototypeIndex(prototypes).topk(queries[:1], 3, backend="cpu")
+    assert top3.tolist() == [[0, 2, 3]]
+
+
+def test_zero_rows_have_similarity_zero() -> None:
+    prototypes = torch.tensor([[0.0, 0.0], [1.0, 0.0], [-1.0, 0.0], [0.0, 0.0]])
+    queries = torch.tensor([[0.0, 0.0], [-2.0, 0.0]])
+    similarities, indices = PrototypeIndex(prototypes).topk(queries, 3, backend="cpu")
+    assert indices.tolist() == [[0, 1, 2], [2, 0, 3]]
+    assert similarities.tolist() == [[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]]
+    assert torch.isfinite(similarities).all()
+    assert normalize_rows(prototypes)[0].tolist() == [0.0, 0.0]
+
+
+def test_selected_distances_are_egopacks_smallest_distances() -> None:
+    # EgoPack: distances = 1 - mm(g1 / |g1|, g2 / |g2|), sorted ascending, first k (models/egopack/egopack.py).
+    rng = np.random.default_rng(7)
+    prototypes, queries = _random_rows(rng, 500, 256), _random_rows(rng, 64, 256)
+    k = 8
+    g1 = queries / queries.norm(dim=1, keepdim=True)
+    g2 = prototypes / prototypes.norm(dim=1, keepdim=True)
+    distances = 1 - torch.mm(g1, g2.T)
+    egopack_distances, egopack_matches = distances.sort(dim=-1).values[:, :k], distances.argsort(dim=-1)[:, :k]
+
+    similarities, indices = PrototypeIndex(prototypes).topk(queries, k, backend="cpu")
+
+    assert torch.equal(1 - similarities, egopack_distances)
+    assert torch.equal(indices[:, 0], egopack_matches[:, 0])
+    assert torch.equal(torch.sort(indices, dim=1).values, torch.sort(egopack_matches, dim=1).values)
+
+
+def test_empty_queries_and_bad_k() -> None:
+    index = PrototypeIndex(torch.ones(1, 4))
+    similarities, indices = index.topk(torch.zeros(0, 4), 1, backend="cpu")
+    assert similarities.shape == (0, 1) and indices.shape == (0, 1)
+    assert index.topk(torch.ones(2, 4), 1, backend="cpu")[1].tolist() == [[0], [0]]
+    with pytest.raises(InputError, match="k"):
+        index.topk(torch.ones(2, 4), 2)
+    with pytest.raises(InputError, match="queries"):
+        index.topk(torch.ones(2, 3), 1)
+
+
+def test_topk_lowest_index_against_lexsort() -> None:
+    rng = np.random.default_rng(3)
+    values = torch.from_numpy(np.round(rng.standard_normal((50, 40)), 1).astype(np.float32))
+    for k in (1, 5, 40):
+        top_values, top_indices = topk_lowest_index(values, k)
+        columns = np.arange(40)
+        expected = np.stack([np.lexsort((columns, -row))[:k] for row in values.numpy()])
+        np.testing.assert_array_equal(top_indices.numpy(), expected)
+        np.testing.assert_array_equal(top_values.numpy(), np.take_along_axis(values.numpy(), expected, 1))
+
+
+@requires_cuda
+def test_cupy_selection_matches_cpu_exactly() -> None:
+    import cupy
+
+    from egostream.kernels._cosine_topk_cupy import topk_lowest_index_cupy
+
+    rng = np.random.default_rng(11)
+    for _ in range(300):
+        rows, columns = int(rng.integers(1, 20)), int(rng.integers(1, 3000))
+        values = rng.standard_normal((rows, columns)).astype(np.float32)
+        if rng.random() < 0.5:
+            values = np.round(values, 1).astype(np.float32)  # many ties
+        values[:, rng.integers(0, columns, columns // 4)] = -0.0
+        k = int(rng.choice([1, min(8, columns), min(32, columns), min(33, columns), columns]))
+        gpu_values, gpu_indices = topk_lowest_index_cupy(cupy.asarray(values), k)
+        cpu_values, cpu_indices = topk_lowest_index(torch.from_numpy(values), k)
+        np.testing.assert_array_equal(cupy.asnumpy(gpu_indices), cpu_indices.numpy())
+        np.testing.assert_array_equal(cupy.asnumpy(gpu_values), cpu_values.numpy())
+
+
+@requires_cuda
+def test_cupy_matches_cpu_on_random_sizes() -> None:
+    rng = np.random.default_rng(12)
+    for _ in range(200):
+        num_prototypes, dim = int(rng.integers(1, 5000)), int(rng.choice([8, 256, 768]))
+        queries = _random_rows(rng, int(rng.integers(0, 300)), dim)
+        index = PrototypeIndex(_random_rows(rng, num_prototypes, dim))
+        k = int(rng.choice([1, min(8, num_prototypes), min(64, num_prototypes)]))
+        cpu_sims, cpu_indices = index.topk(queries, k, backend="cpu")
+        gpu_sims, gpu_indices = index.to("cuda").topk(queries.cuda(), k, backend="cupy")
+        index.to("cpu")
+        np.testing.assert_allclose(gpu_sims.cpu().numpy(), cpu_sims.numpy(), rtol=0, atol=1e-5)
+        # cuBLAS and the CPU BLAS round differently, so near-ties may swap: the GPU's neighbours must score, under
+        # the CPU similarities, what the CPU's neighbours score (the selection itself is checked exactly above)
+        full = torch.mm(normalize_rows(queries), index.normalized.T)
+        np.testing.assert_allclose(full.gather(1, gpu_indices.cpu()).numpy(), cpu_sims.numpy(), rtol=0, atol=1e-5)
