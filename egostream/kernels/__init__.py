@@ -1,2 +1,10 @@
 """Kernels with a CuPy path on a CUDA device and a CPU path with identical results: temporal edges, cosine top-k, 1-D NMS / soft-NMS."""
+from egostream.kernels.cosine_topk import PrototypeIndex, cosine_topk, normalize_rows
+from egostream.kernels.nms import NMSResult, batched_nms, nms, soft_nms
 from egostream.kernels.temporal_edges import radius_edges, radius_edges_incremental, radius_edges_ptr
+
+__all__ = [
+    "PrototypeIndex", "cosine_topk", "normalize_rows",
+    "NMSResult", "batched_nms", "nms", "soft_nms",
+    "radius_edges", "radius_edges_incremental", "radius_edges_ptr",
+]
