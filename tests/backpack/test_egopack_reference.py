@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 from torch_geometric.nn import global_mean_pool
 
-from backpack_reference_cases import (ATOL, assert_interaction_matches, case, checkpoint_config, load_tensors,
+from tests.backpack.backpack_reference_cases import (ATOL, assert_interaction_matches, case, checkpoint_config, load_tensors,
                                       manifest, state_with_prefix)
 from egostream.backbone.graphs import LevelGraphs, VideoBatch
 from egostream.backpack import (EgoPackInteraction, InteractionResult, Segments, authors_interaction_keys,

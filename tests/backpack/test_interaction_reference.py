@@ -6,7 +6,7 @@ import copy
 import pytest
 import torch
 
-from backpack_reference_cases import (ATOL, assert_interaction_matches, case, case_names, checkpoint_config,
+from tests.backpack.backpack_reference_cases import (ATOL, assert_interaction_matches, case, case_names, checkpoint_config,
                                       interaction_from_config, load_tensors)
 from egostream.backpack import EgoPackInteraction, authors_interaction_keys
 from egostream.errors import InputError

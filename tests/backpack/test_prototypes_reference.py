@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from backpack_reference_cases import ATOL, case, case_names, load_tensors, manifest, state_with_prefix
+from tests.backpack.backpack_reference_cases import ATOL, case, case_names, load_tensors, manifest, state_with_prefix
 from egostream.backbone.graphs import VideoBatch
 from egostream.backpack import Backpack, PrototypeBuilder, Segments, fusion_rule, support_queries
 from egostream.checkpoint import load_backbone, load_checkpoint
