@@ -18,6 +18,8 @@ def use_cupy(backend: Backend, *tensors: Tensor) -> bool:
 
     ``"auto"`` takes it when CuPy sees a CUDA device (:data:`egostream.optional.WITH_CUPY`) and the first tensor
     lives on a CUDA device; ``"cpu"`` never does; ``"cupy"`` always does and fails without CuPy and a GPU.
+    The non-CuPy path is torch (run on the tensors' own device, so a CUDA tensor without CuPy still runs on the GPU)
+    or, for NMS, a NumPy loop on the host.
     """
     if backend == "cpu":
         return False

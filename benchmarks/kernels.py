@@ -1,0 +1,124 @@
+"""Speed of the cosine top-k and soft-NMS kernels: one JSON line per measurement on stdout.
+
+Each line has ``kernel``, ``path`` (``cupy``, ``torch-cuda`` or ``cpu``), the sizes, ``ms_p50`` and ``ms_p95``
+(wall-clock milliseconds per call, CUDA synchronised). Paths that cannot run here print a line with ``skipped``.
+
+* ``cosine_topk``: ``Q`` queries against ``P`` prototypes of dimension ``D``, ``k = 8`` (EgoPack's default), with
+  the prototypes normalised once (:class:`egostream.kernels.PrototypeIndex`).
+* ``soft_nms``: Hier-EgoPack's MQ call of ``batched_nms`` (Gaussian, per class, sigma 2.0, min score 0.001, at
+  most 2000) on ``N`` candidate moments spread over ``C = 110`` classes of one 480 s clip.
+
+Usage: ``python benchmarks/kernels.py [--quick] [--repeats R]``.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from egostream import optional
+from egostream.kernels import PrototypeIndex, batched_nms
+
+MQ_CALL = dict(iou_threshold=0.1, min_score=0.001, max_seg_num=2000, use_soft_nms=True, multiclass=True, sigma=2.0,
+               voting_thresh=0.95)
+NUM_CLASSES = 110
+CLIP_SECONDS = 480.0
+TOP_K = 8
+
+
+def _paths() -> list[tuple[str, str | None, str]]:
+    """``(path, reason it is skipped or None, device)`` for every path."""
+    has_cuda = torch.cuda.is_available()
+    return [
+        ("cupy", None if optional.WITH_CUPY else "CuPy with a CUDA device not available", "cuda"),
+        ("torch-cuda", None if has_cuda else "no CUDA device", "cuda"),
+        ("cpu", None, "cpu"),
+    ]
+
+
+def _time_ms(call: Callable[[], object], device: str, repeats: int, budget_s: float = 2.0) -> tuple[float, float]:
+    """p50 and p95 of ``repeats`` timed calls (fewer once ``budget_s`` is spent, at least 3) after one warm-up."""
+    def synchronize() -> None:
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    call()
+    synchronize()
+    samples: list[float] = []
+    started = time.perf_counter()
+    while len(samples) < repeats and (len(samples) < 3 or time.perf_counter() - started < budget_s):
+        begin = time.perf_counter()
+        call()
+        synchronize()
+        samples.append((time.perf_counter() - begin) * 1e3)
+    return float(np.percentile(samples, 50)), float(np.percentile(samples, 95))
+
+
+def _emit(record: dict) -> None:
+    print(json.dumps(record), flush=True)
+
+
+def bench_cosine_topk(sizes: list[tuple[int, int, int]], repeats: int) -> None:
+    generator = torch.Generator().manual_seed(0)
+    for path, skipped, device in _paths():
+        for num_queries, num_prototypes, dim in sizes:
+            record = dict(kernel="cosine_topk", path=path, Q=num_queries, P=num_prototypes, D=dim, k=TOP_K)
+            if skipped:
+                _emit({**record, "skipped": skipped})
+                continue
+            index = PrototypeIndex(torch.randn(num_prototypes, dim, generator=generator).to(device))
+            queries = torch.randn(num_queries, dim, generator=generator).to(device)
+            backend = "cupy" if path == "cupy" else "cpu"
+            p50, p95 = _time_ms(lambda: index.topk(queries, TOP_K, backend=backend), device, repeats)
+            _emit({**record, "ms_p50": round(p50, 4), "ms_p95": round(p95, 4)})
+
+
+def _mq_candidates(num_segments: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Synthetic MQ candidates: segments in seconds inside a 480 s clip, sigmoid-like scores, class ids."""
+    rng = np.random.default_rng(seed)
+    centers = rng.uniform(0, CLIP_SECONDS, num_segments)
+    lengths = rng.exponential(8.0, num_segments) + 0.1
+    segs = np.stack([centers - lengths / 2, centers + lengths / 2], 1).astype(np.float32)
+    scores = (1 / (1 + np.exp(-rng.normal(-3, 2, num_segments)))).astype(np.float32)
+    return torch.from_numpy(segs), torch.from_numpy(scores), torch.from_numpy(rng.integers(0, NUM_CLASSES,
+                                                                                          num_segments))
+
+
+def bench_soft_nms(sizes: list[int], repeats: int) -> None:
+    for path, skipped, device in _paths():
+        for num_segments in sizes:
+            record = dict(kernel="soft_nms", path=path, N=num_segments, C=NUM_CLASSES, call="hier-egopack-mq")
+            if path == "torch-cuda":
+                skipped = "NMS has no torch-CUDA path (its CPU path is NumPy; CUDA tensors use the CuPy kernel)"
+            if skipped:
+                _emit({**record, "skipped": skipped})
+                continue
+            segs, scores, cls_idxs = (t.to(device) for t in _mq_candidates(num_segments, seed=num_segments))
+            backend = "cupy" if path == "cupy" else "cpu"
+            p50, p95 = _time_ms(lambda: batched_nms(segs, scores, cls_idxs, **MQ_CALL, backend=backend), device,
+                                repeats)
+            _emit({**record, "ms_p50": round(p50, 4), "ms_p95": round(p95, 4)})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a small subset of the sizes")
+    parser.add_argument("--repeats", type=int, default=20, help="timed calls per measurement (default 20)")
+    args = parser.parse_args()
+    if args.quick:
+        topk_sizes = list(itertools.product([1, 256], [1024], [256]))
+        nms_sizes = [100, 1000]
+    else:
+        topk_sizes = list(itertools.product([1, 16, 256, 4096], [1024, 4096, 16384], [256, 768]))
+        nms_sizes = [100, 1000, 5000]
+    bench_cosine_topk(topk_sizes, args.repeats)
+    bench_soft_nms(nms_sizes, args.repeats)
+
+
+if __name__ == "__main__":
+    main()
