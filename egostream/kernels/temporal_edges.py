@@ -22,14 +22,13 @@ no dense ``N x N`` matrix is ever built. The output is sorted by target, then so
 """
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 from torch import Tensor
 
+from egostream.kernels._dispatch import Backend, use_cupy
+
 __all__ = ["radius_edges", "radius_edges_ptr", "radius_edges_incremental"]
 
-Backend = Literal["auto", "torch", "cupy"]
 
 # Relative widening of the searchsorted window before the exact squared-distance test; it only has to exceed the
 # float32 rounding of ``p_j - p_i`` and of ``radius ** 2`` (a few 1e-8).
@@ -120,20 +119,6 @@ def _check_inputs(pos: Tensor, radius: float) -> None:
         raise ValueError(f"radius must be positive, got {radius}")
 
 
-def _use_cupy(pos: Tensor, backend: Backend) -> bool:
-    if backend == "torch":
-        return False
-    from egostream.optional import WITH_CUPY
-
-    if backend == "cupy":
-        if not (WITH_CUPY and pos.is_cuda):
-            raise ValueError("backend='cupy' needs CuPy, a CUDA device and pos on that device")
-        return True
-    if backend != "auto":
-        raise ValueError(f"backend must be 'auto', 'torch' or 'cupy', got {backend!r}")
-    return WITH_CUPY and pos.is_cuda
-
-
 def radius_edges_ptr(pos: Tensor, ptr: Tensor, radius: float, *, loop: bool = False,
                      backend: Backend = "auto") -> Tensor:
     """Radius edges inside the row ranges ``[ptr[s], ptr[s+1])``.
@@ -147,7 +132,8 @@ def radius_edges_ptr(pos: Tensor, ptr: Tensor, radius: float, *, loop: bool = Fa
         ptr: ``[S + 1]`` int64 non-decreasing row offsets with ``ptr[0] == 0`` and ``ptr[-1] == N``.
         radius: strict radius, same unit as ``pos``.
         loop: keep the pairs ``i -> i``.
-        backend: ``"torch"`` (any device), ``"cupy"`` (CUDA), or ``"auto"`` (CuPy for CUDA tensors when available).
+        backend: ``"cpu"`` (the torch path, on the tensor's own device), ``"cupy"`` (CUDA), or ``"auto"`` (CuPy for
+            CUDA tensors when available); see :func:`egostream.kernels._dispatch.use_cupy`.
 
     Returns:
         ``[2, E]`` int64 ``edge_index`` (row 0 source ``j``, row 1 target ``i``), sorted by target then source.
@@ -159,7 +145,7 @@ def radius_edges_ptr(pos: Tensor, ptr: Tensor, radius: float, *, loop: bool = Fa
         raise ValueError(f"ptr must be non-decreasing offsets from 0 to {len(pos)}, got {ptr.tolist()}")
     if len(pos) == 0:
         return torch.empty(2, 0, dtype=torch.long, device=pos.device)
-    if _use_cupy(pos, backend):
+    if use_cupy(backend, pos):
         from egostream.kernels._temporal_edges_cupy import radius_edges_cupy
 
         segment = _segment_of_rows(ptr, len(pos))

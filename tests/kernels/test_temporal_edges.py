@@ -46,7 +46,7 @@ def test_matches_brute_force_on_random_batches(seed: int) -> None:
                              shuffle=seed % 2 == 1)
     radius = [0.5, 1.0, 2.0, 3.3][seed % 4]
     for loop in (False, True):
-        edges = radius_edges(pos, video, radius, loop=loop, backend="torch")
+        edges = radius_edges(pos, video, radius, loop=loop, backend="cpu")
         assert as_set(edges) == brute_force(pos, video, radius, loop)
 
 
@@ -126,6 +126,6 @@ def test_cupy_path_equals_cpu_path(seed: int) -> None:
     pos, video = random_case(generator, num_videos=5, max_len=300, duplicates=seed % 2 == 0, shuffle=seed % 3 == 0)
     for dtype in (torch.float32, torch.float64):
         for loop in (False, True):
-            cpu = radius_edges(pos.to(dtype), video, 1.7, loop=loop, backend="torch")
+            cpu = radius_edges(pos.to(dtype), video, 1.7, loop=loop, backend="cpu")
             gpu = radius_edges(pos.to(dtype).cuda(), video.cuda(), 1.7, loop=loop, backend="cupy")
             assert torch.equal(cpu, gpu.cpu())
