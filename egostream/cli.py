@@ -47,6 +47,15 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_baseline(args: argparse.Namespace) -> int:
+    from egostream.ego4d.baselines import write_prior_submission
+
+    path = write_prior_submission(args.task, args.annotations, args.out, prior=args.prior, seed=args.seed,
+                                  protocol=args.protocol)
+    sys.stdout.write(f"{path}\n")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     sys.stderr.write(
         "egostream demo is not built yet. When it is, it will: synthesize a small Ego4D-format dataset and short\n"
@@ -83,6 +92,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--config", type=Path, default=None, help="YAML config (default: built-in defaults)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+
+    p = command("baseline", "Write the class-prior (chance-level) predictions for a task, in the submission format.",
+                _cmd_baseline)
+    p.add_argument("--task", required=True, choices=TASKS)
+    p.add_argument("--annotations", required=True, type=Path, help="the annotation file to predict for")
+    p.add_argument("--out", required=True, type=Path, help="prediction file to write (atomically)")
+    p.add_argument("--prior", type=Path, default=None,
+                   help="annotation file whose class frequencies form the prior (default: --annotations)")
+    p.add_argument("--protocol", default="official", choices=PROTOCOLS, help="which LTA sample windows to predict")
+    p.add_argument("--seed", type=int, default=0, help="seed of the tie-break between equally frequent classes")
 
     command("demo", "Train a tiny model on synthetic data and stream a synthetic video (no downloads).", _cmd_demo)
     return parser

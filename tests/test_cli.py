@@ -76,3 +76,26 @@ def test_eval_reports_a_bad_prediction_file_and_exits_2(data_root: Path, tmp_pat
                                  "--predictions", str(predictions)])
     assert code == 2
     assert str(predictions) in err and "nobody.state_change" in err
+
+
+def test_baseline_command_writes_the_same_file_as_the_library(data_root: Path, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    annotations = data_root / "annotations" / "v1" / "fho_oscc-pnr_val.json"
+    prior = data_root / "annotations" / "v1" / "fho_oscc-pnr_train.json"
+    out = tmp_path / "cli.json"
+    assert main(["baseline", "--task", "oscc", "--annotations", str(annotations), "--prior", str(prior),
+                 "--out", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    expected = write_prior_submission("oscc", annotations, tmp_path / "lib.json", prior=prior)
+    assert out.read_bytes() == expected.read_bytes()
+
+
+def test_overrides_may_follow_options_and_unknown_arguments_are_refused(tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["synth", str(tmp_path / "d"), "--videos", "2", "feature_dim=3", *SMALL[:2]]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["config"]["feature_dim"] == 3 and summary["config"]["videos"] == 2
+    with pytest.raises(SystemExit):
+        main(["synth", str(tmp_path / "e"), "--bogus"])
+    with pytest.raises(SystemExit):
+        main(["eval", "--task", "ar", "--annotations", "a", "--predictions", "b", "x=1"])
