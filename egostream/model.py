@@ -1,0 +1,499 @@
+"""The model bundle: task heads on one or more hierarchical backbones, with optional EgoPack interaction.
+
+A :class:`ModelBundle` maps task names ("ar", "lta", "oscc", "pnr", "mq") to a :class:`TaskModel`: a backbone, a
+head and, for an EgoPack novel task, an :class:`EgoPackHead` (the interaction module with the support tasks'
+prototypes, the support tasks' necks and the fusion rule). The common deployment is five heads on ONE shared
+backbone (multi-task checkpoint, or EgoPack heads trained with a frozen backbone); per-task backbones work too.
+:meth:`ModelBundle.graphs` runs each DISTINCT backbone once per batch; backbones are shared when they are the same
+module or, when loaded from checkpoints, when their weights are equal.
+
+Builders:
+
+* :meth:`ModelBundle.from_checkpoints` from the authors' multi-task / EgoPack checkpoints or ours
+  (:func:`egostream.checkpoint.load_checkpoint`), one file for all tasks or one per task;
+* :meth:`ModelConfig.build` from a preset (``configs/model/*.yaml``) with random weights;
+* :meth:`ModelBundle.save` writes our checkpoint format.
+
+EgoPack forward (``fusion_level: features``, the authors' experiment setting) reproduces the ``EgoPack<Task>Task``
+classes of sapeirone/hier-egopack@4fff4e5:models/tasks/ego4d/{ar,lta,oscc,pnr,mq}.py ``forward``: the novel task's
+features are computed as in its plain head, fused with the interaction outputs by
+:mod:`egostream.backpack.fusion`, and go through the same classifiers.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.nn.pool import global_max_pool, global_mean_pool
+
+from egostream.backbone.graphs import LevelGraphs, VideoBatch
+from egostream.backbone.hierarchy import BackboneConfig, HierarchicalBackbone
+from egostream.backpack.fusion import FusionRule, Segments, consult_backpack, fusion_rule
+from egostream.backpack.interaction import EgoPackInteraction
+from egostream.checkpoint import LoadedCheckpoint, load_backbone, load_checkpoint, load_module_state, save_checkpoint
+from egostream.errors import InputError
+from egostream.tasks import Task, TaskInputs, task_class
+from egostream.tasks.alignment import segment_mean
+from egostream.tasks.ar import AROutput, ARTask
+from egostream.tasks.lta import LTAOutput, LTATask, future_graph
+from egostream.tasks.mq import MQOutput, MQTask
+from egostream.tasks.neck import ProjectionNeck
+from egostream.tasks.oscc import OSCCOutput, OSCCTask
+from egostream.tasks.pnr import PNROutput, PNRTask
+
+__all__ = ["ModelConfig", "TaskModel", "EgoPackHead", "ModelBundle", "TASK_NAMES", "CheckpointSpec"]
+
+TASK_NAMES = ("ar", "lta", "oscc", "pnr", "mq")
+
+PathLike = str | os.PathLike[str]
+CheckpointSpec = PathLike | Mapping[str, PathLike]
+
+
+def _short(task: str) -> str:
+    """The registry name ("ar") of a short or authors' ("ego4d/ar") task name; InputError if unknown."""
+    try:
+        return task_class(task).name
+    except KeyError:
+        raise InputError(None, "task", f"unknown task {task!r}; known: {', '.join(TASK_NAMES)}") from None
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Presets
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A model preset: backbone and head sizes (``configs/model/*.yaml``; loaded with :func:`egostream.config.load_config`).
+
+    Defaults are the authors' (sapeirone/hier-egopack@4fff4e5:configs/components/model/graph_hier.yaml,
+    configs/components/task/ego4d/*.yaml, configs/components/classifier/MLP.yaml): hidden 768, two TDGC layers per
+    level, radius 2 s, dropout 0.1, every task's neck 768 wide, classifiers 512 wide; depth 8 (MQ and the
+    multi-task model; the single-task AR/LTA/OSCC/PNR experiments override it to 1).
+
+    Attributes:
+        feature_name: folder of the features under ``features/`` (``egovlp``, ``omnivore_video_swinl``).
+        feature_dim: ``D``, width of one feature row (256 EgoVLP, 1536 Omnivore).
+        hidden_size: backbone width ``F`` (every task's ``input_size``).
+        depth: levels of the hierarchy (= the MQ head's number of scales).
+        n_layers, radius_s, pos_hidden_channels, dropout: backbone (see :class:`BackboneConfig`).
+        features_size: width of every task's neck output.
+        classifier_hidden: hidden width of the AR and MQ classifiers (LTA/OSCC use the authors' hard-coded 512).
+        num_verbs, num_nouns: LTA v1 vocabulary; num_mq_classes: MQ classes; num_future: LTA ``Z``.
+        mq_pool_features: MQ global-context pooling ("mean", "max" or None).
+        tasks: heads the preset builds.
+    """
+
+    feature_name: str = "egovlp"
+    feature_dim: int = 256
+    hidden_size: int = 768
+    depth: int = 8
+    n_layers: int = 2
+    radius_s: float = 2.0
+    pos_hidden_channels: int = 256
+    dropout: float = 0.1
+    features_size: int = 768
+    classifier_hidden: int = 512
+    num_verbs: int = 115
+    num_nouns: int = 478
+    num_mq_classes: int = 110
+    num_future: int = 20
+    mq_pool_features: str | None = "mean"
+    tasks: tuple[str, ...] = TASK_NAMES
+
+    def __post_init__(self) -> None:
+        for task in self.tasks:
+            _short(task)
+
+    def backbone_config(self) -> BackboneConfig:
+        return BackboneConfig(input_size=self.feature_dim, hidden_size=self.hidden_size, depth=self.depth,
+                              n_layers=self.n_layers, radius_s=self.radius_s,
+                              pos_hidden_channels=self.pos_hidden_channels, dropout=self.dropout)
+
+    def task_node(self, task: str) -> dict[str, Any]:
+        """The authors'-style config node of ``task`` (what ``Task.from_authors_config`` reads; stored in our
+        checkpoints as ``task_configs``)."""
+        common = {"input_size": self.hidden_size, "features_size": self.features_size, "dropout": 0.0,
+                  "loss_weight": 1.0}
+
+        def classifier(n_classes: int, prior_prob: float) -> dict[str, Any]:
+            return {"n_classes": n_classes, "hidden_size": self.classifier_hidden, "n_layers": 2,
+                    "prior_prob": prior_prob, "dropout": 0.0}
+
+        short = _short(task)
+        if short == "ar":
+            return {**common, "verb_classifier": classifier(self.num_verbs, 0.0),
+                    "noun_classifier": classifier(self.num_nouns, 0.0)}
+        if short == "lta":
+            return {**common, "num_verbs": self.num_verbs, "num_nouns": self.num_nouns, "K": self.num_future,
+                    "head_dropout": 0.0}
+        if short == "oscc":
+            return {**common, "head_dropout": 0.0}
+        if short == "pnr":
+            return common
+        return {**common, "num_classes": self.num_mq_classes, "depth": self.depth,
+                "classifier": classifier(self.num_mq_classes, 0.01),
+                "regressor": {"hidden_size": self.features_size, "n_layers": 1, "use_ln": True, "use_bias": True,
+                              "dropout": 0.0},
+                "pool_features": self.mq_pool_features, "cls_loss": "focal", "weight_cls": 1.0, "weight_reg": 1.0}
+
+    def build(self, seed: int | None = None) -> ModelBundle:
+        """A bundle of :attr:`tasks` on one backbone with fresh weights (seeded when ``seed`` is given), eval mode."""
+        if seed is not None:
+            torch.manual_seed(seed)
+        backbone = HierarchicalBackbone(self.backbone_config())
+        models = {}
+        for task in self.tasks:
+            node = self.task_node(task)
+            models[_short(task)] = TaskModel(backbone, task_class(task).from_authors_config(node), node)
+        return ModelBundle(models).eval()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# EgoPack novel-task forward
+
+
+def _segment_features(head: Task, graphs: LevelGraphs, inputs: TaskInputs, clamp_empty: bool) -> Tensor:
+    x, pos, video = head.level0(graphs)
+    return segment_mean(head.project(x), pos, video, inputs.require("segments", head.name),
+                        inputs.require("segment_video", head.name), clamp_empty=clamp_empty)
+
+
+def _fused_ar(head: ARTask, graphs: LevelGraphs, inputs: TaskInputs, fuse: Callable[..., Tensor]) -> AROutput:
+    fused = fuse(_segment_features(head, graphs, inputs, clamp_empty=True))
+    return AROutput(head.verb_classifier(fused), head.noun_classifier(fused), fused)
+
+
+def _fused_oscc(head: OSCCTask, graphs: LevelGraphs, inputs: TaskInputs, fuse: Callable[..., Tensor]) -> OSCCOutput:
+    fused = fuse(_segment_features(head, graphs, inputs, clamp_empty=False))
+    return OSCCOutput(head.classifier(fused), fused)
+
+
+def _fused_lta(head: LTATask, graphs: LevelGraphs, inputs: TaskInputs, fuse: Callable[..., Tensor]) -> LTAOutput:
+    config = head.config
+    graph = future_graph(fuse(head.pooled(graphs)), config.num_future, config.future_radius,
+                         authors_batched=config.authors_batched_graph)
+    features = head.head(graph.x, graph.edge_index, graph.pos)
+    return LTAOutput(head.verb_classifier(features), head.noun_classifier(features), features)
+
+
+def _fused_pnr(head: PNRTask, graphs: LevelGraphs, inputs: TaskInputs, fuse: Callable[..., Tensor]) -> PNROutput:
+    x, _, _ = head.level0(graphs)
+    indices = inputs.indices if inputs.indices is not None else graphs.indices[graphs.depth == 0]
+    return PNROutput(head.classifier(fuse(head.project(x + head.pe(indices)))))
+
+
+def _fused_mq(head: MQTask, graphs: LevelGraphs, inputs: TaskInputs, fuse: Callable[..., Tensor]) -> MQOutput:
+    # models/tasks/ego4d/mq.py EgoPackMQTask.forward: fusion of the projected features, then MQTask's classifier
+    # (with the video's pooled context) and scaled regressor on the fused features.
+    head.check_graphs(graphs)
+    features = fuse(head.project(graphs.x), neck=head.project)
+    cls_features = features
+    if head.config.pool_features is not None:
+        pool = global_mean_pool if head.config.pool_features == "mean" else global_max_pool
+        cls_features = torch.cat([features, pool(features, graphs.video).index_select(0, graphs.video)], dim=1)
+    reg = head.regressor(features) * head.scales.index_select(0, graphs.depth)[:, None]
+    return MQOutput(head.classifier(cls_features), reg, graphs)
+
+
+_FUSED_FORWARD: dict[str, Callable[..., Any]] = {"ar": _fused_ar, "lta": _fused_lta, "oscc": _fused_oscc,
+                                                 "pnr": _fused_pnr, "mq": _fused_mq}
+
+
+class EgoPackHead(nn.Module):
+    """What an EgoPack novel task adds to its head: the interaction, the support necks and the fusion rule.
+
+    Args:
+        interaction: the EgoPack module (prototypes of each support task, interaction stages).
+        support_necks: support task (authors' name) -> its projection neck.
+        rule: the novel task's fusion rule (:func:`egostream.backpack.fusion.fusion_rule`).
+        config: the EgoPack settings to save with the bundle (``k``, ``dropout``, ...).
+    """
+
+    def __init__(self, interaction: EgoPackInteraction, support_necks: Mapping[str, ProjectionNeck],
+                 rule: FusionRule, config: Mapping[str, Any] | None = None) -> None:
+        super().__init__()
+        missing = set(interaction.support_tasks) - set(support_necks)
+        if missing:
+            raise InputError(None, "support_necks", f"no neck for support tasks {sorted(missing)}")
+        self.interaction = interaction
+        self.support_necks = nn.ModuleDict(dict(support_necks))
+        self.rule = rule
+        self.config = dict(config or {})
+
+    def forward(self, head: Task, graphs: LevelGraphs, inputs: TaskInputs) -> Any:
+        """The novel task's outputs (same type as the plain head's) on fused features."""
+        segments = None
+        if inputs.segments is not None and inputs.segment_video is not None:
+            segments = Segments(inputs.segments, inputs.segment_video)
+        necks = {task: self.support_necks[task] for task in self.interaction.support_tasks}
+        interacted = consult_backpack(graphs, necks, self.interaction, self.rule, segments).features
+
+        def fuse(novel: Tensor, neck: Callable[[Tensor], Tensor] | None = None) -> Tensor:
+            return self.rule.fuse(novel, interacted, neck=neck, training=self.training)
+
+        return _FUSED_FORWARD[head.name](head, graphs, inputs, fuse)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The bundle
+
+
+@dataclass
+class TaskModel:
+    """One task's modules: ``backbone``, ``head``, optional ``egopack``; ``config_node`` is the head's authors'-style
+    config (saved with the bundle); ``source`` the checkpoint it came from."""
+
+    backbone: HierarchicalBackbone
+    head: Task
+    config_node: dict[str, Any] = field(default_factory=dict)
+    egopack: EgoPackHead | None = None
+    source: Path | None = None
+
+
+class ModelBundle(nn.Module):
+    """Task heads on shared backbones (see the module docstring).
+
+    Args:
+        models: task name (short or authors') -> :class:`TaskModel`. Tasks whose ``backbone`` is the same module
+            share it (it runs once per batch). Every backbone must read the same feature width.
+    """
+
+    def __init__(self, models: Mapping[str, TaskModel]) -> None:
+        super().__init__()
+        if not models:
+            raise InputError(None, "tasks", "a model bundle needs at least one task")
+        backbones: list[HierarchicalBackbone] = []
+        self.backbone_index: dict[str, int] = {}
+        self.heads = nn.ModuleDict()
+        self.egopack = nn.ModuleDict()
+        self.config_nodes: dict[str, dict[str, Any]] = {}
+        self.sources: dict[str, Path | None] = {}
+        for name, model in models.items():
+            task = _short(name)
+            if not any(model.backbone is known for known in backbones):
+                backbones.append(model.backbone)
+            self.backbone_index[task] = next(i for i, known in enumerate(backbones) if known is model.backbone)
+            _check_head_fits(task, model.head, model.backbone.cfg, model.source)
+            self.heads[task] = model.head
+            if model.egopack is not None:
+                self.egopack[task] = model.egopack
+            self.config_nodes[task] = dict(model.config_node)
+            self.sources[task] = model.source
+        widths = {backbone.cfg.input_size for backbone in backbones}
+        if len(widths) > 1:
+            raise InputError(None, "backbones", f"the tasks' backbones read different feature widths {sorted(widths)}")
+        self.backbones = nn.ModuleList(backbones)
+
+    @property
+    def tasks(self) -> list[str]:
+        return list(self.heads.keys())
+
+    @property
+    def feature_dim(self) -> int:
+        """``D``, the feature width every backbone reads."""
+        return self.backbones[0].cfg.input_size  # type: ignore[index]
+
+    def backbone(self, task: str) -> HierarchicalBackbone:
+        return self.backbones[self.backbone_index[self._task(task)]]  # type: ignore[return-value]
+
+    def head(self, task: str) -> Task:
+        return self.heads[self._task(task)]  # type: ignore[return-value]
+
+    def _task(self, task: str) -> str:
+        short = _short(task)
+        if short not in self.heads:
+            raise InputError(None, "task", f"the bundle has no {short!r} head (it has {', '.join(self.tasks)})")
+        return short
+
+    def check_features(self, batch: VideoBatch) -> None:
+        """InputError unless ``batch.x`` is ``[N, D]`` with the bundle's feature width."""
+        if batch.x.dim() != 2 or batch.x.shape[1] != self.feature_dim:
+            raise InputError(None, "features", f"the model reads feature rows of width D={self.feature_dim}, the "
+                                               f"batch has shape {list(batch.x.shape)}")
+
+    def graphs(self, batch: VideoBatch, tasks: Sequence[str] | None = None) -> dict[str, LevelGraphs]:
+        """Task -> backbone graphs of ``batch``, running each distinct backbone once (tasks sharing a backbone get
+        the same :class:`LevelGraphs` object). ``tasks`` defaults to all."""
+        self.check_features(batch)
+        wanted = [self._task(task) for task in (tasks if tasks is not None else self.tasks)]
+        by_backbone: dict[int, LevelGraphs] = {}
+        result = {}
+        for task in wanted:
+            index = self.backbone_index[task]
+            if index not in by_backbone:
+                by_backbone[index] = self.backbones[index](batch)[1]
+            result[task] = by_backbone[index]
+        return result
+
+    def forward_graphs(self, task: str, graphs: LevelGraphs, inputs: TaskInputs) -> Any:
+        """The head of ``task`` (through its EgoPack fusion if it has one) on precomputed graphs."""
+        task = self._task(task)
+        head = self.heads[task]
+        if task in self.egopack:
+            return self.egopack[task](head, graphs, inputs)
+        return head(graphs, inputs)
+
+    def run(self, task: str, batch: VideoBatch, inputs: TaskInputs) -> Any:
+        """Backbone then head of ``task`` on one batch; the output type is the task's (``AROutput``, ...)."""
+        return self.forward_graphs(task, self.graphs(batch, [task])[self._task(task)], inputs)
+
+    def decode(self, task: str, outputs: Any, inputs: TaskInputs | None = None,
+               generator: torch.Generator | None = None) -> Any:
+        """The head's decoding (top-k, sampled futures, argmax, keyframe, detections); ``generator`` seeds LTA."""
+        head = self.head(task)
+        if isinstance(head, LTATask):
+            return head.decode(outputs, inputs, generator=generator)
+        return head.decode(outputs, inputs)
+
+    # ------------------------------------------------------------------------------------------------ checkpoints
+
+    @classmethod
+    def from_checkpoints(cls, checkpoints: CheckpointSpec, *, tasks: Sequence[str] | None = None,
+                         feature_dim: int | None = None) -> ModelBundle:
+        """Load a bundle from checkpoint files (authors' multi-task or EgoPack format, or ours).
+
+        Args:
+            checkpoints: one path for every task, or ``{task: path}``.
+            tasks: the tasks to load from a single path (default: every task of a multi-task or egostream
+                checkpoint; the novel task of an EgoPack one).
+            feature_dim: the width ``D`` of the features the model will read; checked against each checkpoint.
+
+        Raises:
+            InputError: a missing task, weights of another architecture, or a feature width that differs (naming
+            the file and what differs).
+        """
+        if isinstance(checkpoints, Mapping):
+            if tasks is not None:
+                raise InputError(None, "tasks", "give tasks either as the keys of the mapping or as tasks=")
+            per_task = {_short(task): Path(path) for task, path in checkpoints.items()}
+        else:
+            path = Path(checkpoints)
+            names = tasks if tasks is not None else _default_tasks(load_checkpoint(path))
+            per_task = {_short(task): path for task in names}
+        loaded: dict[Path, LoadedCheckpoint] = {}
+        backbones: list[HierarchicalBackbone] = []
+        models = {}
+        for task, path in per_task.items():
+            if path not in loaded:
+                loaded[path] = load_checkpoint(path)
+            checkpoint = loaded[path]
+            backbone = _shared_backbone(backbones, checkpoint, feature_dim)
+            models[task] = _task_model(task, checkpoint, backbone)
+        return cls(models).eval()
+
+    def save(self, path: PathLike, *, config: Mapping[str, Any] | None = None, step: int | None = None) -> Path:
+        """Write the bundle in our checkpoint format (one shared backbone, at most one EgoPack novel task)."""
+        if len(self.backbones) != 1:
+            raise InputError(path, "backbones", f"our checkpoint holds one backbone, the bundle has "
+                                                f"{len(self.backbones)}: save each task's bundle separately")
+        if len(self.egopack) > 1:
+            raise InputError(path, "egopack", "our checkpoint holds at most one EgoPack novel task")
+        tasks: dict[str, Any] = {}
+        novel, egopack, egopack_config = None, None, None
+        for task, egopack_head in self.egopack.items():
+            novel = task_class(task).authors_name
+            egopack, egopack_config = egopack_head.interaction, {**egopack_head.config, "k": egopack_head.interaction.k}
+            for support, neck in egopack_head.support_necks.items():
+                tasks[support] = {f"projector.{key}": value for key, value in neck.state_dict().items()}
+        names = {task: task_class(task).authors_name for task in self.tasks}
+        tasks.update({names[task]: self.heads[task] for task in self.tasks})
+        return save_checkpoint(path, backbone=self.backbones[0], tasks=tasks,  # type: ignore[arg-type]
+                               task_configs={names[task]: self.config_nodes[task] for task in self.tasks},
+                               novel_task=novel, egopack=egopack, egopack_config=egopack_config,
+                               config=dict(config or {}), step=step)
+
+
+def _check_head_fits(task: str, head: Task, backbone: BackboneConfig, source: Path | None) -> None:
+    if head.config.input_size != backbone.hidden_size:
+        raise InputError(source, f"task[{task}].input_size",
+                         f"the head reads {head.config.input_size}-wide features, the backbone gives "
+                         f"hidden_size={backbone.hidden_size}")
+    if isinstance(head, MQTask) and head.config.num_levels < backbone.depth:
+        raise InputError(source, f"task[{task}].depth", f"the MQ head has {head.config.num_levels} level scales, "
+                                                        f"the backbone has depth {backbone.depth}")
+
+
+def _default_tasks(checkpoint: LoadedCheckpoint) -> list[str]:
+    """The tasks a single checkpoint file provides: an EgoPack checkpoint its novel task, a multi-task one all its
+    tasks, ours every task with a stored config (support necks saved with an EgoPack task have none)."""
+    if checkpoint.format == "egopack":
+        return [checkpoint.novel_task] if checkpoint.novel_task else []
+    if checkpoint.format == "egopack_module":
+        raise InputError(checkpoint.path, None, "a standalone EgoPack module holds no backbone or task head")
+    if checkpoint.format == "multi_task":
+        return list(checkpoint.tasks)
+    configured = checkpoint.config.get("task_configs") or {}
+    names = list(checkpoint.tasks) + ([checkpoint.novel_task] if checkpoint.novel_task else [])
+    return [name for name in names if name in configured]
+
+
+def _shared_backbone(known: list[HierarchicalBackbone], checkpoint: LoadedCheckpoint,
+                     feature_dim: int | None) -> HierarchicalBackbone:
+    """The checkpoint's backbone, or an already loaded one with the same config and equal weights."""
+    cfg = checkpoint.backbone_config
+    if cfg is not None and feature_dim is not None and cfg.input_size != feature_dim:
+        raise InputError(checkpoint.path, "model.proj.1.weight",
+                         f"the checkpoint's backbone reads features of width D={cfg.input_size}, the features "
+                         f"have D={feature_dim}")
+    backbone = load_backbone(checkpoint)
+    for other in known:
+        if other.cfg == backbone.cfg and all(torch.equal(value, backbone.state_dict()[key])
+                                             for key, value in other.state_dict().items()):
+            return other
+    known.append(backbone)
+    return backbone
+
+
+def _task_node(checkpoint: LoadedCheckpoint, name: str) -> dict[str, Any]:
+    """The authors'-style config node of task ``name`` stored in a checkpoint."""
+    config = checkpoint.config
+    if checkpoint.format == "egostream":
+        node, where = (config.get("task_configs") or {}).get(name), f"task_configs[{name}]"
+    elif name == checkpoint.novel_task:
+        node, where = config.get("egopack_task"), "config.egopack_task"
+    else:
+        node, where = (config.get("tasks") or {}).get(name), f"config.tasks[{name}]"
+    if not isinstance(node, Mapping):
+        raise InputError(checkpoint.path, where, f"no config for task {name!r}: cannot tell the head's sizes")
+    return dict(node)
+
+
+def _task_model(task: str, checkpoint: LoadedCheckpoint, backbone: HierarchicalBackbone) -> TaskModel:
+    name = task_class(task).authors_name
+    state = checkpoint.task_state(name)
+    node = _task_node(checkpoint, name)
+    try:
+        head = task_class(name).from_authors_config(node)
+    except (KeyError, TypeError, ValueError) as err:
+        raise InputError(checkpoint.path, f"config of task {name}", f"cannot build the head: {err!r}") from None
+    load_module_state(head, state, source=checkpoint.path, field_name=f"task[{name}]")
+    egopack = None
+    if name == checkpoint.novel_task and checkpoint.egopack is not None:
+        egopack = _egopack_head(task, checkpoint, node)
+    return TaskModel(backbone, head.eval(), node, egopack, checkpoint.path)
+
+
+def _egopack_head(task: str, checkpoint: LoadedCheckpoint, novel_node: Mapping[str, Any]) -> EgoPackHead:
+    interaction = EgoPackInteraction.from_checkpoint(checkpoint)
+    necks = {}
+    for support in interaction.support_tasks:
+        state = {key[len("projector."):]: value for key, value in checkpoint.task_state(support).items()
+                 if key.startswith("projector.")}
+        if "net.1.weight" not in state:
+            raise InputError(checkpoint.path, f"tasks[{support}]", "no projection neck ('projector.net.1.weight')")
+        features_size, input_size = state["net.1.weight"].shape
+        necks[support] = load_module_state(ProjectionNeck(int(input_size), int(features_size)), state,
+                                           source=checkpoint.path, field_name=f"tasks[{support}].projector")
+    options: dict[str, Any] = {}
+    if task == "mq":
+        options = {"project_before_fusion": bool(novel_node.get("project_before_fusion", True)),
+                   "dropout": float(novel_node.get("fusion_dropout", 0.0))}
+    egopack_config = checkpoint.config.get("egopack") or checkpoint.config.get("egopack_config") or {}
+    return EgoPackHead(interaction, necks, fusion_rule(task_class(task).authors_name, **options),
+                       {key: egopack_config[key] for key in ("k", "dropout", "conv", "distance_func")
+                        if key in egopack_config}).eval()
