@@ -1,0 +1,89 @@
+"""The streaming engine's settings: one typed, frozen :class:`StreamConfig` loaded from ``configs/stream/*.yaml``.
+
+All times are in seconds of stream time; the feature-row grid (``stride_frames`` at ``fps``) turns them into rows
+(16 / 30 = 0.533 s per row for the Ego4D features, so the default 8-minute horizon is 900 rows).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from os import PathLike
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from egostream.config import CONFIG_DIR, load_config
+
+__all__ = ["StreamConfig", "EngineMode", "DEFAULT_STREAM_CONFIG", "load_stream_config", "row_positions_s"]
+
+EngineMode = Literal["incremental", "recompute"]
+
+#: ``configs/stream/default.yaml`` of a source checkout.
+DEFAULT_STREAM_CONFIG = CONFIG_DIR / "stream" / "default.yaml"
+
+
+def row_positions_s(first_row: int, num_rows: int, stride_frames: int, fps: float, *, step: int = 1) -> Tensor:
+    """float32 ``[num_rows]`` node times in seconds of rows ``first_row, first_row + step, ...`` from the stream start.
+
+    Row ``i`` sits at ``(0.5 + i) * stride_frames / fps`` seconds, evaluated in float32 exactly as the benchmark
+    protocol computes a video's node positions (``egostream.ego4d.protocol.windows.centred_node_positions_s``), so
+    a node at level ``d`` (the even-kept node of row ``2**d * k``) gets bit-identical seconds (``step=2**d``).
+    """
+    rows = torch.arange(num_rows, dtype=torch.long) * step + first_row
+    return (0.5 + rows) * stride_frames / fps
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """Settings of the streaming engine (times in seconds of stream time).
+
+    Attributes:
+        horizon_s: look-back kept in memory; final nodes older than this are evicted (8 minutes = 900 rows).
+        stride_frames: frames between consecutive feature rows (16 for the Ego4D features).
+        fps: frame rate of the row grid (30).
+        engine_mode: ``"incremental"`` recomputes only each level's non-final frontier per push (the engine);
+            ``"recompute"`` runs the offline backbone over the retained horizon at every push (benchmark baseline).
+        emit_every_s: one window result every this many seconds of stream time.
+    """
+
+    horizon_s: float = 480.0
+    stride_frames: int = 16
+    fps: float = 30.0
+    engine_mode: EngineMode = "incremental"
+    emit_every_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        for name in ("horizon_s", "fps", "emit_every_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"StreamConfig.{name} must be positive, got {getattr(self, name)}")
+        if self.stride_frames < 1:
+            raise ValueError(f"StreamConfig.stride_frames must be >= 1, got {self.stride_frames}")
+        if self.engine_mode not in ("incremental", "recompute"):
+            raise ValueError(f"StreamConfig.engine_mode must be 'incremental' or 'recompute', got {self.engine_mode!r}")
+        if self.horizon_rows < 1:
+            raise ValueError(f"StreamConfig.horizon_s={self.horizon_s} is shorter than one row ({self.row_period_s} s)")
+
+    @property
+    def row_period_s(self) -> float:
+        """Seconds between consecutive feature rows."""
+        return self.stride_frames / self.fps
+
+    @property
+    def horizon_rows(self) -> int:
+        """The horizon in rows: ``round(horizon_s / row_period_s)`` (900 for 8 minutes of 16-frame rows)."""
+        return round(self.horizon_s / self.row_period_s)
+
+    @property
+    def emit_every_rows(self) -> int:
+        """Rows between two emitted windows (at least 1)."""
+        return max(1, round(self.emit_every_s / self.row_period_s))
+
+    def row_positions_s(self, first_row: int, num_rows: int, *, step: int = 1) -> Tensor:
+        """:func:`row_positions_s` on this config's row grid."""
+        return row_positions_s(first_row, num_rows, self.stride_frames, self.fps, step=step)
+
+
+def load_stream_config(path: str | PathLike[str] | None = DEFAULT_STREAM_CONFIG,
+                       overrides: tuple[str, ...] | list[str] = ()) -> StreamConfig:
+    """:class:`StreamConfig` from a YAML file (default ``configs/stream/default.yaml``) and ``key=value`` overrides."""
+    return load_config(StreamConfig, path, overrides)

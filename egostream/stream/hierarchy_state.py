@@ -1,0 +1,146 @@
+"""The incremental, prefix-exact hierarchy: each push recomputes only the non-final frontier of every level.
+
+For a stream of ``n`` rows, every level-``d`` node feature held here equals the offline
+:class:`~egostream.backbone.hierarchy.HierarchicalBackbone` run on rows ``[0, n)`` (same modules, same weights, same
+float32 arithmetic per node). A push of ``m`` rows:
+
+1. projects the new rows (``backbone.proj``) into level 0's block inputs; they are final at once;
+2. at each level ``d``: appends the level's new nodes and their edges, runs ``backbone.layers[d]`` on the trailing
+   window ``[outputs_final - L * R, num_nodes)`` (the non-final nodes plus the ``L * R`` final nodes their ``L``
+   TDGC layers read; outputs at the window's first ``L * R`` nodes see a truncated neighbourhood and are discarded),
+   adds the residual, and rewrites the non-final outputs;
+3. pools the level's trailing outputs with ``backbone.pool`` (absolute indices, so the even-index parity is counted
+   from the stream start) into the next level's non-final block inputs;
+4. advances the final counts (:mod:`egostream.stream.finality`) and evicts final nodes older than the horizon that
+   no future computation reads.
+
+Work per push is ``O(levels * (m + frontier))``, the frontier being about ``12 + L * R`` nodes per level with the
+Ego4D grid, independent of how long the stream has run.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from egostream.backbone.graphs import LevelGraphs
+from egostream.backbone.hierarchy import HierarchicalBackbone
+from egostream.stream.config import StreamConfig
+from egostream.stream.finality import block_final_count, neighbour_reach, pooled_final_count
+from egostream.stream.level_state import LevelState
+
+__all__ = ["IncrementalHierarchy", "stack_level_graphs"]
+
+
+def stack_level_graphs(levels: list[tuple[Tensor, Tensor, Tensor]]) -> LevelGraphs:
+    """One-video :class:`LevelGraphs` from per-level ``(x [n_d, F], pos [n_d] s, indices [n_d])``, level-major."""
+    depth = torch.cat([torch.full((len(pos),), d, dtype=torch.long) for d, (_, pos, _) in enumerate(levels)])
+    pos = torch.cat([pos for _, pos, _ in levels])
+    return LevelGraphs(x=torch.cat([x for x, _, _ in levels]), pos=pos, video=torch.zeros_like(depth), depth=depth,
+                       extent=(2.0 ** depth).to(pos.dtype), indices=torch.cat([idx for _, _, idx in levels]),
+                       num_videos=1)
+
+
+class IncrementalHierarchy:
+    """Per-level node state of a stream, updated push by push (see the module docstring).
+
+    Args:
+        backbone: the model, in eval mode (its dropout must be inactive for outputs to be final).
+        config: the row grid and horizon.
+    """
+
+    def __init__(self, backbone: HierarchicalBackbone, config: StreamConfig) -> None:
+        self.backbone = backbone
+        self.config = config
+        self.num_layers = backbone.cfg.n_layers
+        self.reach = neighbour_reach(backbone.cfg.radius_s, config.row_period_s)
+        width = backbone.hidden_size
+        self.levels = [LevelState(d, width, with_block=d < backbone.depth, radius_s=backbone.cfg.radius_s,
+                                  reach=self.reach) for d in range(backbone.depth + 1)]
+        self.num_rows = 0
+
+    @property
+    def depth(self) -> int:
+        return self.backbone.depth
+
+    @torch.no_grad()
+    def push(self, projected: Tensor) -> int:
+        """Append ``[m, F]`` projected rows (``backbone.proj`` of the next ``m`` feature rows).
+
+        Returns the number of node updates: level nodes evaluated by a level block in this push, the discarded
+        window halo included.
+        """
+        total = self.num_rows + len(projected)
+        level0 = self.levels[0]
+        self._grow(level0, total)
+        level0.write(level0.inputs, self.num_rows, projected)
+        level0.inputs_final = total
+        updates = 0
+        for d, block in enumerate(self.backbone.layers):
+            updates += self._update_block(self.levels[d], block)
+            self._grow(self.levels[d + 1], math.ceil(total / 2 ** (d + 1)))
+            self._update_pooled(self.levels[d], self.levels[d + 1])
+        self.num_rows = total
+        self._evict()
+        return updates
+
+    def _grow(self, level: LevelState, num_nodes: int) -> None:
+        step = 2 ** level.level
+        level.add_nodes(self.config.row_positions_s(level.num_nodes * step, num_nodes - level.num_nodes, step=step))
+
+    def _update_block(self, level: LevelState, block: torch.nn.Module) -> int:
+        start = level.outputs_final
+        window = max(0, start - self.num_layers * self.reach)
+        inputs = level.read(level.inputs, window)
+        outputs = inputs + block(inputs, level.edges_within(window), level.read(level.pos, window))
+        level.write(level.outputs, start, outputs[start - window:])
+        level.outputs_final = block_final_count(level.inputs_final, self.num_layers, self.reach)
+        return len(inputs)
+
+    def _update_pooled(self, level: LevelState, upper: LevelState) -> None:
+        start = upper.inputs_final
+        window = max(0, 2 * start - 1)
+        outputs = level.read(level.outputs, window)
+        indices = torch.arange(window, window + len(outputs))
+        pooled, _, _, kept = self.backbone.pool(outputs, level.read(level.pos, window),
+                                                torch.zeros_like(indices), indices)
+        upper.write(upper.inputs, start, pooled[kept >= start])
+        upper.inputs_final = pooled_final_count(level.outputs_final, self.backbone.cfg.pool)
+
+    def _evict(self) -> None:
+        """Drop final nodes before the horizon that no future push reads (block halo, pooling window)."""
+        horizon_row = max(0, self.num_rows - self.config.horizon_rows)
+        for d, level in enumerate(self.levels):
+            keep = math.ceil(horizon_row / 2 ** d)
+            if level.with_block:
+                keep = min(keep, max(0, level.outputs_final - self.num_layers * self.reach),
+                           max(0, 2 * self.levels[d + 1].inputs_final - 1))
+            else:
+                keep = min(keep, level.inputs_final)
+            level.evict_before(keep)
+
+    def graphs(self, first_row: int) -> LevelGraphs:
+        """Copies of every level's nodes anchored at rows ``>= first_row`` (node ``k`` of level ``d``: row
+        ``2**d * k``), positions in stream seconds and absolute indices."""
+        return stack_level_graphs([self._level_nodes(level, level.outputs, first_row)
+                                   for level in self.levels[:-1]])
+
+    def top_features(self, first_row: int) -> tuple[Tensor, Tensor, Tensor]:
+        """``(x [n, F], pos [n] s, indices [n])`` after the last pooling (the backbone's ``final_x``), nodes anchored
+        at rows ``>= first_row``."""
+        top = self.levels[-1]
+        return self._level_nodes(top, top.inputs, first_row)
+
+    def _level_nodes(self, level: LevelState, features, first_row: int) -> tuple[Tensor, Tensor, Tensor]:
+        start = min(math.ceil(first_row / 2 ** level.level), level.num_nodes)
+        return (level.read(features, start).clone(), level.read(level.pos, start).clone(),
+                torch.arange(start, level.num_nodes))
+
+    def outputs_final(self) -> tuple[int, ...]:
+        """Final node features per level (level ``d``'s nodes ``0 .. count - 1`` are final)."""
+        return tuple(level.outputs_final for level in self.levels[:-1])
+
+    def num_nodes(self) -> tuple[int, ...]:
+        """Nodes per level so far (``ceil(num_rows / 2**d)``)."""
+        return tuple(level.num_nodes for level in self.levels[:-1])
