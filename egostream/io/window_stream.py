@@ -1,0 +1,203 @@
+"""From a video source to a bounded stream of windows on the canonical clock.
+
+:func:`iter_windows` is the synchronous core (frames -> canonical clock -> windows). :class:`WindowStream` runs it
+in a producer thread behind a bounded queue of ``queue_size`` windows, with a policy per source:
+
+* ``"block"`` (file sources): the producer waits for the consumer; nothing is lost.
+* ``"drop_oldest"`` (live sources): when the queue is full the oldest queued window is discarded and counted in
+  ``windows_dropped``, so a consumer slower than the source sees the newest windows and memory stays bounded
+  (at most ``queue_size`` windows plus the W frames being assembled). Dropped windows leave gaps in the absolute
+  window indices.
+
+An error in the producer (an unreadable file, a network source that gave up) is raised in the consumer, after the
+windows produced before it.
+"""
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+from egostream.io.clock import CanonicalClock, ClockCounters
+from egostream.io.frames import FrameWindow, TimedFrame
+from egostream.io.sources import VideoSource
+from egostream.io.windows import EGOVLP_WINDOWS, Windower, WindowSpec
+
+__all__ = ["iter_windows", "WindowStream", "StreamStats", "QueuePolicy"]
+
+QueuePolicy = Literal["block", "drop_oldest"]
+
+
+def iter_windows(frames: Iterable[TimedFrame], spec: WindowSpec = EGOVLP_WINDOWS, *, max_hold_s: float = 1.0,
+                 last_frame_duration_s: float | Callable[[], float | None] | None = None,
+                 counters: ClockCounters | None = None) -> Iterator[FrameWindow]:
+    """Windows of ``frames`` on the canonical clock of ``spec.fps`` (rules in :mod:`egostream.io.clock` and
+    :mod:`egostream.io.windows`). ``last_frame_duration_s`` is how long the last frame lasts (seconds), or a
+    callable asked at the end of the stream (a source knows its rate only once opened). Pass ``counters`` to
+    read the clock's drop/duplicate counts."""
+    clock = CanonicalClock(spec.fps, max_hold_s)
+    if counters is not None:
+        clock.counters = counters
+    windower = Windower(spec)
+    for frame in frames:
+        for frame_index, image in clock.push(frame):
+            window = windower.push(frame_index, image)
+            if window is not None:
+                yield window
+    duration_s = last_frame_duration_s() if callable(last_frame_duration_s) else last_frame_duration_s
+    for frame_index, image in clock.finish(duration_s):
+        window = windower.push(frame_index, image)
+        if window is not None:
+            yield window
+    last = windower.finish()
+    if last is not None:
+        yield last
+
+
+@dataclass
+class StreamStats:
+    """Counters of one stream, safe to report at any time: decoded source frames, canonical frames and what the
+    clock dropped / duplicated / left missing, undecodable packets skipped, network reconnects, windows emitted to
+    the consumer and windows dropped because the consumer was slower (``drop_oldest`` policy only), and the deepest
+    the queue got."""
+
+    source: str
+    source_frames: int = 0
+    canonical_frames: int = 0
+    clock_dropped: int = 0
+    clock_duplicated: int = 0
+    missing_frames: int = 0
+    out_of_order: int = 0
+    skipped_packets: int = 0
+    reconnects: int = 0
+    windows_emitted: int = 0
+    windows_dropped: int = 0
+    max_queue_depth: int = 0
+
+    def as_dict(self) -> dict[str, int | str]:
+        return asdict(self)
+
+
+_END = object()
+
+
+class _WindowQueue:
+    """A bounded FIFO whose ``put`` either waits for room or evicts the oldest item, counting evictions."""
+
+    def __init__(self, maxsize: int, drop_oldest: bool) -> None:
+        self.maxsize = maxsize
+        self.drop_oldest = drop_oldest
+        self.dropped = 0
+        self.max_depth = 0
+        self.closed = False
+        self._items: deque[object] = deque()
+        self._changed = threading.Condition()
+
+    def put(self, item: object, *, final: bool = False) -> None:
+        """Queue ``item``; ``final`` items (end of stream, errors) are never evicted and never wait."""
+        with self._changed:
+            while not final and len(self._items) >= self.maxsize and not self.closed:
+                if self.drop_oldest:
+                    self._evict_oldest_window()
+                else:
+                    self._changed.wait()
+            if self.closed:
+                return
+            self._items.append(item)
+            self.max_depth = max(self.max_depth, len(self._items))
+            self._changed.notify_all()
+
+    def _evict_oldest_window(self) -> None:
+        self._items.popleft()
+        self.dropped += 1
+
+    def get(self) -> object:
+        with self._changed:
+            while not self._items:
+                self._changed.wait()
+            item = self._items.popleft()
+            self._changed.notify_all()
+            return item
+
+    def close(self) -> None:
+        with self._changed:
+            self.closed = True
+            self._items.clear()
+            self._changed.notify_all()
+
+
+class WindowStream:
+    """Iterate a source's windows through a producer thread and a bounded queue (see the module doc).
+
+    ``policy`` defaults to ``"drop_oldest"`` for live sources and ``"block"`` for files. Use as a context manager
+    (or call :meth:`close`) so the producer stops when the consumer does. ``stats`` can be read at any time.
+    """
+
+    def __init__(self, source: VideoSource, spec: WindowSpec = EGOVLP_WINDOWS, *, queue_size: int = 8,
+                 policy: QueuePolicy | None = None, max_hold_s: float = 1.0) -> None:
+        if queue_size < 1:
+            raise ValueError("queue_size must be at least 1")
+        self.source = source
+        self.spec = spec
+        self.policy: QueuePolicy = policy or ("drop_oldest" if source.live else "block")
+        self.max_hold_s = max_hold_s
+        self._queue = _WindowQueue(queue_size, drop_oldest=self.policy == "drop_oldest")
+        self._clock_counters = ClockCounters()
+        self._windows_emitted = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def stats(self) -> StreamStats:
+        clock = self._clock_counters
+        return StreamStats(
+            source=self.source.uri, source_frames=clock.source_frames, canonical_frames=clock.canonical_frames,
+            clock_dropped=clock.dropped, clock_duplicated=clock.duplicated, missing_frames=clock.missing,
+            out_of_order=clock.out_of_order, skipped_packets=self.source.skipped_packets,
+            reconnects=self.source.reconnects, windows_emitted=self._windows_emitted,
+            windows_dropped=self._queue.dropped, max_queue_depth=self._queue.max_depth)
+
+    def _produce(self) -> None:
+        frames = self.source.frames()
+        try:
+            for window in iter_windows(frames, self.spec, max_hold_s=self.max_hold_s,
+                                       last_frame_duration_s=lambda: self.source.last_frame_duration_s,
+                                       counters=self._clock_counters):
+                if self._stop.is_set():
+                    return
+                self._queue.put(window)
+            self._queue.put(_END, final=True)
+        except BaseException as error:  # handed to the consumer, which raises it
+            self._queue.put(error, final=True)
+        finally:
+            frames.close()  # closes the decoder now, not at garbage collection
+
+    def __iter__(self) -> Iterator[FrameWindow]:
+        if self._thread is not None:
+            raise RuntimeError("a WindowStream can be iterated once")
+        self._thread = threading.Thread(target=self._produce, name=f"egostream-source {self.source.uri}",
+                                        daemon=True)
+        self._thread.start()
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            self._windows_emitted += 1
+            yield item  # type: ignore[misc]
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Stop the producer (it notices within one frame, or one network read timeout) and free queued windows."""
+        self._stop.set()
+        self._queue.close()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    def __enter__(self) -> WindowStream:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
