@@ -56,6 +56,30 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     return 0
 
 
+_REPLAY_OPTIONS = {"batch_size": int, "authors_batched_lta": bool, "lta_batch_size": int, "seed": int}
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    import yaml
+
+    from egostream.replay import checkpoint_spec, replay
+
+    options: dict[str, object] = {}
+    for item in args.overrides:
+        key, _, text = item.partition("=")
+        if key not in _REPLAY_OPTIONS:
+            raise InputError(None, key, f"unknown replay option; known: {', '.join(_REPLAY_OPTIONS)}")
+        value = yaml.safe_load(text)
+        if not isinstance(value, _REPLAY_OPTIONS[key]):
+            raise InputError(None, key, f"expected {_REPLAY_OPTIONS[key].__name__}, got {text!r}")
+        options[key] = value
+    metrics = replay(args.task, args.protocol, args.data, args.split, checkpoint_spec(args.checkpoint, args.task),
+                     args.out, features=args.features, force=args.force, **options)  # type: ignore[arg-type]
+    json.dump(metrics, sys.stdout, indent=None, sort_keys=True)
+    sys.stdout.write("\n")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     sys.stderr.write(
         "egostream demo is not built yet. When it is, it will: synthesize a small Ego4D-format dataset and short\n"
@@ -102,6 +126,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="annotation file whose class frequencies form the prior (default: --annotations)")
     p.add_argument("--protocol", default="official", choices=PROTOCOLS, help="which LTA sample windows to predict")
     p.add_argument("--seed", type=int, default=0, help="seed of the tie-break between equally frequent classes")
+
+    p = command("replay", "Evaluate a model on an Ego4D split under a benchmark protocol: writes the official "
+                          "submission files and metrics.json; prints the metrics as one JSON object.", _cmd_replay)
+    p.add_argument("--task", required=True, choices=(*TASKS, "all"))
+    p.add_argument("--protocol", default="hier-egopack", choices=PROTOCOLS,
+                   help="hier-egopack: the authors' samples and meters (paper numbers); official: the Ego4D evaluators")
+    p.add_argument("--data", required=True, type=Path, help="Ego4D data root (annotations/, features/<name>/)")
+    p.add_argument("--split", default="val")
+    p.add_argument("--checkpoint", required=True, action="append", metavar="[TASK=]CKPT",
+                   help="checkpoint for every task, or TASK=CKPT for one task (repeatable)")
+    p.add_argument("--out", required=True, type=Path, help="output folder (<task>.json, metrics.json)")
+    p.add_argument("--features", default="egovlp", help="feature folder name under features/ (default: egovlp)")
+    p.add_argument("--force", action="store_true", help="re-run tasks whose submission file already exists")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="batch_size=4, authors_batched_lta=true, lta_batch_size=64, seed=0")
 
     command("demo", "Train a tiny model on synthetic data and stream a synthetic video (no downloads).", _cmd_demo)
     return parser

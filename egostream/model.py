@@ -46,7 +46,7 @@ from egostream.tasks.neck import ProjectionNeck
 from egostream.tasks.oscc import OSCCOutput, OSCCTask
 from egostream.tasks.pnr import PNROutput, PNRTask
 
-__all__ = ["ModelConfig", "TaskModel", "EgoPackHead", "ModelBundle", "TASK_NAMES", "CheckpointSpec"]
+__all__ = ["ModelConfig", "TaskModel", "EgoPackHead", "ModelBundle", "TASK_NAMES", "CheckpointSpec", "checkpoint_tasks"]
 
 TASK_NAMES = ("ar", "lta", "oscc", "pnr", "mq")
 
@@ -68,7 +68,7 @@ def _short(task: str) -> str:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """A model preset: backbone and head sizes (``configs/model/*.yaml``; loaded with :func:`egostream.config.load_config`).
+    """A model preset: backbone and head sizes (``configs/model/*.yaml``, read with ``egostream.config.load_config``).
 
     Defaults are the authors' (sapeirone/hier-egopack@4fff4e5:configs/components/model/graph_hier.yaml,
     configs/components/task/ego4d/*.yaml, configs/components/classifier/MLP.yaml): hidden 768, two TDGC layers per
@@ -430,6 +430,11 @@ def _default_tasks(checkpoint: LoadedCheckpoint) -> list[str]:
     configured = checkpoint.config.get("task_configs") or {}
     names = list(checkpoint.tasks) + ([checkpoint.novel_task] if checkpoint.novel_task else [])
     return [name for name in names if name in configured]
+
+
+def checkpoint_tasks(path: PathLike) -> list[str]:
+    """The tasks (short names) :meth:`ModelBundle.from_checkpoints` loads from the single file ``path``."""
+    return [_short(name) for name in _default_tasks(load_checkpoint(path))]
 
 
 def _shared_backbone(known: list[HierarchicalBackbone], checkpoint: LoadedCheckpoint,

@@ -1,0 +1,287 @@
+"""Benchmark-protocol evaluation of a model on an Ego4D split (the ``egostream replay`` command).
+
+For each task: build the protocol's samples (:data:`egostream.ego4d.protocol.SAMPLE_BUILDERS`, samples without a
+feature file dropped as the authors do), batch them (:mod:`egostream.ego4d.batching`), run the
+:class:`~egostream.model.ModelBundle`, decode, and write the official submission file ``<out>/<task>.json``
+(:mod:`egostream.ego4d.submission`, atomic). Then ``<out>/metrics.json`` (atomic) holds, per task, exactly what
+``egostream eval`` reports on that file (:func:`egostream.ego4d.evaluation.evaluate_files`).
+
+Decoding per task:
+
+* AR: the verb and noun logits of every action (the metric ranks them).
+* LTA: ``K = 5`` sequences of ``Z = 20`` actions sampled from the per-step softmax
+  (:func:`egostream.tasks.lta.sample_future_actions`). By default each window is independent: its own future graph
+  and its own ``torch.Generator`` seeded with ``seed + sample index``, so the result does not depend on the batch
+  size. ``authors_batched_lta=True`` reproduces the authors' evaluation instead: batches of ``lta_batch_size``
+  windows in sample order (their val loader: sapeirone/hier-egopack@4fff4e5:train_single_task.py L209,
+  ``batch_size: 64`` in configs/experiments/single_tasks/lta.yaml, no shuffling), the cross-video future graph of
+  their batched head (fixture README §9.6), and ONE random stream for the whole split seeded with ``seed`` (their
+  meter draws from the global RNG; a CPU generator seeded with ``s`` gives the stream of ``torch.manual_seed(s)``).
+  For their multi-task model the val batch size is ``batch_size * (len(LTA val) // smallest val set)``
+  (train_multi_task.py L238); pass it as ``lta_batch_size``.
+* OSCC: argmax of the two logits.
+* PNR: the keyframe by the protocol's rule (:func:`egostream.ego4d.metrics.pnr.select_keyframe_index`), written as
+  frames after the record's start (``hier-egopack``: the integer candidate frame; ``official``:
+  ``(E - S) / 16 * k``).
+* MQ: the authors' decoding and post-processing (:meth:`egostream.tasks.mq.MQTask.decode`: soft-NMS sigma 2.0,
+  clipping to the authors' padded duration under ``hier-egopack``), moved from the nodes' time axis to seconds
+  from the clip start (minus ``clip_offset_s``), labels written as in ``mq_labels.tsv``.
+
+Resumable per task: a task whose submission file exists is not run again (its metrics are recomputed from the file)
+unless ``force``.
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from egostream.ego4d.atomic_files import write_json_atomic
+from egostream.ego4d.batching import AUTHORS_PAD_ROWS, ModelBatch, TaskDataset, batch_loader
+from egostream.ego4d.evaluation import evaluate_files
+from egostream.ego4d.features import EGOVLP, OMNIVORE_VIDEO_SWINL, FeatureSpec, FeatureStore
+from egostream.ego4d.layout import Ego4dLayout
+from egostream.ego4d.metrics.pnr import candidate_frames, select_keyframe_index
+from egostream.ego4d.protocol import SAMPLE_BUILDERS, PNRSample
+from egostream.ego4d.protocol.builders import check_protocol
+from egostream.ego4d.submission import (ActionForecast, ActionScores, Moment, sample_key, write_ar_submission,
+                                        write_lta_submission, write_mq_submission, write_oscc_submission,
+                                        write_pnr_submission)
+from egostream.ego4d.taxonomy import load_mq_labels
+from egostream.errors import InputError
+from egostream.model import TASK_NAMES, CheckpointSpec, ModelBundle, checkpoint_tasks
+from egostream.tasks.lta import LTATask, sample_future_actions
+
+__all__ = ["replay", "feature_spec", "checkpoint_spec", "AUTHORS_LTA_BATCH_SIZE", "METRICS_FILE"]
+
+AUTHORS_LTA_BATCH_SIZE = 64
+"""The authors' single-task LTA batch size (configs/experiments/single_tasks/lta.yaml), also their val batch."""
+
+METRICS_FILE = "metrics.json"
+
+_KNOWN_FEATURES = {spec.name: spec for spec in (EGOVLP, OMNIVORE_VIDEO_SWINL)}
+
+
+def feature_spec(features: str | FeatureSpec, dim: int) -> FeatureSpec:
+    """``features`` as a :class:`FeatureSpec`: a known name (``egovlp``, ``omnivore_video_swinl``), any other
+    folder name (16-frame stride and window at 30 fps, width ``dim``), or a spec; its width must be ``dim``."""
+    if isinstance(features, FeatureSpec):
+        spec = features
+    else:
+        spec = _KNOWN_FEATURES.get(features, FeatureSpec(features, dim=dim))
+    if spec.dim != dim:
+        raise InputError(None, "features", f"features {spec.name!r} have width D={spec.dim}, the model reads "
+                                           f"D={dim}")
+    return spec
+
+
+def _annotations(layout: Ego4dLayout, task: str, split: str) -> Path:
+    if task in ("ar", "lta"):
+        return layout.lta_annotations(split)
+    if task in ("oscc", "pnr"):
+        return layout.state_change_annotations(split)
+    return layout.moments_annotations(split)
+
+
+def _split_rows(values: torch.Tensor, counts: Iterable[int]) -> list[torch.Tensor]:
+    return list(torch.split(values, list(counts)))
+
+
+class _Predictions:
+    """Accumulates one task's decoded predictions and writes its submission file."""
+
+    def __init__(self, task: str, bundle: ModelBundle, protocol: str, layout: Ego4dLayout, seed: int,
+                 authors_batched_lta: bool) -> None:
+        self.task, self.bundle, self.protocol = task, bundle, protocol
+        self.entries: dict[str, Any] = {}
+        self.seed = seed
+        self.count = 0
+        self.shared_generator = torch.Generator().manual_seed(seed) if authors_batched_lta else None
+        self.mq_label_names = load_mq_labels(layout.mq_labels()).raw_names if task == "mq" else ()
+
+    def add(self, batch: ModelBatch, outputs: Any) -> None:
+        getattr(self, f"_add_{self.task}")(batch, outputs)
+        self.count += batch.num_videos
+
+    def _add_ar(self, batch: ModelBatch, outputs: Any) -> None:
+        counts = [len(sample.action_idx) for sample in batch.samples]
+        for sample, verbs, nouns in zip(batch.samples, _split_rows(outputs.verb_logits, counts),
+                                        _split_rows(outputs.noun_logits, counts)):
+            for row, action_idx in enumerate(sample.action_idx):
+                self.entries[sample_key(sample.clip_uid, action_idx)] = ActionScores(verbs[row].numpy(),
+                                                                                    nouns[row].numpy())
+
+    def _add_lta(self, batch: ModelBatch, outputs: Any) -> None:
+        head = self.bundle.head("lta")
+        assert isinstance(head, LTATask)
+        z, k = head.config.num_future, head.config.num_sequences
+        if self.shared_generator is not None:
+            predicted = sample_future_actions(outputs.verb_logits, outputs.noun_logits, z, k, self.shared_generator)
+            verbs, nouns = predicted.verbs, predicted.nouns
+        else:
+            draws = [sample_future_actions(outputs.verb_logits[b * z:(b + 1) * z],
+                                           outputs.noun_logits[b * z:(b + 1) * z], z, k,
+                                           torch.Generator().manual_seed(self.seed + self.count + b))
+                     for b in range(batch.num_videos)]
+            verbs = torch.cat([draw.verbs for draw in draws])
+            nouns = torch.cat([draw.nouns for draw in draws])
+        for sample, verb, noun in zip(batch.samples, verbs, nouns):
+            self.entries[sample.key] = ActionForecast(verb.numpy(), noun.numpy())
+
+    def _add_oscc(self, batch: ModelBatch, outputs: Any) -> None:
+        changed = self.bundle.decode("oscc", outputs).state_change
+        counts = [len(sample.unique_ids) for sample in batch.samples]
+        for sample, decisions in zip(batch.samples, _split_rows(changed, counts)):
+            self.entries.update(zip(sample.unique_ids, (bool(value) for value in decisions)))
+
+    def _add_pnr(self, batch: ModelBatch, outputs: Any) -> None:
+        scores = outputs.logits.reshape(batch.num_videos, -1).numpy()
+        for sample, clip_scores in zip(batch.samples, scores):
+            assert isinstance(sample, PNRSample)
+            index = select_keyframe_index(clip_scores, protocol=self.protocol)
+            start, end = sample.record_start_frame, sample.record_end_frame
+            if self.protocol == "official":
+                # EGO4D/hands-and-objects@0aea0a4:state-change-localization-classification/cnn-lstm/evaluate.py
+                # generate_submission_file: (E - S) / 16 * k, in float32 as torch divides the int64 frames.
+                frame = float(np.float32(end - start) / np.float32(len(clip_scores)) * np.float32(index))
+            else:
+                frame = float(candidate_frames(start, end)[index] - start)
+            self.entries[sample.unique_id] = frame
+
+    def _add_mq(self, batch: ModelBatch, outputs: Any) -> None:
+        for sample, found in zip(batch.samples, self.bundle.decode("mq", outputs, batch.inputs)):
+            offset = sample.clip_offset_s
+            self.entries[sample.clip_uid] = [
+                Moment(self.mq_label_names[int(label)], float(score), float(start) - offset, float(end) - offset)
+                for (start, end), score, label in zip(found.segs.tolist(), found.scores.tolist(),
+                                                      found.cls_idxs.tolist())]
+
+    def write(self, path: Path) -> Path:
+        writers: dict[str, Callable[[Path, Any], Path]] = {
+            "ar": write_ar_submission, "lta": write_lta_submission, "oscc": write_oscc_submission,
+            "pnr": write_pnr_submission, "mq": write_mq_submission}
+        return writers[self.task](path, self.entries)
+
+
+def checkpoint_spec(items: Sequence[str], task: str) -> CheckpointSpec:
+    """The checkpoints of the command line: ``CKPT`` (every task) and/or ``TASK=CKPT`` (that task), later wins.
+
+    With only a default, the path itself; otherwise ``{task: path}`` for ``task`` (``all``: every task of the default
+    checkpoint plus the named ones).
+    """
+    default: Path | None = None
+    per_task: dict[str, Path] = {}
+    for item in items:
+        name, separator, rest = item.partition("=")
+        if separator and name in TASK_NAMES:
+            per_task[name] = Path(rest)
+        else:
+            default = Path(item)
+    if not per_task:
+        if default is None:
+            raise InputError(None, "checkpoint", "no checkpoint given")
+        return default
+    available = set(per_task) | set(checkpoint_tasks(default) if default is not None else ())
+    wanted = [task] if task != "all" else [name for name in TASK_NAMES if name in available]
+    spec: dict[str, Path] = {}
+    for name in wanted:
+        path = per_task.get(name, default)
+        if path is None:
+            raise InputError(None, "checkpoint", f"no checkpoint given for task {name!r}")
+        spec[name] = path
+    return spec
+
+
+def _bundle(task: str, checkpoints: CheckpointSpec, feature_dim: int | None) -> ModelBundle:
+    if isinstance(checkpoints, Mapping):
+        wanted = list(checkpoints) if task == "all" else [task]
+        missing = [name for name in wanted if name not in checkpoints]
+        if missing:
+            raise InputError(None, "checkpoint", f"no checkpoint given for task(s) {missing}")
+        return ModelBundle.from_checkpoints({name: checkpoints[name] for name in wanted}, feature_dim=feature_dim)
+    tasks = None if task == "all" else [task]
+    return ModelBundle.from_checkpoints(checkpoints, tasks=tasks, feature_dim=feature_dim)
+
+
+def replay(task: str, protocol: str, data_root: str | os.PathLike[str], split: str, checkpoints: CheckpointSpec,
+           out_dir: str | os.PathLike[str], *, features: str | FeatureSpec = "egovlp", batch_size: int = 4,
+           authors_batched_lta: bool = False, lta_batch_size: int = AUTHORS_LTA_BATCH_SIZE, seed: int = 0,
+           force: bool = False, progress: bool = True, bundle: ModelBundle | None = None) -> dict[str, Any]:
+    """Evaluate a model on ``split`` under ``protocol`` and write submissions and ``metrics.json`` (module docstring).
+
+    Args:
+        task: ``ar``, ``lta``, ``oscc``, ``pnr``, ``mq`` or ``all`` (every task the checkpoint(s) provide).
+        protocol: ``hier-egopack`` (the authors' samples and meters, the paper's numbers) or ``official``.
+        data_root: Ego4D data root (:class:`~egostream.ego4d.layout.Ego4dLayout`).
+        split: annotation split, e.g. ``val``.
+        checkpoints: one checkpoint path for every task, or ``{task: path}``.
+        out_dir: folder for ``<task>.json`` and ``metrics.json`` (created).
+        features: feature folder name or :class:`FeatureSpec` (its width must be the model's ``D``).
+        batch_size: videos per batch (outputs do not depend on it, except LTA with ``authors_batched_lta``).
+        authors_batched_lta: reproduce the authors' batched LTA evaluation (module docstring).
+        lta_batch_size: the LTA batch size in that mode.
+        seed: LTA sampling seed.
+        force: re-run tasks whose submission exists.
+        progress: show a tqdm bar per task.
+        bundle: an already built model (then ``checkpoints`` is only recorded).
+
+    Returns:
+        ``{task: metrics}`` for the tasks of this call, also merged into ``<out_dir>/metrics.json``.
+    """
+    check_protocol(protocol)
+    if task != "all" and task not in TASK_NAMES:
+        raise InputError(None, "task", f"unknown task {task!r}; one of {', '.join(TASK_NAMES)}, all")
+    known = features if isinstance(features, FeatureSpec) else _KNOWN_FEATURES.get(features)
+    feature_dim = known.dim if known is not None else None
+    model = bundle if bundle is not None else _bundle(task, checkpoints, feature_dim)
+    model.eval()
+    spec = feature_spec(features, model.feature_dim)
+    layout = Ego4dLayout.from_root(data_root)
+    store = FeatureStore(data_root, spec.name, expected_dim=spec.dim)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tasks = [name for name in TASK_NAMES if name in model.tasks] if task == "all" else [task]
+    results: dict[str, Any] = {}
+    for name in tasks:
+        submission = out / f"{name}.json"
+        if force or not submission.exists():
+            _run_task(name, model, protocol, layout, split, spec, store, submission,
+                      batch_size=lta_batch_size if name == "lta" and authors_batched_lta else batch_size,
+                      authors_batched_lta=authors_batched_lta, seed=seed, progress=progress)
+        results[name] = evaluate_files(name, protocol, _annotations(layout, name, split), submission,
+                                       labels=layout.mq_labels() if name == "mq" else None)
+    metrics_path = out / METRICS_FILE
+    merged = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
+    merged.update(results)
+    write_json_atomic(metrics_path, merged, indent=2)
+    return results
+
+
+def _run_task(task: str, model: ModelBundle, protocol: str, layout: Ego4dLayout, split: str, spec: FeatureSpec,
+              store: FeatureStore, submission: Path, *, batch_size: int, authors_batched_lta: bool, seed: int,
+              progress: bool) -> None:
+    samples: Sequence[Any] = SAMPLE_BUILDERS.get(task)(layout, split, spec, protocol=protocol,  # type: ignore[arg-type]
+                                                       has_features=store.has)
+    dataset = TaskDataset(samples, store, mq_pad_rows=AUTHORS_PAD_ROWS if protocol == "hier-egopack" else None)
+    predictions = _Predictions(task, model, protocol, layout, seed, authors_batched_lta)
+    head = model.head(task)
+    if isinstance(head, LTATask):
+        original = head.config
+        head.config = replace(original, authors_batched_graph=authors_batched_lta)
+    try:
+        with torch.no_grad(), tqdm(total=len(dataset), desc=f"replay {task}", unit="sample",
+                                   disable=not progress) as bar:
+            for batch in batch_loader(dataset, batch_size):
+                predictions.add(batch, model.run(task, batch.videos, batch.inputs))
+                bar.update(batch.num_videos)
+    finally:
+        if isinstance(head, LTATask):
+            head.config = original
+    predictions.write(submission)
