@@ -1,0 +1,118 @@
+"""The feature-extractor contract: windows of RGB frames in, one feature row per window out.
+
+An extractor sees the frames of each :class:`~egostream.io.frames.FrameWindow` (W canonical frames, the Ego4D
+window grid), keeps ``frames_per_window`` = n of them sampled uniformly (frame ``floor((i + 0.5) * W / n)`` for
+i < n; all W when None), and returns a float32 [B, dim] tensor on the CPU: row b is the feature of window b, the
+row the Hier-EgoPack backbone reads for that window index. Windows are encoded ``batch_size`` at a time on
+``device`` (``"auto"``: CUDA when available, else CPU).
+
+Extractors are registered by name in :data:`EXTRACTORS`; :func:`build_extractor` builds one and checks its output
+width against the width the model expects, so a wrong extractor fails before any frame is decoded.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from os import PathLike
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from egostream.errors import InputError
+from egostream.io.frames import FrameWindow
+from egostream.registry import Registry
+
+__all__ = ["FeatureExtractor", "EXTRACTORS", "build_extractor", "resolve_device", "sample_frame_indices",
+           "prepare_frames", "IMAGENET_MEAN", "IMAGENET_STD"]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+EXTRACTORS: Registry[type[FeatureExtractor]] = Registry("feature extractor")
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` -> the first CUDA device when there is one, else the CPU; anything else as given."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def sample_frame_indices(window_frames: int, count: int | None) -> np.ndarray:
+    """``count`` frame indices spread uniformly over a window of ``window_frames`` frames: frame
+    ``floor((i + 0.5) * window_frames / count)`` for i < count (the centres of ``count`` equal parts; every frame
+    when ``count == window_frames``; repeats when ``count`` is larger). All frames when ``count`` is None."""
+    if count is None:
+        return np.arange(window_frames)
+    if count < 1:
+        raise ValueError("frames_per_window must be at least 1")
+    return np.floor((np.arange(count) + 0.5) * window_frames / count).astype(np.int64)
+
+
+def prepare_frames(frames: torch.Tensor, image_size: int, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """RGB uint8 [N, H, W, 3] -> normalised float32 [N, 3, S, S]: scale to [0, 1], resize the shorter side to
+    ``image_size`` (bicubic, antialiased), centre-crop S x S, subtract ``mean`` and divide by ``std`` per channel."""
+    images = frames.permute(0, 3, 1, 2).float().div_(255.0)
+    height, width = images.shape[-2:]
+    scale = image_size / min(height, width)
+    resized = (max(image_size, round(height * scale)), max(image_size, round(width * scale)))
+    if resized != (height, width):
+        images = F.interpolate(images, size=resized, mode="bicubic", antialias=True, align_corners=False)
+        images = images.clamp_(0.0, 1.0)
+    top = (images.shape[-2] - image_size) // 2
+    left = (images.shape[-1] - image_size) // 2
+    images = images[..., top:top + image_size, left:left + image_size]
+    mean_t = torch.tensor(mean, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+    std_t = torch.tensor(std, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+    return (images - mean_t) / std_t
+
+
+class FeatureExtractor(ABC):
+    """Encodes windows of frames into feature rows (see the module doc). Subclasses set ``dim`` and implement
+    :meth:`encode`."""
+
+    dim: int
+
+    def __init__(self, frames_per_window: int | None = None, device: str | torch.device = "auto",
+                 batch_size: int = 8) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.frames_per_window = frames_per_window
+        self.device = resolve_device(device)
+        self.batch_size = batch_size
+
+    @abstractmethod
+    def encode(self, clips: torch.Tensor) -> torch.Tensor:
+        """RGB uint8 [B, T, H, W, 3] on ``self.device`` (T sampled frames per window) -> float [B, dim]."""
+
+    @torch.no_grad()
+    def extract(self, windows: Sequence[FrameWindow] | np.ndarray) -> torch.Tensor:
+        """Feature rows float32 [B, dim] (CPU) of B windows, given as :class:`FrameWindow` s or one uint8 array
+        [B, W, H, W_px, 3]."""
+        clips = np.stack([window.frames for window in windows]) if not isinstance(windows, np.ndarray) else windows
+        if clips.ndim != 5 or clips.shape[-1] != 3:
+            raise ValueError(f"expected RGB windows [B, W, H, W, 3], got shape {clips.shape}")
+        clips = clips[:, sample_frame_indices(clips.shape[1], self.frames_per_window)]
+        rows = []
+        for first in range(0, clips.shape[0], self.batch_size):
+            batch = torch.from_numpy(np.ascontiguousarray(clips[first:first + self.batch_size])).to(self.device)
+            rows.append(self.encode(batch).float().cpu())
+        return torch.cat(rows) if rows else torch.empty(0, self.dim)
+
+    def check_width(self, expected_dim: int, checkpoint: str | PathLike[str] | None = None) -> None:
+        """Raise :class:`InputError` naming ``checkpoint`` when this extractor's rows are not ``expected_dim`` wide."""
+        if self.dim != expected_dim:
+            raise InputError(checkpoint, "feature width",
+                             f"the model expects {expected_dim} features per window but the {type(self).__name__} "
+                             f"extractor produces {self.dim}; pick the extractor the model was trained with")
+
+
+def build_extractor(name: str, *, expected_dim: int | None = None,
+                    model_checkpoint: str | PathLike[str] | None = None, **options: object) -> FeatureExtractor:
+    """Build the extractor registered as ``name`` with ``options`` and, when ``expected_dim`` is given (the input
+    width of the model in ``model_checkpoint``), check its output width. Raises before any video is touched."""
+    extractor = EXTRACTORS.get(name)(**options)
+    if expected_dim is not None:
+        extractor.check_width(expected_dim, model_checkpoint)
+    return extractor
