@@ -1,0 +1,480 @@
+"""Readouts: what each task head says about the stream at one moment, from the retained hierarchy nodes.
+
+At a stream of ``n`` rows (stream time ``T = n * stride_frames / fps`` seconds) every readout selects the nodes it
+needs BY TIME from a :class:`NodeView` (the retained nodes of one backbone, positions in stream seconds), so the
+same function gives the streaming answer (nodes from the incremental engine) and the offline one (nodes from the
+offline backbone on rows ``[0, n)``, :meth:`NodeView.offline`), whatever the engine has evicted beyond the spans:
+
+* **AR** (:func:`read_action`): level-0 nodes with ``T - ar_span_s <= pos <= T``, through the AR head as ONE
+  segment ``[T - ar_span_s, T]`` (the head's segment mean of the projected nodes, inclusive bounds, as
+  ``egostream.tasks.ar`` aligns a ground-truth segment); top-k verbs and nouns.
+* **LTA** (:func:`read_anticipation`): level-0 nodes of ``[T - lta_span_s, T]`` as the observed clip; the top-1
+  (verb, noun) of each of the ``Z`` future steps and ``K`` sequences sampled by the head's decoding with a
+  ``torch.Generator`` seeded ``lta_seed + n`` (so a replay draws the same samples).
+* **OSCC** (:func:`read_state_change`): the OSCC head on the segment ``[T - oscc_span_s, T]``.
+* **PNR** (:func:`read_keyframe`): the trailing window of frames ``[max(0, 16 n - 30 * pnr_span_s), 16 n)`` is
+  sampled as the PNR task samples a clip (:func:`pnr_view`: 16 candidate frames and 16 feature rows,
+  ``egostream.ego4d.protocol.pnr``); the level-0 node features of those rows, with frame indices 0..15 for the
+  head's positional encoding, are the 16 nodes; the keyframe rule picks one, answered in stream seconds.
+* **MQ** (:func:`read_moments`): every level's nodes of ``[T - mq_span_s, T]`` (default: the horizon), the MQ head
+  (its global context is the mean over these nodes), the authors' candidate decoding per level, soft-NMS and
+  clipping to ``[0, T]``. A moment from a level-``d`` node is *final* when its end lies before the first non-final
+  node of level ``d`` (then the node that produced it, which lies inside the moment, is final);
+  :class:`MomentLedger` emits each final moment once.
+* **Evidence** (:class:`EvidenceReader`): for each support task of a backpack, its neck on the AR span's level-0
+  nodes, averaged (the EgoPack AR query, ``egostream.backpack.fusion.SegmentFusion``), and the ``k`` nearest
+  prototypes by cosine similarity (``egostream.kernels.cosine_topk``) with their (verb, noun) names.
+
+Heads run through :meth:`egostream.model.ModelBundle.forward_graphs`, so EgoPack novel tasks fuse their backpack
+exactly as offline.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from egostream.backbone.graphs import LevelGraphs, VideoBatch
+from egostream.backbone.hierarchy import HierarchicalBackbone
+from egostream.backpack.prototypes import Backpack
+from egostream.errors import InputError
+from egostream.kernels.cosine_topk import PrototypeIndex
+from egostream.model import ModelBundle
+from egostream.stream.config import StreamConfig
+from egostream.stream.finality import block_final_count, neighbour_reach, pooled_final_count
+from egostream.stream.schema import (Action, ActionReadout, AnticipationReadout, KeyframeReadout, LabelNames, Moment,
+                                     MomentsReadout, PrototypeMatch, ScoredAction, ScoredLabel, Span,
+                                     StateChangeReadout)
+from egostream.tasks.alignment import segment_mean
+from egostream.tasks.base import TaskInputs
+from egostream.tasks.mq import MQTask, mq_candidates
+from egostream.tasks.mq_postprocessing import postprocess_mq_detections
+
+__all__ = ["ReadoutConfig", "NodeView", "PNRView", "pnr_view", "span_graphs", "read_action", "read_anticipation",
+           "read_state_change", "read_keyframe", "read_moments", "MomentLedger", "EvidenceReader", "Readouts",
+           "ReadoutSet", "offline_final_counts"]
+
+PNR_NUM_FRAMES = 16
+
+
+@dataclass(frozen=True)
+class ReadoutConfig:
+    """Spans of the readouts, in seconds of stream time before the current time.
+
+    Attributes:
+        ar_span_s: AR's trailing span (the "current action").
+        lta_span_s: LTA's observed span.
+        oscc_span_s: OSCC's trailing window (8 s, the Ego4D OSCC clip length).
+        pnr_span_s: PNR's trailing window (8 s, the Ego4D PNR clip length).
+        mq_span_s: MQ's look-back; ``None`` means the engine's whole horizon, ``(horizon_rows - 0.5)`` row periods
+            (the nodes from the first retained row on).
+        lta_seed: base seed of the LTA samples (the window at ``n`` rows draws with seed ``lta_seed + n``).
+        evidence_k: backpack prototypes reported per support task.
+    """
+
+    ar_span_s: float = 4.0
+    lta_span_s: float = 16.0
+    oscc_span_s: float = 8.0
+    pnr_span_s: float = 8.0
+    mq_span_s: float | None = None
+    lta_seed: int = 0
+    evidence_k: int = 5
+
+    def __post_init__(self) -> None:
+        for name in ("ar_span_s", "lta_span_s", "oscc_span_s", "pnr_span_s", "mq_span_s"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise InputError(None, f"readouts.{name}", f"must be positive, got {value}")
+        if self.evidence_k < 1:
+            raise InputError(None, "readouts.evidence_k", f"must be >= 1, got {self.evidence_k}")
+
+
+@dataclass
+class NodeView:
+    """The nodes of one backbone at a stream of ``rows`` rows.
+
+    Attributes:
+        graphs: one-video :class:`LevelGraphs`: ``pos`` in stream seconds, ``indices`` the absolute node index at
+            its level (node ``k`` of level ``d`` is anchored at row ``2**d * k``); any retained subset that covers
+            the readout spans.
+        outputs_final: per level, the number of final nodes (nodes ``0 .. count - 1`` of the level are final).
+        rows: rows received so far.
+    """
+
+    graphs: LevelGraphs
+    outputs_final: tuple[int, ...]
+    rows: int
+
+    @property
+    def final(self) -> Tensor:
+        """``[N_all]`` bool: the node can no longer change."""
+        counts = torch.tensor(self.outputs_final, dtype=torch.long)
+        return self.graphs.indices < counts[self.graphs.depth]
+
+    @classmethod
+    @torch.no_grad()
+    def offline(cls, backbone: HierarchicalBackbone, rows: Tensor, config: StreamConfig) -> NodeView:
+        """The offline reference: ``backbone`` on the ``[n, D]`` rows ``[0, n)`` of a stream, node ``i`` at
+        ``(0.5 + i) * stride / fps`` s, with the finality counts of :func:`offline_final_counts`."""
+        batch = VideoBatch.from_videos([rows], [config.row_positions_s(0, len(rows))])
+        _, graphs = backbone(batch)
+        return cls(graphs, offline_final_counts(backbone, len(rows), config), len(rows))
+
+
+def offline_final_counts(backbone: HierarchicalBackbone, num_rows: int, config: StreamConfig) -> tuple[int, ...]:
+    """Final nodes per level after ``num_rows`` rows, by the rules of :mod:`egostream.stream.finality`."""
+    reach = neighbour_reach(backbone.cfg.radius_s, config.row_period_s)
+    counts, inputs_final = [], num_rows
+    for _ in range(backbone.depth):
+        outputs_final = block_final_count(inputs_final, backbone.cfg.n_layers, reach)
+        counts.append(outputs_final)
+        inputs_final = pooled_final_count(outputs_final, backbone.cfg.pool)
+    return tuple(counts)
+
+
+def _stream_time_s(rows: int, config: StreamConfig) -> float:
+    return rows * config.row_period_s
+
+
+def _trailing_span(rows: int, span_s: float, config: StreamConfig) -> Span:
+    end = _stream_time_s(rows, config)
+    return Span(max(0.0, end - span_s), end)
+
+
+def span_graphs(graphs: LevelGraphs, span: Span, *, level0_only: bool) -> LevelGraphs:
+    """The nodes of ``graphs`` with ``span.start_s <= pos <= span.end_s`` (float32 comparisons), level-0 only or
+    every level; one video, level-major order kept."""
+    keep = (graphs.pos >= span.start_s) & (graphs.pos <= span.end_s)
+    if level0_only:
+        keep &= graphs.depth == 0
+    return LevelGraphs(graphs.x[keep], graphs.pos[keep], graphs.video[keep], graphs.depth[keep], graphs.extent[keep],
+                       graphs.indices[keep], 1)
+
+
+def _one_segment(span: Span) -> TaskInputs:
+    return TaskInputs(segments=torch.tensor([[span.start_s, span.end_s]], dtype=torch.float32),
+                      segment_video=torch.zeros(1, dtype=torch.long))
+
+
+def _scored(ids: Tensor, scores: Tensor, name: Callable[[int], object]) -> tuple[ScoredLabel, ...]:
+    labels = [name(int(i)) for i in ids.tolist()]
+    return tuple(ScoredLabel(label.id, label.name, float(s))  # type: ignore[attr-defined]
+                 for label, s in zip(labels, scores.tolist()))
+
+
+@torch.no_grad()
+def read_action(bundle: ModelBundle, view: NodeView, span_s: float, config: StreamConfig,
+                names: LabelNames) -> ActionReadout:
+    """AR over the trailing ``span_s`` seconds (see the module docstring)."""
+    span = _trailing_span(view.rows, span_s, config)
+    inputs = _one_segment(span)
+    prediction = bundle.decode("ar", bundle.forward_graphs("ar", span_graphs(view.graphs, span, level0_only=True),
+                                                           inputs), inputs)
+    return ActionReadout(span, _scored(prediction.verb_ids[0], prediction.verb_scores[0], names.verb),
+                         _scored(prediction.noun_ids[0], prediction.noun_scores[0], names.noun))
+
+
+@torch.no_grad()
+def read_anticipation(bundle: ModelBundle, view: NodeView, span_s: float, seed: int, config: StreamConfig,
+                      names: LabelNames) -> AnticipationReadout:
+    """LTA from the observed trailing ``span_s`` seconds; samples drawn with a generator seeded ``seed``."""
+    span = _trailing_span(view.rows, span_s, config)
+    outputs = bundle.forward_graphs("lta", span_graphs(view.graphs, span, level0_only=True), TaskInputs())
+    verb_scores, verb_ids = torch.softmax(outputs.verb_logits, -1).max(-1)
+    noun_scores, noun_ids = torch.softmax(outputs.noun_logits, -1).max(-1)
+    top1 = tuple(ScoredAction(verb, noun) for verb, noun in zip(_scored(verb_ids, verb_scores, names.verb),
+                                                                 _scored(noun_ids, noun_scores, names.noun)))
+    sampled = bundle.decode("lta", outputs, generator=torch.Generator().manual_seed(seed))
+    samples = tuple(tuple(Action(names.verb(v), names.noun(n)) for v, n in zip(verbs, nouns))
+                    for verbs, nouns in zip(sampled.verbs[0].tolist(), sampled.nouns[0].tolist()))
+    return AnticipationReadout(span, top1, samples, seed)
+
+
+@torch.no_grad()
+def read_state_change(bundle: ModelBundle, view: NodeView, span_s: float, config: StreamConfig) -> StateChangeReadout:
+    """OSCC on the trailing ``span_s`` seconds as one segment."""
+    span = _trailing_span(view.rows, span_s, config)
+    inputs = _one_segment(span)
+    prediction = bundle.decode("oscc", bundle.forward_graphs("oscc", span_graphs(view.graphs, span, level0_only=True),
+                                                             inputs), inputs)
+    return StateChangeReadout(span, bool(prediction.state_change[0]), float(prediction.probability[0]))
+
+
+@dataclass(frozen=True)
+class PNRView:
+    """The PNR sampling of a window of frames ``[start_frame, end_frame)``.
+
+    Attributes:
+        candidate_frames: ``[16]`` int64 absolute frame numbers.
+        rows: ``[16]`` int64 feature rows read for them (rows may repeat).
+    """
+
+    start_frame: int
+    end_frame: int
+    candidate_frames: Tensor
+    rows: Tensor
+
+
+def pnr_view(start_frame: int, end_frame: int, stride_frames: int) -> PNRView:
+    """Sample a window as the PNR task does (sapeirone/hier-egopack@4fff4e5:data/ego4d/PNR.py L136-156, as
+    :func:`egostream.ego4d.protocol.pnr.pnr_window`): candidate frames ``np.linspace(start, end, 16,
+    endpoint=False, dtype=int)`` clipped to ``[start, end]``; rows ``torch.linspace(start // stride,
+    max(start // stride, end // stride) - 1, 16, dtype=long)``."""
+    candidates = np.clip(np.linspace(start_frame, end_frame, num=PNR_NUM_FRAMES, dtype=int, endpoint=False),
+                         start_frame, end_frame)
+    first_row = max(0, start_frame // stride_frames)
+    last_row = max(first_row, end_frame // stride_frames)
+    rows = torch.linspace(first_row, last_row - 1, steps=PNR_NUM_FRAMES, dtype=torch.long)
+    return PNRView(start_frame, end_frame, torch.from_numpy(candidates).long(), rows)
+
+
+@torch.no_grad()
+def read_keyframe(bundle: ModelBundle, view: NodeView, span_s: float, config: StreamConfig) -> KeyframeReadout:
+    """PNR on the trailing ``span_s`` seconds (see the module docstring); the keyframe as a stream time."""
+    end_frame = view.rows * config.stride_frames
+    sampled = pnr_view(max(0, end_frame - round(span_s * config.fps)), end_frame, config.stride_frames)
+    level0 = view.graphs.depth == 0
+    first_row = int(view.graphs.indices[level0][0])  # retained level-0 nodes are consecutive rows
+    if int(sampled.rows.min()) < first_row:
+        raise InputError(None, "readouts.pnr_span_s", f"the PNR window needs row {int(sampled.rows.min())}, the "
+                                                      f"engine retains rows from {first_row} on")
+    where = sampled.rows - first_row
+    frame_index = torch.arange(PNR_NUM_FRAMES)
+    graphs = LevelGraphs(view.graphs.x[level0][where], frame_index * config.row_period_s,
+                         torch.zeros(PNR_NUM_FRAMES, dtype=torch.long), torch.zeros(PNR_NUM_FRAMES, dtype=torch.long),
+                         torch.ones(PNR_NUM_FRAMES), frame_index, 1)
+    inputs = TaskInputs(indices=frame_index, candidate_frames=sampled.candidate_frames[None],
+                        start_frame=torch.tensor([sampled.start_frame]))
+    outputs = bundle.forward_graphs("pnr", graphs, inputs)
+    index = int(bundle.decode("pnr", outputs, inputs).index[0])
+    frame = int(sampled.candidate_frames[index])
+    return KeyframeReadout(Span(sampled.start_frame / config.fps, end_frame / config.fps), time_s=frame / config.fps,
+                           offset_s=(frame - sampled.start_frame) / config.fps, frame=frame, index=index,
+                           score=float(outputs.logits.reshape(-1)[index]))
+
+
+@torch.no_grad()
+def read_moments(bundle: ModelBundle, view: NodeView, span_s: float, config: StreamConfig,
+                 names: LabelNames) -> MomentsReadout:
+    """Every MQ detection over the trailing ``span_s`` seconds, by decreasing score, each marked final or not."""
+    span = _trailing_span(view.rows, span_s, config)
+    graphs = span_graphs(view.graphs, span, level0_only=False)
+    head = bundle.head("mq")
+    assert isinstance(head, MQTask)
+    outputs = bundle.forward_graphs("mq", graphs, TaskInputs())
+    # The authors' decoding walks the levels in order; one call per level gives the same candidates and tells which
+    # level each one comes from.
+    levels = graphs.depth.unique().tolist()
+    per_level = [mq_candidates(outputs.cls_logits[graphs.depth == d], outputs.reg_preds[graphs.depth == d],
+                               graphs.pos[graphs.depth == d], graphs.extent[graphs.depth == d],
+                               score_threshold=head.config.score_threshold,
+                               max_per_level=head.config.max_candidates_per_level,
+                               min_duration=head.config.min_duration) for d in levels]
+    level_of = torch.cat([torch.full((len(found.scores),), d, dtype=torch.long) for d, found in zip(levels, per_level)])
+    kept = postprocess_mq_detections(torch.cat([found.segments for found in per_level]),
+                                     torch.cat([found.scores for found in per_level]),
+                                     torch.cat([found.labels for found in per_level]), span.end_s)
+    frontier = _final_frontier_s(view, graphs)
+    moments = []
+    for (start, end), score, label, row in zip(kept.segs.tolist(), kept.scores.tolist(), kept.cls_idxs.tolist(),
+                                               kept.orig_idx.tolist()):
+        level = int(level_of[row])
+        moments.append(Moment(start, end, names.moment(label), score, level, end < frontier.get(level, math.inf)))
+    return MomentsReadout(span, tuple(moments))
+
+
+def _final_frontier_s(view: NodeView, graphs: LevelGraphs) -> dict[int, float]:
+    """Per level, the time of its first non-final node (levels whose nodes are all final are absent)."""
+    counts = torch.tensor(view.outputs_final, dtype=torch.long)
+    open_nodes = graphs.indices >= counts[graphs.depth]
+    frontier: dict[int, float] = {}
+    for depth, pos in zip(graphs.depth[open_nodes].tolist(), graphs.pos[open_nodes].tolist()):
+        frontier.setdefault(depth, pos)
+    return frontier
+
+
+class MomentLedger:
+    """Turns each window's detections into what is emitted: moments that became final now, and the provisional ones.
+
+    A final moment is emitted once, in the first window that finds it final, and never again (its key: level, class,
+    start, end). Keys whose moment ends before the current look-back are forgotten, since their node has left it,
+    so the ledger stays bounded.
+    """
+
+    def __init__(self) -> None:
+        self._emitted: dict[tuple[int, int, float, float], float] = {}
+
+    def __len__(self) -> int:
+        return len(self._emitted)
+
+    def update(self, detections: MomentsReadout) -> MomentsReadout:
+        """The moments to emit for this window, by decreasing score."""
+        out = []
+        for moment in detections.moments:
+            if not moment.final:
+                out.append(moment)
+                continue
+            key = (moment.level, moment.label.id, moment.start_s, moment.end_s)
+            if key not in self._emitted:
+                self._emitted[key] = moment.end_s
+                out.append(moment)
+        self._emitted = {key: end for key, end in self._emitted.items() if end >= detections.horizon.start_s}
+        return MomentsReadout(detections.horizon, tuple(sorted(out, key=lambda m: -m.score)))
+
+
+class EvidenceReader:
+    """The nearest backpack prototypes of the current action, per support task (see the module docstring).
+
+    Args:
+        backpack: prototypes of the support tasks and the (verb, noun) pair of each row.
+        necks: support task (authors' name, as in the backpack) -> its projection neck ``[N, F_in] -> [N, F]``.
+        k: prototypes reported per task.
+    """
+
+    def __init__(self, backpack: Backpack, necks: Mapping[str, Callable[[Tensor], Tensor]], k: int) -> None:
+        missing = [task for task in backpack.support_tasks if task not in necks]
+        if missing:
+            raise InputError(backpack.path, "support_tasks", f"the model has no neck for support tasks {missing}")
+        self.backpack = backpack
+        self.necks = dict(necks)
+        self.k = min(k, backpack.num_prototypes)
+        self.indices = {task: PrototypeIndex(backpack.task_prototypes(task).float())
+                        for task in backpack.support_tasks}
+
+    @classmethod
+    def from_bundle(cls, bundle: ModelBundle, backpack: Backpack, k: int) -> EvidenceReader:
+        """Necks from the bundle: an EgoPack head's support necks, else the bundle's own head of that task."""
+        necks: dict[str, Callable[[Tensor], Tensor]] = {}
+        for egopack in bundle.egopack.values():
+            necks.update(egopack.support_necks.items())  # type: ignore[union-attr]
+        for task in backpack.support_tasks:
+            if task not in necks and task.split("/")[-1] in bundle.tasks:
+                necks[task] = bundle.head(task).project
+        return cls(backpack, necks, k)
+
+    @torch.no_grad()
+    def read(self, view: NodeView, span_s: float, config: StreamConfig,
+             names: LabelNames) -> dict[str, tuple[PrototypeMatch, ...]]:
+        span = _trailing_span(view.rows, span_s, config)
+        graphs = span_graphs(view.graphs, span, level0_only=True)
+        segment = _one_segment(span)
+        result = {}
+        for task, index in self.indices.items():
+            query = segment_mean(self.necks[task](graphs.x), graphs.pos, graphs.video, segment.segments,
+                                 segment.segment_video, clamp_empty=True)
+            similarities, rows = index.topk(query, self.k)
+            result[task] = tuple(
+                PrototypeMatch(row, names.verb(int(self.backpack.verb_labels[row])),
+                               names.noun(int(self.backpack.noun_labels[row])), similarity)
+                for row, similarity in zip(rows[0].tolist(), similarities[0].tolist()))
+        return result
+
+
+@dataclass
+class ReadoutSet:
+    """The readouts of one window and the milliseconds each took."""
+
+    ar: ActionReadout | None = None
+    lta: AnticipationReadout | None = None
+    oscc: StateChangeReadout | None = None
+    pnr: KeyframeReadout | None = None
+    mq: MomentsReadout | None = None
+    evidence: dict[str, tuple[PrototypeMatch, ...]] = field(default_factory=dict)
+    latency_ms: dict[str, float] = field(default_factory=dict)
+
+
+class Readouts:
+    """All readouts of a bundle (only the tasks it has), with per-readout timing.
+
+    Args:
+        bundle: the model, in eval mode.
+        stream_config: the row grid and horizon (MQ's default look-back).
+        config: the readout spans.
+        names: class names for the ids.
+        evidence: the backpack reader, or ``None`` for no evidence.
+    """
+
+    def __init__(self, bundle: ModelBundle, stream_config: StreamConfig, config: ReadoutConfig | None = None,
+                 names: LabelNames | None = None, evidence: EvidenceReader | None = None) -> None:
+        self.bundle = bundle
+        self.stream_config = stream_config
+        self.config = config or ReadoutConfig()
+        self.names = names or LabelNames()
+        self.evidence = evidence
+        if self.lookback_s > self.horizon_span_s:
+            raise InputError(None, "readouts", f"a readout span ({self.lookback_s} s) is longer than the "
+                                               f"{self.horizon_span_s} s the engine's horizon retains")
+
+    @property
+    def horizon_span_s(self) -> float:
+        """The longest trailing span whose nodes the engine retains: ``(horizon_rows - 0.5)`` row periods."""
+        return (self.stream_config.horizon_rows - 0.5) * self.stream_config.row_period_s
+
+    @property
+    def mq_span_s(self) -> float:
+        return self.config.mq_span_s if self.config.mq_span_s is not None else self.horizon_span_s
+
+    @property
+    def lookback_s(self) -> float:
+        """The longest span any readout reads."""
+        return max(self.config.ar_span_s, self.config.lta_span_s, self.config.oscc_span_s, self.config.pnr_span_s,
+                   self.mq_span_s)
+
+    @property
+    def evidence_task(self) -> str:
+        """The task whose backbone nodes the evidence queries read (an EgoPack task, else AR, else the first)."""
+        for task in (*self.bundle.egopack.keys(), "ar"):
+            if task in self.bundle.tasks:
+                return task
+        return self.bundle.tasks[0]
+
+    def read(self, views: Mapping[str, NodeView]) -> ReadoutSet:
+        """Every readout of the bundle's tasks; ``views`` maps each task to the nodes of its backbone."""
+        cfg, grid, names, bundle = self.config, self.stream_config, self.names, self.bundle
+        out = ReadoutSet()
+        rows = {view.rows for view in views.values()}
+        if len(rows) != 1:
+            raise InputError(None, "views", f"the backbones' views are at different rows {sorted(rows)}")
+        timer = _Timer(out.latency_ms)
+        tasks = bundle.tasks
+        if "ar" in tasks:
+            with timer("ar"):
+                out.ar = read_action(bundle, views["ar"], cfg.ar_span_s, grid, names)
+        if "lta" in tasks:
+            with timer("lta"):
+                out.lta = read_anticipation(bundle, views["lta"], cfg.lta_span_s, cfg.lta_seed + next(iter(rows)),
+                                            grid, names)
+        if "oscc" in tasks:
+            with timer("oscc"):
+                out.oscc = read_state_change(bundle, views["oscc"], cfg.oscc_span_s, grid)
+        if "pnr" in tasks:
+            with timer("pnr"):
+                out.pnr = read_keyframe(bundle, views["pnr"], cfg.pnr_span_s, grid)
+        if "mq" in tasks:
+            with timer("mq"):
+                out.mq = read_moments(bundle, views["mq"], self.mq_span_s, grid, names)
+        if self.evidence is not None:
+            with timer("evidence"):
+                out.evidence = self.evidence.read(views[self.evidence_task], cfg.ar_span_s, grid, names)
+        return out
+
+
+class _Timer:
+    """Context managers that record the milliseconds of a named stage into a dict."""
+
+    def __init__(self, into: dict[str, float]) -> None:
+        self.into = into
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.into[stage] = (time.perf_counter() - start) * 1e3
