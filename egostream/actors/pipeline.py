@@ -259,7 +259,7 @@ class StreamPipeline:
                 packets, rows, extract_s = items[0]
                 rows, next_row, last_row = self._fill_gaps(packets, rows, next_row, last_row)
                 began = time.monotonic()
-                results, recoveries = self._push(rows, emitted, recoveries)
+                results, recoveries = self._call_engine("push", (rows,), emitted, recoveries)
                 engine_s = time.monotonic() - began
                 self.latency["engine"].record(engine_s, len(packets))
                 self.report.rows = next_row
@@ -270,6 +270,11 @@ class StreamPipeline:
                     self._emitted.put(Emitted(emitted, result, received_s, stage_ms))
                     emitted += 1
                 recoveries = self._checkpoint(rows, emitted, recoveries)
+            if self._failure is None:
+                results, recoveries = self._call_engine("finish", (), emitted, recoveries)
+                for result in results:
+                    self._emitted.put(Emitted(emitted, result, time.time(), {}))
+                    emitted += 1
         finally:
             self._emitted.close()
 
@@ -290,13 +295,15 @@ class StreamPipeline:
         assert last_row is not None
         return torch.cat(parts), next_row, last_row
 
-    def _push(self, rows: torch.Tensor, emitted: int, recoveries: int) -> tuple[list[Any], int]:
+    def _call_engine(self, method: str, args: tuple[Any, ...], emitted: int,
+                     recoveries: int) -> tuple[list[Any], int]:
+        """``engine.method(*args)``, restoring a crashed engine to ``emitted`` results first."""
         engine = self.handles["engine"]
         while True:
             try:
                 if self._engine_needs_restore:
                     self._replay_engine(emitted)
-                return engine.call("push", rows), recoveries
+                return engine.call(method, *args), recoveries
             except StageCrashed:
                 recoveries = self._recover("engine", recoveries)
                 self._engine_needs_restore = True

@@ -11,7 +11,8 @@ The objects they wrap only need these small protocols, so plain stub classes ser
 
 - :class:`Source`: iterable of windows in stream order (``live = True`` for cameras and network streams).
 - :class:`Extractor`: ``extract(windows) -> Tensor [B, D]`` (one feature row per window).
-- :class:`Engine`: ``push(rows [B, D]) -> list of results``; rows carry consecutive absolute indices from 0.
+- :class:`Engine`: ``push(rows [B, D]) -> list of results``; rows carry consecutive absolute indices from 0;
+  an optional ``finish() -> list of results`` is called at the end of the stream.
   Optional ``state_dict()`` / ``load_state_dict(state)`` make crash recovery replay only the rows since the last
   snapshot instead of the whole stream.
 - :class:`Sink`: ``write(result)``, ``close()``, and ``records() -> int`` (complete records already in the output,
@@ -71,9 +72,10 @@ class Packet:
 class DecodeStage:
     """Reads a source on a background thread into a bounded queue (block for files, drop-oldest for live).
 
-    ``source_factory()`` is called by :meth:`start`, so a restarted stage re-opens its source. ``live`` sources
-    cannot seek: after a restart their windows are numbered on from ``first_index``; file sources skip the windows
-    before ``first_index`` so the stream resumes exactly where it stopped.
+    ``source_factory()`` is called by :meth:`start`, so a restarted stage re-opens its source. A window's absolute
+    index is its ``index`` attribute (:class:`~egostream.io.frames.FrameWindow`) or else its position. ``live``
+    sources cannot seek: after a restart their windows are numbered on from ``first_index``; file sources skip the
+    windows before ``first_index`` so the stream resumes exactly where it stopped.
     """
 
     def __init__(self, source_factory: Callable[[], Iterable[Any]], *, live: bool = False, capacity: int = 8,
@@ -97,22 +99,30 @@ class DecodeStage:
     def _read(self, first_index: int) -> None:
         try:
             source = iter(self.source_factory())
-            index = first_index if self.live else 0
+            position = 0
             while True:
                 began = time.monotonic()
                 try:
                     window = next(source)
                 except StopIteration:
                     break
+                index = self._window_index(window, position, first_index)
+                position += 1
                 if index >= first_index:
                     self.queue.put(Packet(index, time.time(), time.monotonic() - began, window))
-                index += 1
         except QueueClosed:
             pass
         except BaseException as error:  # handed to the consumer by next()
             self._error = error
         finally:
             self.queue.close()
+
+    def _window_index(self, window: Any, position: int, first_index: int) -> int:
+        """A file window keeps its own ``index`` (else its position); a re-opened live source counts on from
+        ``first_index``."""
+        if self.live:
+            return first_index + position
+        return int(getattr(window, "index", position))
 
     def next(self, max_items: int = 1, timeout: float = 0.5) -> tuple[list[Packet] | None, int]:
         """Up to ``max_items`` packets (``[]`` when none arrived within ``timeout`` s, ``None`` at the end of the
@@ -167,6 +177,11 @@ class EngineStage:
     def push(self, rows: torch.Tensor) -> list[Any]:
         """Push feature rows [B, D] (the next B absolute indices); returns the results emitted meanwhile."""
         return list(self.engine.push(rows))
+
+    def finish(self) -> list[Any]:
+        """End of stream: the engine's last results (``finish()`` when the engine has one)."""
+        finish = getattr(self.engine, "finish", None)
+        return list(finish()) if callable(finish) else []
 
     def supports_snapshot(self) -> bool:
         return callable(getattr(self.engine, "state_dict", None)) and callable(
