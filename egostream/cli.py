@@ -80,6 +80,45 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from egostream.train.loop import train
+    from egostream.train.recipe import load_recipe
+
+    recipe = load_recipe(args.stage, args.task, args.config, args.overrides)
+    result = train(recipe, args.data, args.out, resume=args.resume)
+    json.dump({"checkpoint": str(result.checkpoint), "epochs": result.epochs_completed,
+               "metrics": result.records[-1] if result.records else None}, sys.stdout, sort_keys=True)
+    sys.stdout.write("\n")
+    return 0
+
+
+def _cmd_backpack_build(args: argparse.Namespace) -> int:
+    from egostream.checkpoint import load_checkpoint
+    from egostream.ego4d.batching import TaskDataset, batch_loader
+    from egostream.ego4d.features import FeatureSpec, FeatureStore
+    from egostream.ego4d.layout import Ego4dLayout
+    from egostream.model import ModelConfig
+    from egostream.train.data import load_split
+    from egostream.train.prototypes import backpack_from_checkpoint
+
+    loaded = load_checkpoint(args.checkpoint)
+    if loaded.backbone_config is None:
+        raise InputError(args.checkpoint, "backbone_config", "the support checkpoint holds no backbone")
+    dim = loaded.backbone_config.input_size
+    store = FeatureStore(args.data, args.features, expected_dim=dim)
+    samples = load_split(Ego4dLayout.from_root(args.data), store, FeatureSpec(args.features, dim=dim), "ar", "train",
+                         args.protocol)
+    vocabulary = ModelConfig()
+    backpack = backpack_from_checkpoint(args.checkpoint, batch_loader(TaskDataset(samples, store), args.batch_size),
+                                        vocabulary.num_verbs, vocabulary.num_nouns, progress=True)
+    backpack.save(args.out)
+    json.dump({"backpack": str(args.out), "support_tasks": backpack.support_tasks,
+               "prototypes": backpack.num_prototypes, "feature_size": backpack.feature_size}, sys.stdout,
+              sort_keys=True)
+    sys.stdout.write("\n")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     sys.stderr.write(
         "egostream demo is not built yet. When it is, it will: synthesize a small Ego4D-format dataset and short\n"
@@ -141,6 +180,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="re-run tasks whose submission file already exists")
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="batch_size=4, authors_batched_lta=true, lta_batch_size=64, seed=0")
+
+    p = command("train", "Train a model: single-task, multi-task or EgoPack stage (the authors' recipes).", _cmd_train)
+    p.add_argument("stage", choices=("single", "multi", "egopack"))
+    p.add_argument("--task", required=True, action="append", choices=TASKS,
+                   help="task to train (repeat for the multi-task stage)")
+    p.add_argument("--data", required=True, type=Path, help="Ego4D data folder (annotations, features/<name>/)")
+    p.add_argument("--out", required=True, type=Path, help="output folder: checkpoint.pt, metrics.jsonl, recipe.yaml")
+    p.add_argument("--config", type=Path, default=None,
+                   help="recipe YAML (default: configs/train/single_<task>.yaml, multi_task.yaml or egopack_<task>.yaml)")
+    p.add_argument("--resume", type=Path, default=None, help="checkpoint.pt of an interrupted run to continue")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="recipe overrides (optimizer.lr=5e-5)")
+
+    p = command("backpack", "EgoPack backpack tools.", _cmd_backpack_build)
+    backpack_sub = p.add_subparsers(dest="backpack_command", required=True, metavar="BACKPACK_COMMAND")
+    b = backpack_sub.add_parser("build", help="Build the prototypes of a support checkpoint from the AR train split.",
+                                description="Build the prototypes of a support checkpoint from the AR train split.")
+    b.set_defaults(func=_cmd_backpack_build)
+    b.add_argument("--checkpoint", required=True, type=Path, help="support (multi-task) checkpoint")
+    b.add_argument("--data", required=True, type=Path, help="Ego4D data folder")
+    b.add_argument("--out", required=True, type=Path, help="backpack file to write (atomically)")
+    b.add_argument("--features", default="egovlp", help="feature folder name under features/ (default: egovlp)")
+    b.add_argument("--protocol", default="hier-egopack", choices=PROTOCOLS)
+    b.add_argument("--batch-size", type=int, default=8, help="AR clips per batch (the authors' 8)")
 
     command("demo", "Train a tiny model on synthetic data and stream a synthetic video (no downloads).", _cmd_demo)
     return parser

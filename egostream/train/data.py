@@ -107,8 +107,11 @@ class TrainingData:
         for position, index in enumerate(splits.batches.batch(step)):
             sample = splits.train.samples[index]
             if isinstance(sample, PNRSample):
-                crop_rng = np.random.default_rng([self.recipe.seed % 2**32, self.tasks.index(task), step, position])
-                sample = random_training_crop(sample, crop_rng)
+                # A legacy RandomState: the authors' ``np.random.uniform(low, high)`` accepts low > high, which
+                # the crop relies on and ``Generator.uniform`` refuses.
+                entropy = [self.recipe.seed % 2**32, self.tasks.index(task), step, position]
+                crop_rng = np.random.RandomState(np.random.SeedSequence(entropy).generate_state(1)[0])
+                sample = random_training_crop(sample, crop_rng)  # type: ignore[arg-type]
             items.append(sample_item(sample, self.store, mq_pad_rows=splits.train.mq_pad_rows))
         return collate(items)
 
