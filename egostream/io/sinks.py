@@ -75,6 +75,10 @@ class _FileSink:
         self._stream.flush()
         self.count += 1
 
+    def records(self) -> int:
+        """Records written so far (the ``Sink`` protocol of :mod:`egostream.actors.stages`)."""
+        return self.count
+
     def close(self) -> None:
         """Close the file (and, when atomic, fsync and move it to ``path``)."""
         if self._stream.closed:
@@ -130,6 +134,10 @@ class FrameSocketSink:
     def write(self, result: WindowResult) -> None:
         self._socket.sendall(encode_frame(result))
         self.count += 1
+
+    def records(self) -> int:
+        """Records sent so far."""
+        return self.count
 
     def close(self) -> None:
         """Half-close (the reader sees the end of the stream), then close the socket."""

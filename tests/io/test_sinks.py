@@ -25,6 +25,7 @@ def test_file_round_trip(tmp_path: Path, fmt: str) -> None:
     with open_sink(path, fmt) as sink:  # type: ignore[arg-type]
         for result in RESULTS:
             sink.write(result)
+        assert sink.records() == len(RESULTS)
     read = read_results(path)
     assert read.results == RESULTS
     assert read.report.ok and read.report.records == len(RESULTS)
