@@ -55,6 +55,9 @@ def _coerce(value: Any, annotation: Any, key: str, source: str | None) -> Any:
         options = get_args(annotation)
         if value is None and type(None) in options:
             return None
+        concrete = [option for option in options if option is not type(None)]
+        if len(concrete) == 1:
+            return _coerce(value, concrete[0], key, source)
         errors = []
         for option in options:
             if option is type(None):
@@ -81,7 +84,7 @@ def _coerce(value: Any, annotation: Any, key: str, source: str | None) -> Any:
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(args) != len(value):
                 raise InputError(source, key, f"expected {len(args)} items, got {len(value)}")
-            return tuple(_coerce(v, a, f"{key}[{i}]", source) for i, (v, a) in enumerate(zip(args, value)))
+            return tuple(_coerce(v, a, f"{key}[{i}]", source) for i, (v, a) in enumerate(zip(value, args)))
         item = args[0] if args else Any
         return tuple(_coerce(v, item, f"{key}[{i}]", source) for i, v in enumerate(value))
     if origin in (dict, Mapping):

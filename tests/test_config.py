@@ -68,3 +68,18 @@ def test_apply_overrides_does_not_mutate_input() -> None:
     data = {"inner": {"depth": 1}}
     assert apply_overrides(data, ["inner.depth=2"]) == {"inner": {"depth": 2}}
     assert data == {"inner": {"depth": 1}}
+
+
+@dataclass(frozen=True)
+class WithPairs:
+    span: tuple[float, int] = (1.0, 2)
+    inner: Inner | None = None
+
+
+def test_fixed_length_tuples_and_optional_sections_keep_types_and_key_names() -> None:
+    cfg = from_dict(WithPairs, {"span": [3, 4], "inner": {"depth": 5}})
+    assert cfg.span == (3.0, 4) and isinstance(cfg.span[0], float) and cfg.inner == Inner(depth=5)
+    with pytest.raises(InputError, match=r"span\[1\]: expected an integer"):
+        from_dict(WithPairs, {"span": [3, 4.5]})
+    with pytest.raises(InputError, match="inner.depth: expected an integer"):
+        from_dict(WithPairs, {"inner": {"depth": "x"}})
