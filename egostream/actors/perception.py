@@ -1,0 +1,213 @@
+"""The real stages of ``egostream run``: video windows, a registered feature extractor, the model's window emitter
+and a result file that a restarted sink appends to. Each is a small picklable factory, built inside its actor.
+
+- :class:`VideoWindows`: the windows of a source on the canonical clock (:mod:`egostream.io`).
+- :class:`ExtractorSpec`: a registered extractor (:data:`egostream.backbone.extractors.EXTRACTORS`) and options.
+- :class:`EmitterEngine`: a :class:`~egostream.stream.windows.WindowEmitter` over a model loaded from checkpoints,
+  with ``state_dict`` / ``load_state_dict`` snapshots that leave the model out (it is reloaded from the checkpoints
+  by a restarted actor), so crash recovery replays only the rows since the last snapshot.
+- :class:`ResultFile`: msgpack frames or JSONL; re-opened after a crash, it cuts a partly written last record,
+  counts the complete ones and appends.
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import pickle
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import torch
+
+from egostream.errors import InputError
+
+__all__ = ["VideoWindows", "ExtractorSpec", "EmitterEngine", "EmitterEngineFactory", "ResultFile",
+           "ResultFileFactory", "annotate_latency"]
+
+
+@dataclass(frozen=True)
+class VideoWindows:
+    """Calling it gives an iterator over the :class:`~egostream.io.frames.FrameWindow` s of ``uri`` (a file,
+    camera or network URL; :func:`egostream.io.open_source`) with ``window_frames`` / ``stride_frames`` windows."""
+
+    uri: str
+    window_frames: int = 16
+    stride_frames: int = 16
+    backend: str = "pyav"
+    size: tuple[int, int] | None = None
+
+    @property
+    def live(self) -> bool:
+        """Cameras and network streams: they run at their own pace (the pipeline drops their oldest windows)."""
+        from egostream.io.sources import NETWORK_SCHEMES
+
+        return urlsplit(self.uri).scheme.lower() in NETWORK_SCHEMES or self.uri.startswith(("/dev/video", "v4l2:"))
+
+    def _options(self) -> dict[str, Any]:
+        return {"size": self.size} if self.live else {"size": self.size, "backend": self.backend}
+
+    def __call__(self) -> Iterator[Any]:
+        from egostream.io import WindowSpec, iter_windows, open_source
+
+        source = open_source(self.uri, **self._options())
+        spec = WindowSpec(self.window_frames, self.stride_frames)
+        frames = source.frames()
+        try:
+            yield from iter_windows(frames, spec, last_frame_duration_s=lambda: source.last_frame_duration_s)
+        finally:
+            frames.close()
+
+
+@dataclass(frozen=True)
+class ExtractorSpec:
+    """A registered extractor ``name`` with constructor ``options``; ``expected_dim`` (the model's feature width)
+    is checked when it is built, naming ``model_checkpoint`` in the error."""
+
+    name: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    expected_dim: int | None = None
+    model_checkpoint: str | None = None
+
+    def __call__(self) -> Any:
+        from egostream.backbone.extractors import build_extractor
+
+        return build_extractor(self.name, expected_dim=self.expected_dim, model_checkpoint=self.model_checkpoint,
+                               **dict(self.options))
+
+
+_MODEL_TOKEN = "egostream-emitter-model"
+
+
+class EmitterEngine:
+    """The engine stage's object for a real model: rows in, :class:`~egostream.stream.schema.WindowResult` s out."""
+
+    def __init__(self, emitter: Any) -> None:
+        self.emitter = emitter
+        self._shared = {id(emitter.bundle): "bundle", id(emitter.readouts): "readouts"}
+
+    def push(self, rows: torch.Tensor) -> list[Any]:
+        return self.emitter.push(rows)
+
+    def finish(self) -> list[Any]:
+        return self.emitter.finish()
+
+    def state_dict(self) -> bytes:
+        """The emitter pickled without its model and readouts (bytes; a few rows per level and the counters)."""
+        buffer = io.BytesIO()
+        pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+        pickler.persistent_id = lambda obj: (_MODEL_TOKEN, self._shared[id(obj)]) if id(obj) in self._shared else None
+        pickler.dump(self.emitter)
+        return buffer.getvalue()
+
+    def load_state_dict(self, state: bytes) -> None:
+        shared = {"bundle": self.emitter.bundle, "readouts": self.emitter.readouts}
+        unpickler = pickle.Unpickler(io.BytesIO(state))
+        unpickler.persistent_load = lambda token: shared[token[1]]
+        self.emitter = unpickler.load()
+
+
+@dataclass(frozen=True)
+class EmitterEngineFactory:
+    """Loads the model from ``checkpoints`` (one path, or ``{task: path}``) and builds an :class:`EmitterEngine`.
+    ``stream_config`` is a :class:`~egostream.stream.config.StreamConfig` (default settings when ``None``)."""
+
+    checkpoints: str | Mapping[str, str]
+    stream_id: str = "stream"
+    stream_config: Any = None
+    feature_dim: int | None = None
+
+    def __call__(self) -> EmitterEngine:
+        from egostream.model import ModelBundle
+        from egostream.stream.config import StreamConfig
+        from egostream.stream.schema import LabelNames
+        from egostream.stream.windows import WindowEmitter
+
+        spec = dict(self.checkpoints) if isinstance(self.checkpoints, Mapping) else self.checkpoints
+        bundle = ModelBundle.from_checkpoints(spec, feature_dim=self.feature_dim).eval()
+        config = self.stream_config if self.stream_config is not None else StreamConfig()
+        return EmitterEngine(WindowEmitter(bundle, config, names=LabelNames.ego4d(), stream_id=self.stream_id))
+
+
+def annotate_latency(result: Any, latency_ms: Mapping[str, float]) -> Any:
+    """``result`` with the pipeline's stage times added to its ``latency_ms`` (``decode``, ``extract``,
+    ``engine_push``, ``end_to_end``; milliseconds), next to the engine's own entries."""
+    names = {"decode_ms": "decode", "extract_ms": "extract", "engine_ms": "engine_push", "end_to_end_ms": "end_to_end"}
+    extra = {names.get(key, key): float(value) for key, value in latency_ms.items()}
+    return dataclasses.replace(result, latency_ms={**result.latency_ms, **extra})
+
+
+class ResultFile:
+    """Results to ``path`` as msgpack frames or JSONL, flushed per record. ``resume=True`` keeps the complete
+    records already there (cutting a torn last one) and appends; otherwise the file is started afresh."""
+
+    def __init__(self, path: str | os.PathLike[str], format: str = "msgpack", resume: bool = False) -> None:
+        from egostream.io.sinks import encode_jsonl_line
+        from egostream.stream.schema import encode_frame
+
+        if format not in ("msgpack", "jsonl"):
+            raise InputError(path, "format", f"unknown result format {format!r}; expected 'msgpack' or 'jsonl'")
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.encode = encode_frame if format == "msgpack" else encode_jsonl_line
+        self.count = 0
+        if resume and self.path.exists():
+            data = self.path.read_bytes()
+            end, self.count = _complete_records(data, format)
+            with self.path.open("r+b") as stream:
+                stream.truncate(end)
+        else:
+            self.path.write_bytes(b"")
+        self._stream = self.path.open("ab")
+
+    def write(self, result: Any) -> None:
+        self._stream.write(self.encode(result))
+        self._stream.flush()
+        self.count += 1
+
+    def records(self) -> int:
+        return self.count
+
+    def close(self) -> None:
+        if not self._stream.closed:
+            os.fsync(self._stream.fileno())
+            self._stream.close()
+
+
+def _complete_records(data: bytes, format: str) -> tuple[int, int]:
+    """(bytes, records) of the complete records at the start of ``data``."""
+    if format == "jsonl":
+        end = data.rfind(b"\n") + 1
+        return end, data.count(b"\n", 0, end)
+    from egostream.stream.schema import FRAME_HEADER
+
+    offset = count = 0
+    while offset + FRAME_HEADER.size <= len(data):
+        (size,) = FRAME_HEADER.unpack_from(data, offset)
+        if offset + FRAME_HEADER.size + size > len(data):
+            break
+        offset += FRAME_HEADER.size + size
+        count += 1
+    return offset, count
+
+
+@dataclass(frozen=True)
+class ResultFileFactory:
+    """``factory(resume)`` -> :class:`ResultFile` (the sink stage's factory)."""
+
+    path: str
+    format: str = "msgpack"
+
+    def __call__(self, resume: bool) -> ResultFile:
+        return ResultFile(self.path, self.format, resume)
+
+
+def checkpoint_paths(items: Sequence[str], task: str = "all") -> str | dict[str, str]:
+    """The ``--checkpoint`` arguments as :class:`EmitterEngineFactory` takes them (see ``egostream replay``)."""
+    from egostream.replay import checkpoint_spec
+
+    spec = checkpoint_spec(items, task)
+    return {name: str(path) for name, path in spec.items()} if isinstance(spec, Mapping) else str(spec)

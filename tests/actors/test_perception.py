@@ -1,0 +1,116 @@
+"""The real stages: an H.264 video through the tiny pixel extractor and a tiny model, in-process; the emitter's
+snapshot (model left out) resumes to the same results; the result file cuts a torn record and appends; extraction
+of a folder of videos gives one [T, D] file per video with the Ego4D window count."""
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+import pytest
+import torch
+
+from egostream.actors.batch import run_batch
+from egostream.actors.extraction import FeatureExtractionJob, extraction_items, find_videos
+from egostream.actors.perception import (EmitterEngineFactory, ExtractorSpec, ResultFile, ResultFileFactory,
+                                         VideoWindows, annotate_latency)
+from egostream.actors.pipeline import PipelineConfig, StreamPipeline
+from egostream.config import CONFIG_DIR, load_config
+from egostream.io import EGOVLP_WINDOWS, expected_window_count
+from egostream.io.sinks import read_results
+from egostream.model import ModelConfig
+from egostream.stream.config import StreamConfig
+
+FRAMES = 30 * 9 + 7  # 9.2 s: 18 windows, the last backpadded
+STREAM = StreamConfig(emit_every_s=16 / 30 * 4, horizon_s=60.0)
+PIXELS = ExtractorSpec("pixel_projection", {"dim": 32, "device": "cpu"})
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from egostream.io.synthetic_video import render_video
+
+    path = tmp_path_factory.mktemp("videos") / "clip.mp4"
+    render_video(path, [(frame // 45) % 3 for frame in range(FRAMES)], 30.0, num_classes=3, size=(48, 64))
+    return path
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    bundle = load_config(ModelConfig, CONFIG_DIR / "model" / "tiny.yaml", []).build(seed=0)
+    return bundle.save(tmp_path_factory.mktemp("model") / "tiny.pt")
+
+
+def _rows(video: Path) -> torch.Tensor:
+    return FeatureExtractionJob(PIXELS, 32).features(str(video))
+
+
+def test_a_file_streams_to_one_result_per_emission(video: Path, checkpoint: Path, tmp_path: Path) -> None:
+    out = tmp_path / "results.msgpack"
+    report = StreamPipeline.from_factories(
+        VideoWindows(str(video)), PIXELS, EmitterEngineFactory(str(checkpoint), "clip", STREAM),
+        ResultFileFactory(str(out), "msgpack"), annotate=annotate_latency, backend="local",
+        config=PipelineConfig(batch_size=4, checkpoint_every=5)).run()
+    windows = expected_window_count(FRAMES, EGOVLP_WINDOWS)
+    results = read_results(out)
+    assert results.report.ok and report.rows == windows == 18
+    # one window every 4 rows (rows 4, 8, 12, 16) and one at the end of the stream over rows 17-18
+    assert [r.window_index for r in results.results] == list(range(5))
+    assert [r.rows for r in results.results] == [4, 8, 12, 16, 18]
+    for result in results.results[:-1]:  # the last comes from the engine's finish(), after every stage
+        assert {"decode", "extract", "engine_push", "end_to_end", "engine"} <= set(result.latency_ms)
+    assert results.results[-1].latency_ms["end_to_end"] >= 0
+
+
+def test_the_emitter_snapshot_resumes_to_the_same_results(video: Path, checkpoint: Path) -> None:
+    rows = _rows(video)
+    factory = EmitterEngineFactory(str(checkpoint), "clip", STREAM)
+    straight = factory()
+    expected = [straight.push(rows[i:i + 3]) for i in range(0, len(rows), 3)]
+    interrupted = factory()
+    got = [interrupted.push(rows[i:i + 3]) for i in range(0, 9, 3)]
+    state = interrupted.state_dict()
+    assert len(state) < 200_000  # the model is not in the snapshot
+    resumed = factory()
+    resumed.load_state_dict(state)
+    got += [resumed.push(rows[i:i + 3]) for i in range(9, len(rows), 3)]
+
+    def comparable(batches: list[list]) -> list:
+        return [(r.window_index, r.rows, r.ar, r.lta, r.oscc, r.pnr, r.mq) for batch in batches for r in batch]
+
+    assert comparable(got) == comparable(expected)
+
+
+def test_a_resumed_result_file_cuts_the_torn_record(video: Path, checkpoint: Path, tmp_path: Path) -> None:
+    rows = _rows(video)
+    results = EmitterEngineFactory(str(checkpoint), "clip", STREAM)().push(rows[:8])
+    for fmt, torn in (("msgpack", b"\x00\x00\x01\x00\x81"), ("jsonl", b'{"schema_vers')):
+        path = tmp_path / f"out.{fmt}"
+        sink = ResultFile(path, fmt)
+        sink.write(results[0])
+        sink.close()
+        with path.open("ab") as stream:
+            stream.write(torn)
+        resumed = ResultFile(path, fmt, resume=True)
+        assert resumed.records() == 1
+        resumed.write(results[0])
+        resumed.close()
+        read = read_results(path, fmt)
+        assert read.report.ok and len(read.results) == 2
+
+
+def test_extract_writes_one_feature_file_per_video(video: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    (folder / "uid_a.mp4").write_bytes(video.read_bytes())
+    (folder / "uid_b.mp4").write_bytes(video.read_bytes()[: len(video.read_bytes()) // 3])  # truncated video
+    (folder / "notes.txt").write_text("not a video")
+    job = FeatureExtractionJob(PIXELS, 32)
+    report = run_batch(extraction_items(find_videos([folder]), tmp_path / "features"), job, backend="local")
+    assert report.written == ["uid_a"] and list(report.failed) == ["uid_b"]  # mp4 cut before its index: bad input
+    assert "uid_b.mp4: container: cannot open video" in report.failed["uid_b"]
+    assert sorted(p.name for p in (tmp_path / "features").iterdir()) == ["uid_a.pt"]
+    features = torch.load(tmp_path / "features" / "uid_a.pt", weights_only=True)
+    assert features.shape == (expected_window_count(FRAMES, EGOVLP_WINDOWS), 32)
+    assert torch.equal(features, _rows(video))
+    again = run_batch(extraction_items(find_videos([folder]), tmp_path / "features"), job, backend="local")
+    assert "uid_a" in again.skipped
