@@ -11,8 +11,9 @@ into windows. The rule (sample and hold, causal):
   frame, 4 source frames -> 5 canonical frames).
 * The last frame lasts ``last_frame_duration_s`` (the decoder's nominal frame period), so a 2 s video gives 60
   canonical frames whatever its rate.
-* A frame is held for at most ``max_hold_s`` seconds: longer gaps (a network outage, a reconnect) leave the slots
-  in between *missing*, and the windows touching them are not emitted, so window indices stay aligned with time.
+* A frame is held for at most ``max_hold_s`` seconds, and across a ``discontinuity`` (a reconnect) only for one
+  source frame period (the last gap between frames): longer gaps leave the slots in between *missing*, and the
+  windows touching them are not emitted, so window indices stay aligned with time and no frozen window is invented.
 * A frame whose time is not after the previous frame's is dropped and counted as out of order.
 
 Each canonical frame shows what is on screen at its time, and never a frame from its future, so a live stream can
@@ -63,6 +64,7 @@ class CanonicalClock:
         self._origin_s: float | None = None
         self._held: np.ndarray | None = None
         self._held_at_s = 0.0
+        self._last_gap_s = 1.0 / fps
         self._next_slot = 0
 
     def _first_slot_at_or_after(self, seconds: float) -> int:
@@ -79,7 +81,10 @@ class CanonicalClock:
         if at_s <= self._held_at_s:
             self.counters.out_of_order += 1
             return []
-        settled = self._release_held(until_s=at_s)
+        hold_s = self._last_gap_s if frame.discontinuity else self.max_hold_s
+        settled = self._release_held(until_s=at_s, hold_s=hold_s)
+        if not frame.discontinuity:
+            self._last_gap_s = at_s - self._held_at_s
         self._held, self._held_at_s = frame.image, at_s
         return settled
 
@@ -88,17 +93,17 @@ class CanonicalClock:
         if self._held is None:
             return []
         duration_s = last_frame_duration_s if last_frame_duration_s and last_frame_duration_s > 0 else 1 / self.fps
-        settled = self._release_held(until_s=self._held_at_s + duration_s)
+        settled = self._release_held(until_s=self._held_at_s + duration_s, hold_s=self.max_hold_s)
         self._held = None
         return settled
 
-    def _release_held(self, until_s: float) -> list[tuple[int, np.ndarray]]:
-        """Emit the held frame for every slot from the next one up to (not including) ``until_s``, within the hold
-        limit; slots past the limit are skipped as missing."""
+    def _release_held(self, until_s: float, hold_s: float) -> list[tuple[int, np.ndarray]]:
+        """Emit the held frame for every slot from the next one up to (not including) ``until_s``, for at most
+        ``hold_s`` seconds; slots past that are skipped as missing."""
         assert self._held is not None
         first = max(self._next_slot, self._first_slot_at_or_after(self._held_at_s))
         stop = self._first_slot_at_or_after(until_s)
-        held_stop = min(stop, self._first_slot_at_or_after(self._held_at_s + self.max_hold_s))
+        held_stop = min(stop, self._first_slot_at_or_after(self._held_at_s + hold_s))
         count = max(0, held_stop - first)
         self.counters.missing += max(0, stop - max(first, held_stop))
         if count == 0:

@@ -48,16 +48,20 @@ class PyAVDecoder:
     URL (rtsp, udp, tcp, http, ...).
 
     ``options`` are FFmpeg demuxer/protocol options; ``timeout_s`` is PyAV's ``(open, read)`` timeout in seconds
-    (None waits forever), which is what lets a stalled network read fail instead of hanging.
+    (None waits forever), which is what lets a stalled network read fail instead of hanging. ``low_latency``
+    decodes with slice threads only: frame threads hold back one frame per thread, which a live source should not.
     """
 
     def __init__(self, source: str | PathLike[str], size: tuple[int, int] | None = None, *, format: str | None = None,
-                 options: dict[str, str] | None = None, timeout_s: tuple[float, float] | None = None) -> None:
+                 options: dict[str, str] | None = None, timeout_s: tuple[float, float] | None = None,
+                 low_latency: bool = False) -> None:
         import av
 
         self.source = str(source)
         self.size = size
         self.skipped_packets = 0
+        self.frames_decoded = 0
+        self._last_time_s = 0.0
         try:
             self._container = av.open(self.source, format=format, options=options or {}, timeout=timeout_s)
         except (av.FFmpegError, OSError) as error:
@@ -66,15 +70,13 @@ class PyAVDecoder:
             self._container.close()
             raise InputError(self.source, "streams", "no video stream")
         self._stream = self._container.streams.video[0]
-        self._stream.thread_type = "AUTO"
+        self._stream.thread_type = "SLICE" if low_latency else "AUTO"
         rate = self._stream.average_rate or self._stream.guessed_rate
         self.nominal_fps = float(rate) if rate else None
 
     def __iter__(self) -> Iterator[TimedFrame]:
         import av
 
-        decoded = 0
-        last_time_s: float | None = None
         packets = self._container.demux(self._stream)
         while True:
             try:
@@ -82,22 +84,28 @@ class PyAVDecoder:
             except (StopIteration, av.error.EOFError):
                 break
             except av.FFmpegError as error:
-                raise StreamReadError(self.source, "stream", f"read failed after {decoded} frames: {error}") from error
+                yield from self._timed(self._stream.decode(None))  # the frames the decoder still holds
+                raise StreamReadError(self.source, "stream",
+                                      f"read failed after {self.frames_decoded} frames: {error}") from error
             try:
                 frames = packet.decode()
             except av.error.InvalidDataError:
                 self.skipped_packets += 1
                 continue
-            for frame in frames:
-                time_s = frame.time
-                if time_s is None:  # no pts: continue the previous frame at the nominal rate
-                    time_s = 0.0 if last_time_s is None else last_time_s + 1 / (self.nominal_fps or 30.0)
-                last_time_s = time_s
-                decoded += 1
-                yield TimedFrame(self._to_rgb(frame), float(time_s))
-        if decoded == 0:
+            yield from self._timed(frames)
+        if self.frames_decoded == 0:
             raise InputError(self.source, "frames", f"no decodable video frame ({self.skipped_packets} packets "
                                                     "rejected by the decoder)")
+
+    def _timed(self, frames: list[Any]) -> Iterator[TimedFrame]:
+        """Frames with their time in seconds; a frame without pts follows the previous one at the nominal rate."""
+        for frame in frames:
+            time_s = frame.time
+            if time_s is None:
+                time_s = 0.0 if self.frames_decoded == 0 else self._last_time_s + 1 / (self.nominal_fps or 30.0)
+            self.frames_decoded += 1
+            self._last_time_s = float(time_s)
+            yield TimedFrame(self._to_rgb(frame), float(time_s))
 
     def _to_rgb(self, frame: Any) -> np.ndarray:
         if self.size is None:

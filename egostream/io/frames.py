@@ -11,10 +11,12 @@ __all__ = ["TimedFrame", "FrameWindow"]
 @dataclass(frozen=True)
 class TimedFrame:
     """One decoded frame: ``image`` is RGB uint8 [H, W, 3]; ``time_s`` is its presentation time in seconds on the
-    source's own clock (any origin; the canonical clock measures from the first frame)."""
+    source's own clock (any origin; the canonical clock measures from the first frame). ``discontinuity`` marks the
+    first frame after a break in the stream (a network reconnect): the previous frame is not held across it."""
 
     image: np.ndarray
     time_s: float
+    discontinuity: bool = False
 
 
 @dataclass(frozen=True)

@@ -110,7 +110,7 @@ class CameraSource(VideoSource):
 
     def _open(self) -> FrameDecoder:
         return PyAVDecoder(self.uri, self.size, format=self.input_format, options=self.options,
-                           timeout_s=(self.read_timeout_s, self.read_timeout_s))
+                           timeout_s=(self.read_timeout_s, self.read_timeout_s), low_latency=True)
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,7 @@ class NetworkSource(VideoSource):
 
     def _open(self) -> FrameDecoder:
         return PyAVDecoder(self.uri, self.size, options=self.options,
-                           timeout_s=(self.policy.open_timeout_s, self.policy.read_timeout_s))
+                           timeout_s=(self.policy.open_timeout_s, self.policy.read_timeout_s), low_latency=True)
 
     def frames(self) -> Iterator[TimedFrame]:
         """Frames of every connection in turn, stream time continuing across reconnects (see the module doc)."""
@@ -165,6 +165,7 @@ class NetworkSource(VideoSource):
         last_wall_s = 0.0  # monotonic clock when the last frame arrived
         while True:
             connection_start_s: float | None = None
+            first = True
             try:
                 for frame in super().frames():
                     if connection_start_s is None:
@@ -174,7 +175,8 @@ class NetworkSource(VideoSource):
                     failures = 0
                     last_wall_s = time.monotonic()
                     last_time_s = offset_s + frame.time_s - connection_start_s
-                    yield TimedFrame(frame.image, last_time_s)
+                    yield TimedFrame(frame.image, last_time_s, discontinuity=self.reconnects > 0 and first)
+                    first = False
                 return
             except InputError as error:  # an open that fails, or a StreamReadError (read error / timeout)
                 failures += 1

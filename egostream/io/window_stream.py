@@ -20,6 +20,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Literal
 
+import numpy as np
+
+from egostream.errors import InputError
 from egostream.io.clock import CanonicalClock, ClockCounters
 from egostream.io.frames import FrameWindow, TimedFrame
 from egostream.io.sources import VideoSource
@@ -36,24 +39,33 @@ def iter_windows(frames: Iterable[TimedFrame], spec: WindowSpec = EGOVLP_WINDOWS
     """Windows of ``frames`` on the canonical clock of ``spec.fps`` (rules in :mod:`egostream.io.clock` and
     :mod:`egostream.io.windows`). ``last_frame_duration_s`` is how long the last frame lasts (seconds), or a
     callable asked at the end of the stream (a source knows its rate only once opened). Pass ``counters`` to
-    read the clock's drop/duplicate counts."""
+    read the clock's drop/duplicate counts. When ``frames`` raises :class:`InputError`, the frames received before
+    it still give their windows, then the error propagates."""
     clock = CanonicalClock(spec.fps, max_hold_s)
     if counters is not None:
         clock.counters = counters
     windower = Windower(spec)
-    for frame in frames:
-        for frame_index, image in clock.push(frame):
+
+    def settle(pairs: list[tuple[int, np.ndarray]]) -> Iterator[FrameWindow]:
+        for frame_index, image in pairs:
             window = windower.push(frame_index, image)
             if window is not None:
                 yield window
-    duration_s = last_frame_duration_s() if callable(last_frame_duration_s) else last_frame_duration_s
-    for frame_index, image in clock.finish(duration_s):
-        window = windower.push(frame_index, image)
-        if window is not None:
-            yield window
-    last = windower.finish()
-    if last is not None:
-        yield last
+
+    def finish() -> Iterator[FrameWindow]:
+        duration_s = last_frame_duration_s() if callable(last_frame_duration_s) else last_frame_duration_s
+        yield from settle(clock.finish(duration_s))
+        last = windower.finish()
+        if last is not None:
+            yield last
+
+    try:
+        for frame in frames:
+            yield from settle(clock.push(frame))
+    except InputError:  # the frames received before a failure still make their windows
+        yield from finish()
+        raise
+    yield from finish()
 
 
 @dataclass
@@ -106,7 +118,8 @@ class _WindowQueue:
             if self.closed:
                 return
             self._items.append(item)
-            self.max_depth = max(self.max_depth, len(self._items))
+            if not final:
+                self.max_depth = max(self.max_depth, len(self._items))
             self._changed.notify_all()
 
     def _evict_oldest_window(self) -> None:
@@ -148,6 +161,7 @@ class WindowStream:
         self._windows_emitted = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._consuming = False
 
     @property
     def stats(self) -> StreamStats:
@@ -174,12 +188,22 @@ class WindowStream:
         finally:
             frames.close()  # closes the decoder now, not at garbage collection
 
+    def start(self) -> WindowStream:
+        """Start the producer (open the source) now rather than at the first ``next``; returns ``self``."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._produce, name=f"egostream-source {self.source.uri}",
+                                            daemon=True)
+            self._thread.start()
+        return self
+
     def __iter__(self) -> Iterator[FrameWindow]:
-        if self._thread is not None:
+        if self._consuming:
             raise RuntimeError("a WindowStream can be iterated once")
-        self._thread = threading.Thread(target=self._produce, name=f"egostream-source {self.source.uri}",
-                                        daemon=True)
-        self._thread.start()
+        self._consuming = True
+        self.start()
+        return self._consume()
+
+    def _consume(self) -> Iterator[FrameWindow]:
         while True:
             item = self._queue.get()
             if item is _END:

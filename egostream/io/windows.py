@@ -48,14 +48,11 @@ OMNIVORE_WINDOWS = WindowSpec(window_frames=32, stride_frames=16)
 
 def expected_window_count(num_frames: int, spec: WindowSpec) -> int:
     """Windows (feature rows) of a gap-free stream of ``num_frames`` canonical frames."""
+    if not spec.backpad_last:
+        return max(0, (num_frames - spec.window_frames) // spec.stride_frames + 1) if num_frames > 0 else 0
     if num_frames <= 0:
         return 0
-    if num_frames <= spec.window_frames:
-        return 1
-    full = (num_frames - spec.window_frames) // spec.stride_frames + 1
-    if not spec.backpad_last:
-        return full
-    return math.ceil((num_frames - spec.window_frames) / spec.stride_frames) + 1
+    return max(0, math.ceil((num_frames - spec.window_frames) / spec.stride_frames)) + 1
 
 
 class Windower:
