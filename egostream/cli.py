@@ -73,11 +73,59 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         if not isinstance(value, _REPLAY_OPTIONS[key]):
             raise InputError(None, key, f"expected {_REPLAY_OPTIONS[key].__name__}, got {text!r}")
         options[key] = value
-    metrics = replay(args.task, args.protocol, args.data, args.split, checkpoint_spec(args.checkpoint, args.task),
-                     args.out, features=args.features, force=args.force, **options)  # type: ignore[arg-type]
+    checkpoints = checkpoint_spec(args.checkpoint, args.task)
+    if args.ray_address:
+        from egostream.actors.commands import replay_on_cluster
+
+        metrics = replay_on_cluster(args.task, args.protocol, str(args.data), args.split, checkpoints, str(args.out),
+                                    args.ray_address, force=args.force, features=args.features, **options)
+    else:
+        metrics = replay(args.task, args.protocol, args.data, args.split, checkpoints, args.out,
+                         features=args.features, force=args.force, **options)  # type: ignore[arg-type]
     json.dump(metrics, sys.stdout, indent=None, sort_keys=True)
     sys.stdout.write("\n")
     return 0
+
+
+def _key_values(items: Sequence[str]) -> dict[str, object]:
+    """``key=value`` command-line items as a dict, values parsed as YAML scalars (``dim=32``, ``device=cpu``)."""
+    import yaml
+
+    values: dict[str, object] = {}
+    for item in items:
+        key, separator, text = item.partition("=")
+        if not separator or not key:
+            raise InputError(None, item, "expected key=value")
+        values[key] = yaml.safe_load(text)
+    return values
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from egostream.actors.commands import run_stream
+    from egostream.actors.perception import checkpoint_paths
+    from egostream.stream.config import load_stream_config
+
+    report = run_stream(args.source, checkpoint_paths(args.checkpoint), args.extractor, str(args.out),
+                        extractor_options=_key_values(args.overrides), format=args.format,
+                        stream_config=load_stream_config(args.stream_config or None),
+                        backend="local" if args.local else "ray", ray_address=args.ray_address,
+                        extractor_gpus=args.extractor_gpus, window_frames=args.window_frames,
+                        decoder_backend=args.decoder, live_table=not args.no_table)
+    json.dump(report.as_dict(), sys.stdout, sort_keys=True)
+    sys.stdout.write("\n")
+    return 0
+
+
+def _cmd_extract(args: argparse.Namespace) -> int:
+    from egostream.actors.commands import extract_features
+
+    report = extract_features([str(video) for video in args.videos], str(args.out), args.extractor,
+                              extractor_options=_key_values(args.overrides), window_frames=args.window_frames,
+                              decoder_backend=args.decoder, ray_address=args.ray_address,
+                              gpus_per_video=args.gpus_per_video)
+    json.dump(report.as_dict(), sys.stdout, sort_keys=True)
+    sys.stdout.write("\n")
+    return 1 if report.failed else 0
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -178,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="output folder (<task>.json, metrics.json)")
     p.add_argument("--features", default="egovlp", help="feature folder name under features/ (default: egovlp)")
     p.add_argument("--force", action="store_true", help="re-run tasks whose submission file already exists")
+    p.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="run each task as one task on this Ray cluster (e.g. auto or HOST:6379); the data root must "
+                        "be visible to every node")
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="batch_size=4, authors_batched_lta=true, lta_batch_size=64, seed=0")
 
@@ -203,6 +254,39 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--features", default="egovlp", help="feature folder name under features/ (default: egovlp)")
     b.add_argument("--protocol", default="hier-egopack", choices=PROTOCOLS)
     b.add_argument("--batch-size", type=int, default=8, help="AR clips per batch (the authors' 8)")
+
+    p = command("run", "Stream a video file, camera or network URL through decode -> extract -> engine -> sink "
+                       "(Ray actors) into a result file; live table on the terminal, final report as JSON.", _cmd_run)
+    p.add_argument("source", help="video file, /dev/videoN camera, or rtsp/udp/http URL")
+    p.add_argument("--checkpoint", required=True, action="append", metavar="[TASK=]CKPT",
+                   help="checkpoint for every task, or TASK=CKPT for one task (repeatable)")
+    p.add_argument("--extractor", required=True, help="registered feature extractor (open_clip, torchscript, ...)")
+    p.add_argument("--out", required=True, type=Path, help="result file (msgpack frames or JSONL)")
+    p.add_argument("--format", default="msgpack", choices=("msgpack", "jsonl"))
+    p.add_argument("--stream-config", type=Path, default=None,
+                   help="StreamConfig YAML (default: configs/stream/default.yaml)")
+    p.add_argument("--window-frames", type=int, default=16, help="frames per window: 16 EgoVLP-style, 32 Omnivore")
+    p.add_argument("--decoder", default="pyav", choices=("pyav", "decord"), help="decoder of video files")
+    p.add_argument("--ray-address", default=None, metavar="ADDR", help="Ray cluster to join (default: a local one)")
+    p.add_argument("--local", action="store_true", help="run every stage in this process instead of Ray actors")
+    p.add_argument("--extractor-gpus", type=float, default=0.0, help="GPUs reserved by the extractor actor")
+    p.add_argument("--no-table", action="store_true", help="no live table (only the final JSON report)")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="extractor options, e.g. checkpoint=ViT-B-16.pt device=cuda dim=32")
+
+    p = command("extract", "Extract features of videos in the Ego4D layout: one <video_uid>.pt [T, D] per video, "
+                           "written atomically, resumable; spread over a Ray cluster with --ray-address.",
+                _cmd_extract)
+    p.add_argument("videos", nargs="+", type=Path, metavar="VIDEOS", help="video files and/or folders of videos")
+    p.add_argument("--out", required=True, type=Path, help="features folder (e.g. DATA/features/<name>)")
+    p.add_argument("--extractor", required=True, help="registered feature extractor (open_clip, torchscript, ...)")
+    p.add_argument("--window-frames", type=int, default=16, help="frames per window: 16 EgoVLP-style, 32 Omnivore")
+    p.add_argument("--decoder", default="pyav", choices=("pyav", "decord"))
+    p.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="Ray cluster (auto or HOST:PORT); default: this process, one video after the other")
+    p.add_argument("--gpus-per-video", type=float, default=0.0, help="GPUs reserved by each video's task")
+    p.add_argument("--extractor-option", dest="overrides", action="append", default=[], metavar="key=value",
+                   help="extractor option, e.g. checkpoint=ViT-B-16.pt (repeatable)")
 
     command("demo", "Train a tiny model on synthetic data and stream a synthetic video (no downloads).", _cmd_demo)
     return parser

@@ -3,7 +3,6 @@ snapshot (model left out) resumes to the same results; the result file cuts a to
 of a folder of videos gives one [T, D] file per video with the Ego4D window count."""
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
 import pytest
@@ -11,33 +10,13 @@ import torch
 
 from egostream.actors.batch import run_batch
 from egostream.actors.extraction import FeatureExtractionJob, extraction_items, find_videos
-from egostream.actors.perception import (EmitterEngineFactory, ExtractorSpec, ResultFile, ResultFileFactory,
-                                         VideoWindows, annotate_latency)
+from egostream.actors.perception import (EmitterEngineFactory, ResultFile, ResultFileFactory, VideoWindows,
+                                         annotate_latency)
 from egostream.actors.pipeline import PipelineConfig, StreamPipeline
-from egostream.config import CONFIG_DIR, load_config
 from egostream.io import EGOVLP_WINDOWS, expected_window_count
 from egostream.io.sinks import read_results
-from egostream.model import ModelConfig
-from egostream.stream.config import StreamConfig
 
-FRAMES = 30 * 9 + 7  # 9.2 s: 18 windows, the last backpadded
-STREAM = StreamConfig(emit_every_s=16 / 30 * 4, horizon_s=60.0)
-PIXELS = ExtractorSpec("pixel_projection", {"dim": 32, "device": "cpu"})
-
-
-@pytest.fixture(scope="module")
-def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from egostream.io.synthetic_video import render_video
-
-    path = tmp_path_factory.mktemp("videos") / "clip.mp4"
-    render_video(path, [(frame // 45) % 3 for frame in range(FRAMES)], 30.0, num_classes=3, size=(48, 64))
-    return path
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    bundle = load_config(ModelConfig, CONFIG_DIR / "model" / "tiny.yaml", []).build(seed=0)
-    return bundle.save(tmp_path_factory.mktemp("model") / "tiny.pt")
+from tests.actors.conftest import FRAMES, PIXELS, STREAM
 
 
 def _rows(video: Path) -> torch.Tensor:
