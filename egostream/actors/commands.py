@@ -42,7 +42,8 @@ def stream_table(report: StreamReport, last: Any | None) -> Table:
                      f"{sum(report.restarts.values())}")
     if last is not None and last.ar is not None and last.ar.verbs and last.ar.nouns:
         verb, noun = last.ar.verbs[0], last.ar.nouns[0]
-        table.caption += f"\nt={last.time_s:.1f} s  action: {verb.name} ({verb.score:.2f}) {noun.name} ({noun.score:.2f})"
+        table.caption += (f"\nt={last.time_s:.1f} s  action: {verb.name} ({verb.score:.2f}) "
+                          f"{noun.name} ({noun.score:.2f})")
     return table
 
 

@@ -1,0 +1,35 @@
+"""``egostream replay --ray-address``: every task's submission written once by the driver, byte-identical to the
+in-process replay, metrics identical, and a second run resumes (nothing recomputed)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from egostream.cli import main
+
+pytestmark = pytest.mark.cluster
+
+SMALL = ["min_video_sec=120", "max_video_sec=150", "feature_dim=32", "moments_per_video=3", "train_fraction=0.5"]
+
+
+def test_replay_on_the_cluster_equals_the_local_replay(ray_cluster, checkpoint: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "data"
+    assert main(["synth", str(data), *SMALL, "--videos", "4", "--seed", "1"]) == 0
+    capsys.readouterr()
+    common = ["replay", "--task", "all", "--data", str(data), "--checkpoint", str(checkpoint), "--features",
+              "synthetic", "--protocol", "official"]
+    assert main([*common, "--out", str(tmp_path / "local")]) == 0
+    local = json.loads(capsys.readouterr().out)
+    assert main([*common, "--out", str(tmp_path / "cluster"), "--ray-address", ray_cluster.address]) == 0
+    distributed = json.loads(capsys.readouterr().out.replace(str(tmp_path / "cluster"), str(tmp_path / "local")))
+    assert distributed == local and sorted(local) == ["ar", "lta", "mq", "oscc", "pnr"]  # paths aside
+    for task in local:
+        submission = f"{task}.json"
+        assert (tmp_path / "cluster" / submission).read_bytes() == (tmp_path / "local" / submission).read_bytes()
+    stamps = {task: (tmp_path / "cluster" / f"{task}.json").stat().st_mtime_ns for task in local}
+    assert main([*common, "--out", str(tmp_path / "cluster"), "--ray-address", ray_cluster.address]) == 0
+    assert json.loads(capsys.readouterr().out.replace(str(tmp_path / "cluster"), str(tmp_path / "local"))) == local
+    assert {task: (tmp_path / "cluster" / f"{task}.json").stat().st_mtime_ns for task in local} == stamps
