@@ -28,8 +28,9 @@ class LatencySummary:
     rate_per_s: float
 
     def as_dict(self) -> dict[str, float | int]:
-        return {"count": self.count, "p50_ms": self.p50_ms, "p95_ms": self.p95_ms, "p99_ms": self.p99_ms,
-                "rate_per_s": self.rate_per_s}
+        """Milliseconds and rates rounded to microseconds / 3 decimals for reports."""
+        return {"count": self.count, "p50_ms": round(self.p50_ms, 3), "p95_ms": round(self.p95_ms, 3),
+                "p99_ms": round(self.p99_ms, 3), "rate_per_s": round(self.rate_per_s, 3)}
 
 
 class LatencyRecorder:
