@@ -90,7 +90,16 @@ class EmitterEngine:
         self._shared = {id(emitter.bundle): "bundle", id(emitter.readouts): "readouts"}
 
     def push(self, rows: torch.Tensor) -> list[Any]:
-        return self.emitter.push(rows)
+        """Push rows [B, D], split at the emission rows, so a window is emitted at every multiple of
+        ``emit_every_rows`` whatever batches the extractor happened to form (the emitter gives one window per push)."""
+        every = self.emitter.config.emit_every_rows
+        results: list[Any] = []
+        start = 0
+        while start < len(rows):
+            room = every - self.emitter.num_rows % every
+            results.extend(self.emitter.push(rows[start:start + room]))
+            start += room
+        return results
 
     def finish(self) -> list[Any]:
         return self.emitter.finish()

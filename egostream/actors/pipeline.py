@@ -156,8 +156,8 @@ class StreamPipeline:
     # -- public ---------------------------------------------------------------------------------------------------
     def run(self) -> StreamReport:
         """Run the stream to its end (or :meth:`stop`); raises the first non-crash error of any stage."""
-        self._started = time.monotonic()
         self._open_stages()
+        self._started = time.monotonic()  # rates and x-real-time count from the stream's start, not actor start-up
         threads = [threading.Thread(target=self._guard, args=(body,), name=f"egostream-{stage}", daemon=True)
                    for stage, body in zip(STAGES, (self._decode_loop, self._extract_loop, self._engine_loop,
                                                    self._sink_loop))]

@@ -71,7 +71,8 @@ class RayStage:
 
 def connect(address: str | None = None, *, object_store_memory: int | None = None,
             num_cpus: int | None = None) -> bool:
-    """Join the Ray cluster at ``address`` (``None``: start a local one) unless Ray is already initialised here.
+    """Join the Ray cluster at ``address`` (``"auto"``, ``HOST:PORT``; ``None``: start a new local instance, never
+    joining one that happens to run on this machine) unless Ray is already initialised in this process.
 
     Returns True when this call initialised Ray (the caller then owns ``ray.shutdown()``).
     """
@@ -80,5 +81,5 @@ def connect(address: str | None = None, *, object_store_memory: int | None = Non
     options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
     if address is None:
         options.update(num_cpus=num_cpus, object_store_memory=object_store_memory)
-    ray.init(address=address, **options)
+    ray.init(address=address if address is not None else "local", **options)
     return True

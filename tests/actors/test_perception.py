@@ -59,6 +59,15 @@ def test_the_emitter_snapshot_resumes_to_the_same_results(video: Path, checkpoin
     assert comparable(got) == comparable(expected)
 
 
+def test_windows_fall_on_the_emission_grid_whatever_the_batches(video: Path, checkpoint: Path) -> None:
+    rows = _rows(video)
+    factory = EmitterEngineFactory(str(checkpoint), "clip", STREAM)
+    for batch in (2, 7):
+        engine = factory()
+        results = [r for i in range(0, len(rows), batch) for r in engine.push(rows[i:i + batch])] + engine.finish()
+        assert [r.rows for r in results] == [4, 8, 12, 16, 18]
+
+
 def test_a_resumed_result_file_cuts_the_torn_record(video: Path, checkpoint: Path, tmp_path: Path) -> None:
     rows = _rows(video)
     results = EmitterEngineFactory(str(checkpoint), "clip", STREAM)().push(rows[:8])
