@@ -29,6 +29,7 @@ from egostream.backbone.hierarchy import HierarchicalBackbone
 from egostream.stream.config import StreamConfig
 from egostream.stream.finality import block_final_count, neighbour_reach, pooled_final_count
 from egostream.stream.level_state import LevelState
+from egostream.stream.row_buffer import RowBuffer
 
 __all__ = ["IncrementalHierarchy", "stack_level_graphs"]
 
@@ -132,7 +133,7 @@ class IncrementalHierarchy:
         top = self.levels[-1]
         return self._level_nodes(top, top.inputs, first_row)
 
-    def _level_nodes(self, level: LevelState, features, first_row: int) -> tuple[Tensor, Tensor, Tensor]:
+    def _level_nodes(self, level: LevelState, features: RowBuffer, first_row: int) -> tuple[Tensor, Tensor, Tensor]:
         start = min(math.ceil(first_row / 2 ** level.level), level.num_nodes)
         return (level.read(features, start).clone(), level.read(level.pos, start).clone(),
                 torch.arange(start, level.num_nodes))
