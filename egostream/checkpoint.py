@@ -7,9 +7,14 @@ Formats (detected from the top-level keys; fixture README §5):
 ``"egopack"``     ``train_egopack.py``: ``{"model", "egopack_task", "tasks": {support name: state}, "egopack",
                   ..., "config"}``; the novel task's name is ``config.egopack_task.name``.
 ``"egopack_module"`` a plain ``EgoPack.state_dict()`` (keys ``task_prototypes.*`` and ``stages.*``).
-``"egostream"``   ours: ``{"format": "egostream", "version": 1, "backbone_config", "backbone", "tasks",
-                  "task_configs", "novel_task", "egopack", "egopack_config", "config"}``; only plain containers,
-                  numbers, strings and tensors, so it loads with ``torch.load(weights_only=True)``.
+``"egostream"``   ours, version 2: ``{"format": "egostream", "version": 2, "backbone_config", "backbone",
+                  "tasks", "task_configs", "novel_task", "support_necks", "egopack", "egopack_config", "config",
+                  "step", "training_state"}``: ``tasks`` holds every head of the bundle (the EgoPack novel task's
+                  included), ``support_necks`` the EgoPack support tasks' projection necks under their own key (so
+                  a novel task that is also a support task, the authors' default, keeps both), ``training_state``
+                  what ``egostream train`` needs to resume (optimizer, schedule, epoch, RNG states) or ``None``.
+                  Version 1 files (the novel head and the support necks sharing ``tasks``) still load. Only
+                  plain containers, numbers, strings and tensors, so it loads with ``torch.load(weights_only=True)``.
 
 The authors' training checkpoints pickle an ``omegaconf.DictConfig`` (``config``). They are read WITHOUT hydra or
 omegaconf and without running pickled code: :class:`RestrictedUnpickler` admits only tensors, storages, dtypes and
@@ -47,12 +52,14 @@ from egostream.errors import InputError
 
 __all__ = ["CheckpointFormat", "LoadedCheckpoint", "RestrictedUnpickler", "OmegaConfStub", "load_checkpoint",
            "load_backbone", "load_module_state", "save_checkpoint", "infer_backbone_config", "FORMAT_NAME",
-           "FORMAT_VERSION"]
+           "FORMAT_VERSION", "READABLE_VERSIONS"]
 
 CheckpointFormat = Literal["egostream", "multi_task", "egopack", "egopack_module"]
 
 FORMAT_NAME = "egostream"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Versions of our format this egostream reads.
+READABLE_VERSIONS = (1, 2)
 
 StateDict = dict[str, Tensor]
 
@@ -222,12 +229,17 @@ class LoadedCheckpoint:
         format: the detected :data:`CheckpointFormat`.
         backbone: backbone state dict in :class:`HierarchicalBackbone` keys, or ``None`` (standalone EgoPack).
         backbone_config: the backbone hyper-parameters (from the config, else inferred from the tensor shapes).
-        tasks: task state dicts by the authors' task names (multi-task: all tasks; EgoPack: the support tasks).
+        tasks: task state dicts by the authors' task names (multi-task: all tasks; authors' EgoPack: the support
+            tasks; ours: every head except the novel task's).
         novel_task: name of the EgoPack novel task (its state is ``novel_task_state``), or ``None``.
         novel_task_state: the EgoPack novel task's state dict (authors' ``egopack_task``), or ``None``.
         egopack: EgoPack module state dict (``task_prototypes.*``, ``stages.*``), or ``None``.
         config: the experiment config as a plain dict (the authors' composed hydra config, or ours).
         step: training step stored in the checkpoint, if any.
+        support_necks: ours (version 2): the EgoPack support tasks' neck states (``projector.*`` keys) by task
+            name; empty for the other formats, whose support tasks are in ``tasks``.
+        training_state: ours: what a resumed ``egostream train`` run restores (``epoch``, ``step``,
+            ``optimizer``, ``schedule``, ``rng``), or ``None``.
     """
 
     path: Path | None
@@ -240,16 +252,29 @@ class LoadedCheckpoint:
     egopack: StateDict | None = None
     config: dict[str, Any] = field(default_factory=dict)
     step: int | None = None
+    support_necks: dict[str, StateDict] = field(default_factory=dict)
+    training_state: dict[str, Any] | None = None
 
     def task_state(self, name: str) -> StateDict:
-        """The state dict of task ``name`` (support, multi-task or novel), or :class:`InputError` if absent."""
-        if name in self.tasks:
-            return self.tasks[name]
+        """The state dict of task head ``name`` (the novel task's for the novel task, else the multi-task or
+        support task's), or :class:`InputError` if absent."""
         if name == self.novel_task and self.novel_task_state is not None:
             return self.novel_task_state
+        if name in self.tasks:
+            return self.tasks[name]
         available = sorted(self.tasks) + ([self.novel_task] if self.novel_task else [])
         raise InputError(self.path, "tasks", f"no task {name!r} in this {self.format} checkpoint "
                                              f"(it has {available})")
+
+    def support_state(self, name: str) -> StateDict:
+        """The state dict holding support task ``name``'s neck (``projector.*`` keys): ours from
+        ``support_necks``, the authors' from ``tasks``; :class:`InputError` if absent."""
+        if name in self.support_necks:
+            return self.support_necks[name]
+        if name in self.tasks:
+            return self.tasks[name]
+        raise InputError(self.path, "support_necks", f"no support task {name!r} in this {self.format} checkpoint "
+                                                     f"(it has {sorted(self.support_necks or self.tasks)})")
 
     def egopack_state(self) -> StateDict:
         """The EgoPack module state dict, or :class:`InputError` if this checkpoint has none."""
@@ -364,9 +389,9 @@ def load_checkpoint(path: str | os.PathLike[str]) -> LoadedCheckpoint:
 
 def _from_egostream(path: Path, content: Mapping[str, Any]) -> LoadedCheckpoint:
     version = content.get("version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise InputError(path, "version", f"unsupported egostream checkpoint version {version!r} "
-                                          f"(this egostream reads version {FORMAT_VERSION})")
+                                          f"(this egostream reads versions {list(READABLE_VERSIONS)})")
     backbone_cfg = None
     if content.get("backbone_config") is not None:
         backbone_cfg = from_dict(BackboneConfig, content["backbone_config"], source=str(path),
@@ -376,11 +401,17 @@ def _from_egostream(path: Path, content: Mapping[str, Any]) -> LoadedCheckpoint:
     tasks = _task_states(path, content, "tasks")
     novel = content.get("novel_task")
     novel_state = tasks.pop(novel, None) if novel else None
+    support_necks = _task_states(path, content, "support_necks") if content.get("support_necks") else {}
+    training_state = content.get("training_state")
+    if training_state is not None and not isinstance(training_state, Mapping):
+        raise InputError(path, "training_state", f"expected a mapping, got {type(training_state).__name__}")
     config = dict(content.get("config") or {})
     config.setdefault("task_configs", dict(content.get("task_configs") or {}))
     config.setdefault("egopack_config", content.get("egopack_config"))
     return LoadedCheckpoint(path, "egostream", backbone, backbone_cfg, tasks=tasks, novel_task=novel,
-                            novel_task_state=novel_state, egopack=egopack, config=config, step=content.get("step"))
+                            novel_task_state=novel_state, egopack=egopack, config=config, step=content.get("step"),
+                            support_necks=support_necks,
+                            training_state=None if training_state is None else dict(training_state))
 
 
 def _as_state(value: nn.Module | Mapping[str, Tensor]) -> StateDict:
@@ -393,12 +424,16 @@ def save_checkpoint(path: str | os.PathLike[str], *, backbone: HierarchicalBackb
                     task_configs: Mapping[str, Mapping[str, Any]] | None = None, novel_task: str | None = None,
                     egopack: nn.Module | Mapping[str, Tensor] | None = None,
                     egopack_config: Mapping[str, Any] | None = None, config: Mapping[str, Any] | None = None,
-                    step: int | None = None) -> Path:
-    """Write an egostream checkpoint (format ``"egostream"``, version 1) atomically.
+                    step: int | None = None,
+                    support_necks: Mapping[str, nn.Module | Mapping[str, Tensor]] | None = None,
+                    training_state: Mapping[str, Any] | None = None) -> Path:
+    """Write an egostream checkpoint (format ``"egostream"``, version :data:`FORMAT_VERSION`) atomically.
 
     The file is written to a temporary file in the same folder, flushed to disk and renamed over ``path``, so a
     crash never leaves a half-written checkpoint. Configs must be plain JSON-like values. ``novel_task`` names
-    the entry of ``tasks`` that is the EgoPack novel task (if any).
+    the entry of ``tasks`` that is the EgoPack novel task (if any); ``support_necks`` maps each EgoPack support
+    task to its neck (a module, or a state with ``projector.*`` keys); ``training_state`` holds tensors and plain
+    values only (the optimizer's ``state_dict()``, RNG states as tensors).
     """
     path = Path(path)
     if novel_task is not None and (tasks is None or novel_task not in tasks):
@@ -410,9 +445,11 @@ def save_checkpoint(path: str | os.PathLike[str], *, backbone: HierarchicalBackb
         "tasks": {name: _as_state(module) for name, module in (tasks or {}).items()},
         "task_configs": {name: dict(cfg) for name, cfg in (task_configs or {}).items()},
         "novel_task": novel_task,
+        "support_necks": {name: _as_state(neck) for name, neck in (support_necks or {}).items()},
         "egopack": None if egopack is None else _as_state(egopack),
         "egopack_config": None if egopack_config is None else dict(egopack_config),
         "config": dict(config or {}), "step": step,
+        "training_state": None if training_state is None else dict(training_state),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

@@ -386,26 +386,32 @@ class ModelBundle(nn.Module):
             models[task] = _task_model(task, checkpoint, backbone)
         return cls(models).eval()
 
-    def save(self, path: PathLike, *, config: Mapping[str, Any] | None = None, step: int | None = None) -> Path:
-        """Write the bundle in our checkpoint format (one shared backbone, at most one EgoPack novel task)."""
+    def save(self, path: PathLike, *, config: Mapping[str, Any] | None = None, step: int | None = None,
+             training_state: Mapping[str, Any] | None = None) -> Path:
+        """Write the bundle in our checkpoint format (one shared backbone, at most one EgoPack novel task).
+
+        The EgoPack support necks go under their own key, so a novel task that is also a support task keeps both
+        its head and its support neck. ``training_state`` is what ``egostream train`` resumes from.
+        """
         if len(self.backbones) != 1:
             raise InputError(path, "backbones", f"our checkpoint holds one backbone, the bundle has "
                                                 f"{len(self.backbones)}: save each task's bundle separately")
         if len(self.egopack) > 1:
             raise InputError(path, "egopack", "our checkpoint holds at most one EgoPack novel task")
-        tasks: dict[str, Any] = {}
+        support_necks: dict[str, dict[str, Tensor]] = {}
         novel, egopack, egopack_config = None, None, None
         for task, egopack_head in self.egopack.items():
             novel = task_class(task).authors_name
             egopack, egopack_config = egopack_head.interaction, {**egopack_head.config, "k": egopack_head.interaction.k}
             for support, neck in egopack_head.support_necks.items():
-                tasks[support] = {f"projector.{key}": value for key, value in neck.state_dict().items()}
+                support_necks[support] = {f"projector.{key}": value for key, value in neck.state_dict().items()}
         names = {task: task_class(task).authors_name for task in self.tasks}
-        tasks.update({names[task]: self.heads[task] for task in self.tasks})
-        return save_checkpoint(path, backbone=self.backbones[0], tasks=tasks,  # type: ignore[arg-type]
+        return save_checkpoint(path, backbone=self.backbones[0],  # type: ignore[arg-type]
+                               tasks={names[task]: self.heads[task] for task in self.tasks},
                                task_configs={names[task]: self.config_nodes[task] for task in self.tasks},
-                               novel_task=novel, egopack=egopack, egopack_config=egopack_config,
-                               config=dict(config or {}), step=step)
+                               novel_task=novel, support_necks=support_necks, egopack=egopack,
+                               egopack_config=egopack_config, config=dict(config or {}), step=step,
+                               training_state=training_state)
 
 
 def _check_head_fits(task: str, head: Task, backbone: BackboneConfig, source: Path | None) -> None:
@@ -429,7 +435,7 @@ def _default_tasks(checkpoint: LoadedCheckpoint) -> list[str]:
         return list(checkpoint.tasks)
     configured = checkpoint.config.get("task_configs") or {}
     names = list(checkpoint.tasks) + ([checkpoint.novel_task] if checkpoint.novel_task else [])
-    return [name for name in names if name in configured]
+    return [name for name in dict.fromkeys(names) if name in configured]
 
 
 def checkpoint_tasks(path: PathLike) -> list[str]:
@@ -487,7 +493,7 @@ def _egopack_head(task: str, checkpoint: LoadedCheckpoint, novel_node: Mapping[s
     interaction = EgoPackInteraction.from_checkpoint(checkpoint)
     necks = {}
     for support in interaction.support_tasks:
-        state = {key[len("projector."):]: value for key, value in checkpoint.task_state(support).items()
+        state = {key[len("projector."):]: value for key, value in checkpoint.support_state(support).items()
                  if key.startswith("projector.")}
         if "net.1.weight" not in state:
             raise InputError(checkpoint.path, f"tasks[{support}]", "no projection neck ('projector.net.1.weight')")

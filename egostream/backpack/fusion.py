@@ -18,7 +18,7 @@ task      queries (``align_for_egopack``)                         fusion
 AR        level-0 segment mean, empty segment -> zero vector      ``x + mean_t f~_t``
 OSCC      level-0 segment mean, no clamp (empty -> NaN)           ``x + mean_t f~_t``
 LTA       level-0 max over each video                             ``x + mean_t f~_t`` (before the LTA head)
-PNR       every node, unchanged                                   ``x + 0.01 * mean_t f~_t``
+PNR       every level-0 node                                      ``x + 0.01 * mean_t f~_t``
 MQ        every node of every level, unchanged                    ``mean([x, N_MQ(f~_1), ..., N_MQ(f~_T)])``
 ========  ======================================================  ============================================
 
@@ -128,22 +128,25 @@ class VideoFusion(FusionRule):
 
 @dataclass(frozen=True)
 class NodeFusion(FusionRule):
-    """PNR: every node is a query; the interaction output is added with weight ``scale`` (0.01 in the authors' code,
-    models/tasks/ego4d/pnr.py ``EgoPackPNRTask.forward``). Its ``align_for_egopack`` keeps ALL nodes while the PNR head
-    reads level 0 only, so the authors' code only runs with a depth-1 backbone; :meth:`fuse` checks the row counts.
+    """PNR: every level-0 node is a query; the interaction output is added with weight ``scale`` (0.01 in the authors'
+    code, models/tasks/ego4d/pnr.py ``EgoPackPNRTask.forward``).
+
+    The authors' ``align_for_egopack`` keeps ALL nodes while their PNR head reads level 0 only, so their code only runs
+    with a depth-1 backbone (where all nodes ARE level 0). Taking the level-0 nodes gives the same queries there and
+    lets PNR EgoPack run on a deeper shared backbone (the streaming engine's five heads on one backbone).
     """
 
     scale: float = 0.01
 
     def queries(self, support_features: Tensor, graphs: LevelGraphs, segments: Segments | None = None) -> Tensor:
-        return support_features
+        return _level0(support_features, graphs)[0]
 
     def fuse(self, novel_features: Tensor, interacted: Mapping[str, Tensor], neck: Neck | None = None,
              training: bool = False) -> Tensor:
         support = _mean_over_tasks(interacted)
         if support.shape != novel_features.shape:
             raise InputError(None, "interacted", f"{list(support.shape)} support rows for {list(novel_features.shape)} "
-                                                 "PNR rows (EgoPack PNR needs a depth-1 backbone)")
+                                                 "PNR level-0 rows")
         return novel_features + self.scale * support
 
 

@@ -8,12 +8,11 @@ parameters to ``gradient_clip``; Adam step.
 
 After every epoch: validation when due (:mod:`egostream.train.evaluation`), one record in ``OUT/metrics.jsonl``, and
 the checkpoint ``OUT/checkpoint.pt`` rewritten atomically. The checkpoint is our format
-(:meth:`egostream.model.ModelBundle.save`, loadable by replay and the streaming engine) and carries, under
-``config["training_state"]``, what an exact resume needs: the epoch and step reached, the optimizer state, the
-schedule, the global RNG states and every module's weights (the bundle's full ``state_dict``, which also keeps the
-EgoPack support necks that our checkpoint layout cannot store when the novel task is also a support task). The data
-order is a function of the step (:mod:`egostream.train.data`), so a run resumed from the end of epoch ``e``
-continues bit-identically to the uninterrupted run.
+(:meth:`egostream.model.ModelBundle.save`, loadable by replay and the streaming engine): the bundle's weights (the
+EgoPack support necks included) and, in its ``training_state``, what an exact resume needs besides them: the epoch
+and step reached, the optimizer state, the schedule and the global RNG states. The data order is a function of the
+step (:mod:`egostream.train.data`), so a run resumed from the end of epoch ``e`` continues bit-identically to the
+uninterrupted run (same batches, dropout masks, losses, learning rates, metrics and weights).
 """
 from __future__ import annotations
 
@@ -78,20 +77,20 @@ def _comparable(recipe: TrainConfig) -> dict[str, Any]:
     return {key: value for key, value in to_dict(recipe).items() if key not in _RESUMABLE_CHANGES}
 
 
-def _training_state(stage: StageModel, optimizer: torch.optim.Optimizer, schedule: WarmupCosineSchedule,
-                    epoch: int, step: int) -> dict[str, Any]:
+def _training_state(optimizer: torch.optim.Optimizer, schedule: WarmupCosineSchedule, epoch: int,
+                    step: int) -> dict[str, Any]:
     return {"epoch": epoch, "step": step, "optimizer": optimizer.state_dict(), "schedule": to_dict(schedule),
-            "rng": capture_rng_state(), "modules": stage.bundle.state_dict()}
+            "rng": capture_rng_state()}
 
 
 def _resume(path: Path, recipe: TrainConfig, stage: StageModel, optimizer: torch.optim.Optimizer,
             schedule: WarmupCosineSchedule) -> int:
     """Load a training checkpoint into the freshly built run; returns the number of epochs it completed."""
     loaded = load_checkpoint(path)
-    state = loaded.config.get("training_state")
-    if not isinstance(state, Mapping):
-        raise InputError(path, "config.training_state", "not a training checkpoint of egostream train "
-                                                        "(no optimizer and RNG state to resume from)")
+    state = loaded.training_state
+    if state is None:
+        raise InputError(path, "training_state", "not a training checkpoint of egostream train "
+                                                 "(no optimizer and RNG state to resume from)")
     saved_recipe = loaded.config.get("train") or {}
     differences = sorted(key for key, value in _comparable(recipe).items() if saved_recipe.get(key) != value)
     if differences:
@@ -99,9 +98,9 @@ def _resume(path: Path, recipe: TrainConfig, stage: StageModel, optimizer: torch
                          f"the checkpoint was trained with {differences[0]}={saved_recipe.get(differences[0])!r}, "
                          f"this run has {to_dict(recipe)[differences[0]]!r}; a resumed run must use the same recipe")
     if state.get("schedule") != to_dict(schedule):
-        raise InputError(path, "config.training_state.schedule", "the data gives a different number of steps "
-                                                                 "per epoch than the run that wrote the checkpoint")
-    stage.bundle.load_state_dict(state["modules"])
+        raise InputError(path, "training_state.schedule", "the data gives a different number of steps "
+                                                          "per epoch than the run that wrote the checkpoint")
+    stage.bundle.load_state_dict(ModelBundle.from_checkpoints(path).state_dict())
     optimizer.load_state_dict(state["optimizer"])
     restore_rng_state(state["rng"])
     return int(state["epoch"])
@@ -175,8 +174,8 @@ def train(recipe: TrainConfig, data_root: str | PathLike[str], out_dir: str | Pa
         if due or epoch + 1 == recipe.num_epochs:
             record["val"] = {task: evaluate_task(stage.bundle, data, task, recipe) for task in recipe.tasks}
         log.append(record)
-        config = {"train": to_dict(recipe), "model": to_dict(recipe.model_for_tasks),
-                  "training_state": _training_state(stage, optimizer, schedule, epoch + 1, (epoch + 1) * steps)}
-        stage.bundle.save(checkpoint, config=config, step=(epoch + 1) * steps)
+        config = {"train": to_dict(recipe), "model": to_dict(recipe.model_for_tasks)}
+        stage.bundle.save(checkpoint, config=config, step=(epoch + 1) * steps,
+                          training_state=_training_state(optimizer, schedule, epoch + 1, (epoch + 1) * steps))
     stage.bundle.eval()
     return TrainResult(stage.bundle, checkpoint, log.records(), max(last_epoch, first_epoch))

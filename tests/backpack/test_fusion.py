@@ -40,13 +40,14 @@ def test_video_queries_take_the_level0_max_per_video() -> None:
     torch.testing.assert_close(queries, torch.tensor([[5.0, 2.0], [100.0, 100.0]]))
 
 
-def test_node_fusion_scales_support_by_one_hundredth() -> None:
+def test_node_fusion_queries_level0_nodes_and_scales_support_by_one_hundredth() -> None:
     graphs = two_level_graphs()
     rule = fusion_rule("ego4d/pnr")
-    assert isinstance(rule, NodeFusion) and torch.equal(rule.queries(graphs.x, graphs), graphs.x)
+    # Level 0 only (the rows the PNR head reads); at depth 1 that is every node, as the authors' code.
+    assert isinstance(rule, NodeFusion) and torch.equal(rule.queries(graphs.x, graphs), graphs.x[:4])
     fused = rule.fuse(torch.ones(2, 2), {"a": torch.full((2, 2), 100.0), "b": torch.full((2, 2), 300.0)})
     torch.testing.assert_close(fused, torch.full((2, 2), 3.0))
-    with pytest.raises(InputError, match="depth-1 backbone"):
+    with pytest.raises(InputError, match="level-0 rows"):
         rule.fuse(torch.ones(2, 2), {"a": torch.ones(3, 2)})
 
 
