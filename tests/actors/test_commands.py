@@ -24,7 +24,8 @@ def _stream_config(tmp_path: Path) -> Path:
 def _run(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int, dict | None, str]:
     code = main(argv)
     captured = capsys.readouterr()
-    return code, json.loads(captured.out) if captured.out.strip() else None, captured.err
+    lines = captured.out.strip().splitlines()  # the report is the last line (Ray may log above it)
+    return code, json.loads(lines[-1]) if lines else None, captured.err
 
 
 def _run_argv(video: Path, checkpoint: Path, out: Path, tmp_path: Path, *extra: str) -> list[str]:

@@ -44,14 +44,14 @@ def test_the_emitter_snapshot_resumes_to_the_same_results(video: Path, checkpoin
     rows = _rows(video)
     factory = EmitterEngineFactory(str(checkpoint), "clip", STREAM)
     straight = factory()
-    expected = [straight.push(rows[i:i + 3]) for i in range(0, len(rows), 3)]
+    expected = [straight.push(rows[i:i + 6]) for i in range(0, len(rows), 6)]
     interrupted = factory()
-    got = [interrupted.push(rows[i:i + 3]) for i in range(0, 9, 3)]
+    got = [interrupted.push(rows[i:i + 6]) for i in range(0, 12, 6)]
     state = interrupted.state_dict()
     assert len(state) < 200_000  # the model is not in the snapshot
     resumed = factory()
     resumed.load_state_dict(state)
-    got += [resumed.push(rows[i:i + 3]) for i in range(9, len(rows), 3)]
+    got += [resumed.push(rows[i:i + 6]) for i in range(12, len(rows), 6)]
 
     def comparable(batches: list[list]) -> list:
         return [(r.window_index, r.rows, r.ar, r.lta, r.oscc, r.pnr, r.mq) for batch in batches for r in batch]
