@@ -59,7 +59,33 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
 _REPLAY_OPTIONS = {"batch_size": int, "authors_batched_lta": bool, "lta_batch_size": int, "seed": int}
 
 
+def _cmd_replay_stream(args: argparse.Namespace) -> int:
+    """``replay --stream``: one video's features through the streaming engine; the table goes to stderr."""
+    from dataclasses import asdict
+
+    from rich.console import Console
+
+    from egostream.replay import checkpoint_spec
+    from egostream.stream.config import load_stream_config
+    from egostream.stream.replay_stream import replay_stream
+
+    if not args.video:
+        raise InputError(None, "--video", "replay --stream needs --video UID")
+    stream_config = load_stream_config(args.stream_config, args.overrides) if args.stream_config else \
+        load_stream_config(overrides=args.overrides)
+    summary = replay_stream(args.data, args.video, checkpoint_spec(args.checkpoint, "all"), args.out,
+                            features=args.features, format=args.format, backpack=args.backpack,
+                            stream_config=stream_config, console=Console(stderr=True))
+    json.dump({**asdict(summary), "out": str(summary.out)}, sys.stdout, sort_keys=True, default=str)
+    sys.stdout.write("\n")
+    return 0
+
+
 def _cmd_replay(args: argparse.Namespace) -> int:
+    if args.stream:
+        return _cmd_replay_stream(args)
+    if args.task is None:
+        raise InputError(None, "--task", "replay needs --task T|all (or --stream --video UID)")
     import yaml
 
     from egostream.replay import checkpoint_spec, replay
@@ -168,13 +194,11 @@ def _cmd_backpack_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    sys.stderr.write(
-        "egostream demo is not built yet. When it is, it will: synthesize a small Ego4D-format dataset and short\n"
-        "videos, train a tiny Hier-EgoPack model on the CPU, stream a held-out video through the Ray pipeline\n"
-        "(decode -> extract -> engine -> sink) showing per-window predictions, and print metrics against the\n"
-        "ground truth. Until then: `egostream synth ROOT` and `egostream eval` work.\n"
-    )
-    return 1
+    from egostream.demo import load_demo_config, run_demo
+
+    cfg = load_demo_config(args.config, args.overrides)
+    report = run_demo(cfg, args.out, force=args.force)
+    return 0 if all(row["beats_chance"] for row in report.metrics["tasks"]) else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -216,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("replay", "Evaluate a model on an Ego4D split under a benchmark protocol: writes the official "
                           "submission files and metrics.json; prints the metrics as one JSON object.", _cmd_replay)
-    p.add_argument("--task", required=True, choices=(*TASKS, "all"))
+    p.add_argument("--task", default=None, choices=(*TASKS, "all"), help="required unless --stream")
     p.add_argument("--protocol", default="hier-egopack", choices=PROTOCOLS,
                    help="hier-egopack: the authors' samples and meters (paper numbers); official: the Ego4D evaluators")
     p.add_argument("--data", required=True, type=Path, help="Ego4D data root (annotations/, features/<name>/)")
@@ -229,8 +253,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ray-address", default=None, metavar="ADDR",
                    help="run each task as one task on this Ray cluster (e.g. auto or HOST:6379); the data root must "
                         "be visible to every node")
+    p.add_argument("--stream", action="store_true",
+                   help="stream one video (--video) through the streaming engine; --out is then the result file")
+    p.add_argument("--video", default=None, metavar="UID", help="with --stream: the video uid")
+    p.add_argument("--format", default=None, choices=("msgpack", "jsonl"),
+                   help="with --stream: result format (default from the --out suffix: .jsonl or msgpack)")
+    p.add_argument("--stream-config", type=Path, default=None,
+                   help="with --stream: StreamConfig YAML (default configs/stream/default.yaml)")
+    p.add_argument("--backpack", type=Path, default=None,
+                   help="with --stream: backpack file (egostream backpack build) for the prototype evidence")
     p.add_argument("overrides", nargs="*", metavar="key=value",
-                   help="batch_size=4, authors_batched_lta=true, lta_batch_size=64, seed=0")
+                   help="batch_size=4, authors_batched_lta=true, lta_batch_size=64, seed=0; with --stream: "
+                        "StreamConfig keys (emit_every_s=1, readouts.ar_span_s=2)")
 
     p = command("train", "Train a model: single-task, multi-task or EgoPack stage (the authors' recipes).", _cmd_train)
     p.add_argument("stage", choices=("single", "multi", "egopack"))
@@ -288,7 +322,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--extractor-option", dest="overrides", action="append", default=[], metavar="key=value",
                    help="extractor option, e.g. checkpoint=ViT-B-16.pt (repeatable)")
 
-    command("demo", "Train a tiny model on synthetic data and stream a synthetic video (no downloads).", _cmd_demo)
+    p = command("demo", "The main job on synthetic data, nothing downloaded: synthesize a dataset and videos, extract "
+                        "features, train a tiny model, stream a held-out video through the Ray pipeline (live table), "
+                        "print its metrics next to chance. Resumable: finished steps are reused.", _cmd_demo)
+    p.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (default: ./demo_out)")
+    p.add_argument("--config", type=Path, default=None, help="DemoConfig YAML (default: configs/demo.yaml)")
+    p.add_argument("--force", action="store_true", help="start afresh instead of reusing finished steps")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides (train.num_epochs=4)")
     return parser
 
 
