@@ -89,7 +89,7 @@ def _demo_recipe() -> TrainConfig:
     """A tiny multi-task model (all five heads) on the 32-wide features of the rendered videos."""
     model = ModelConfig(feature_name="video_pixels", feature_dim=32, hidden_size=32, depth=2, pos_hidden_channels=16,
                         dropout=0.1, features_size=32, classifier_hidden=32)
-    return TrainConfig(stage="multi", tasks=TASK_NAMES, seed=0, num_epochs=12, batch_size=2, lr_warmup_epochs=1,
+    return TrainConfig(stage="multi", tasks=TASK_NAMES, seed=0, num_epochs=40, batch_size=2, lr_warmup_epochs=1,
                        lr_min=0.0, optimizer=OptimizerConfig(lr=3e-3), eval_every_epochs=0, progress=True,
                        model=model)
 
@@ -429,33 +429,43 @@ def window_truth(actions: Sequence[Any], start_s: float, end_s: float) -> Any | 
 
 def _window_row(result: Any, truth: Sequence[_TruthAction]) -> tuple[str, ...]:
     """One live-table row of a :class:`~egostream.stream.schema.WindowResult`."""
-    now = expected = nxt = state = pnr = moments = "-"
+    now = expected = nxt = state = pnr = moment = "-"
     if result.ar is not None and result.ar.verbs and result.ar.nouns:
         verb, noun = result.ar.verbs[0], result.ar.nouns[0]
-        now = f"{verb.name} {noun.name} ({verb.score:.2f}, {noun.score:.2f})"
+        now = f"{verb.name} {noun.name}"
         actual = window_truth(truth, result.ar.span.start_s, result.ar.span.end_s)
         if actual is not None:
             hit = "[green]✓[/]" if (actual.verb, actual.noun) == (verb.id, noun.id) else "[red]✗[/]"
             expected = f"{hit} {actual.name}"
     if result.lta is not None:
-        nxt = " → ".join(f"{step.verb.name} {step.noun.name}" for step in result.lta.top1[:3])
+        nxt = " → ".join(f"{step.verb.name} {step.noun.name}" for step in result.lta.top1[:2])
     if result.oscc is not None:
-        state = f"{'yes' if result.oscc.state_change else 'no'} ({result.oscc.probability:.2f})"
+        state = f"{'yes' if result.oscc.state_change else 'no'} {result.oscc.probability:.2f}"
     if result.pnr is not None:
         pnr = f"{result.pnr.time_s:.1f}"
     if result.mq is not None and result.mq.moments:
-        final = [moment for moment in result.mq.moments if moment.final] or list(result.mq.moments[:1])
-        moments = ", ".join(f"{m.label.name} {m.start_s:.0f}-{m.end_s:.0f} s ({m.score:.2f}"
-                            f"{'' if m.final else ', provisional'})" for m in final[:2])
-    return f"{result.time_s:.1f}", now, expected, nxt, state, pnr, moments
+        best = result.mq.moments[0]
+        moment = f"{best.label.name} {best.start_s:.0f}-{best.end_s:.0f} s{'' if best.final else '?'}"
+    return f"{result.time_s:.1f}", now, expected, nxt, state, pnr, moment
 
 
-def _windows_table(title: str, results: Sequence[Any], truth: Sequence[_TruthAction], caption: str) -> Table:
+#: Live-table columns: (header, width in characters; None: a share of what the console's width leaves).
+_COLUMNS: tuple[tuple[str, int | None], ...] = (("t (s)", 5), ("now (AR)", None), ("truth", None),
+                                                  ("next (LTA)", None), ("OSCC", 8), ("PNR (s)", 7),
+                                                  ("moment (MQ; ?: provisional)", None))
+
+
+def _windows_table(title: str, results: Sequence[Any], truth: Sequence[_TruthAction], caption: str,
+                   console_width: int) -> Table:
+    """The newest windows, one line each: the name columns share the console's width (9 to 40 characters each),
+    longer names are cut with an ellipsis."""
+    fixed = sum(width for _, width in _COLUMNS if width is not None)
+    shared = [header for header, width in _COLUMNS if width is None]
+    borders = 3 * len(_COLUMNS) + 1
+    name_width = max(9, min(40, (console_width - fixed - borders) // len(shared)))
     table = Table(title=title, caption=caption, header_style="bold", expand=False)
-    for column, style in (("t (s)", "cyan"), ("now: action (verb, noun p)", None), ("truth", None),
-                          ("next actions (LTA)", None), ("state change", None), ("PNR (s)", None),
-                          ("moments (MQ)", None)):
-        table.add_column(column, style=style, overflow="fold")
+    for header, width in _COLUMNS:
+        table.add_column(header, width=width or name_width, no_wrap=True, overflow="ellipsis")
     for result in results:
         table.add_row(*_window_row(result, truth))
     return table
@@ -503,13 +513,13 @@ def stream_held_out(cfg: DemoConfig, paths: DemoPaths, console: Console) -> dict
     extractor = ExtractorSpec(cfg.extractor, dict(cfg.extractor_options), dim, str(paths.checkpoint))
     extractor()  # a wrong width fails here, before Ray starts
     recent: deque[Any] = deque(maxlen=cfg.table_rows)
-    title = f"egostream demo: streaming held-out video {uid[:8]} through Ray (decode → extract → engine → sink)"
+    title = f"held-out video {uid[:8]}: Ray actors decode → extract → engine → sink"
 
     def remember(emitted: Emitted) -> None:
         recent.append(emitted.result)
 
     def table(caption: str) -> Table:
-        return _windows_table(title, list(recent), truth, caption)
+        return _windows_table(title, list(recent), truth, caption, console.width)
 
     with _local_ray(cfg.ray_object_store_mb):
         pipeline = StreamPipeline.from_factories(
