@@ -34,7 +34,7 @@ from torch_geometric.nn.pool import global_max_pool, global_mean_pool
 from egostream.backbone.graphs import LevelGraphs, VideoBatch
 from egostream.backbone.hierarchy import BackboneConfig, HierarchicalBackbone
 from egostream.backpack.fusion import FusionRule, Segments, consult_backpack, fusion_rule
-from egostream.backpack.interaction import EgoPackInteraction
+from egostream.backpack.interaction import EgoPackInteraction, authors_interaction_keys
 from egostream.checkpoint import LoadedCheckpoint, load_backbone, load_checkpoint, load_module_state, save_checkpoint
 from egostream.errors import InputError
 from egostream.tasks import Task, TaskInputs, task_class
@@ -402,7 +402,8 @@ class ModelBundle(nn.Module):
         novel, egopack, egopack_config = None, None, None
         for task, egopack_head in self.egopack.items():
             novel = task_class(task).authors_name
-            egopack, egopack_config = egopack_head.interaction, {**egopack_head.config, "k": egopack_head.interaction.k}
+            egopack, egopack_config = _authors_interaction_state(egopack_head.interaction), {
+                **egopack_head.config, "k": egopack_head.interaction.k}
             for support, neck in egopack_head.support_necks.items():
                 support_necks[support] = {f"projector.{key}": value for key, value in neck.state_dict().items()}
         names = {task: task_class(task).authors_name for task in self.tasks}
@@ -412,6 +413,12 @@ class ModelBundle(nn.Module):
                                novel_task=novel, support_necks=support_necks, egopack=egopack,
                                egopack_config=egopack_config, config=dict(config or {}), step=step,
                                training_state=training_state)
+
+
+def _authors_interaction_state(interaction: EgoPackInteraction) -> dict[str, Tensor]:
+    """The interaction's state dict in the authors' ``EgoPack`` key layout (what every checkpoint format holds)."""
+    conv_depth = len(interaction.stages[interaction.support_tasks[0]][0].convs)  # type: ignore[index]
+    return authors_interaction_keys(interaction.state_dict(), conv_depth, to_authors=True)
 
 
 def _check_head_fits(task: str, head: Task, backbone: BackboneConfig, source: Path | None) -> None:

@@ -16,7 +16,9 @@ from egostream.backbone.graphs import VideoBatch
 from egostream.checkpoint import load_checkpoint, save_checkpoint
 from egostream.config import load_config
 from egostream.errors import InputError
-from egostream.model import ModelBundle, ModelConfig
+from egostream.backpack import EgoPackInteraction, fusion_rule
+from egostream.model import EgoPackHead, ModelBundle, ModelConfig, TaskModel
+from egostream.tasks.neck import ProjectionNeck
 from egostream.tasks import TaskInputs, task_class
 from egostream.testing import reference_dir
 
@@ -179,3 +181,47 @@ def test_another_architecture_says_what_differs(tmp_path) -> None:
                     task_configs={"ego4d/mq": {**deep.config_nodes["mq"], "depth": 2}})
     with pytest.raises(InputError, match="scales|shape mismatch"):
         ModelBundle.from_checkpoints(tmp_path / "shallow_mq.pth")
+
+
+def _egopack_bundle(task: str, seed: int = 0) -> ModelBundle:
+    """A tiny depth-2 EgoPack bundle whose support tasks are all five tasks, the novel task ``task`` included (the
+    authors' default), with random prototypes and necks."""
+    torch.manual_seed(seed)
+    config = _tiny(tasks=(task,))
+    plain = config.build()
+    supports = [task_class(name).authors_name for name in ("ar", "lta", "oscc", "pnr", "mq")]
+    necks = {name: ProjectionNeck(config.hidden_size, config.features_size) for name in supports}
+    interaction = EgoPackInteraction({name: torch.randn(6, config.features_size) for name in supports},
+                                     config.features_size, hidden_size=8, k=2, depth=1)
+    egopack = EgoPackHead(interaction, necks, fusion_rule(task_class(task).authors_name), {"k": 2})
+    return ModelBundle({task: TaskModel(plain.backbone(task), plain.head(task), config.task_node(task), egopack)})
+
+
+def test_egopack_novel_task_that_is_also_a_support_task_round_trips(tmp_path) -> None:
+    bundle = _egopack_bundle("ar")
+    path = bundle.save(tmp_path / "egopack_ar.pth")
+    loaded = load_checkpoint(path)
+    # The novel head and the support neck of the same task are stored apart and come back apart.
+    assert loaded.novel_task == "ego4d/ar" and "ego4d/ar" in loaded.support_necks
+    assert loaded.task_state("ego4d/ar").keys() == bundle.head("ar").state_dict().keys()
+    reloaded = ModelBundle.from_checkpoints(path, feature_dim=32)
+    assert reloaded.state_dict().keys() == bundle.state_dict().keys()
+    assert all(torch.equal(value, reloaded.state_dict()[key]) for key, value in bundle.state_dict().items())
+    videos, inputs = _random_batch([9, 14], 32)
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded.run("ar", videos, inputs).verb_logits,
+                                   bundle.run("ar", videos, inputs).verb_logits, atol=0, rtol=0)
+
+
+def test_egopack_pnr_on_a_deeper_backbone_reads_level0_nodes() -> None:
+    bundle = _egopack_bundle("pnr").eval()
+    assert bundle.backbone("pnr").cfg.depth == 2
+    videos = VideoBatch.from_videos([torch.randn(16, 32), torch.randn(16, 32)],
+                                    [torch.arange(16, dtype=torch.float32) * 0.5] * 2)
+    inputs = TaskInputs(indices=torch.arange(16).repeat(2))
+    with torch.no_grad():
+        _, deep = bundle.backbone("pnr")(videos)
+        _, level0 = bundle.backbone("pnr")(videos, max_depth=0)
+        assert int(deep.depth.max()) == 1  # two levels: the authors' PNR EgoPack would fail here
+        expected = bundle.forward_graphs("pnr", level0, inputs).logits  # the authors' depth-1 setting
+        torch.testing.assert_close(bundle.forward_graphs("pnr", deep, inputs).logits, expected, atol=0, rtol=0)
