@@ -7,12 +7,13 @@ Five steps, each a plain function of the :class:`DemoConfig` and the output fold
    :func:`render_labelled_frames`): each frame shows the current action's verb and noun, the current MQ moment and
    the object state of the current OSCC/PNR sample as coloured, striped quadrants, so a tiny extractor sees the
    structure every task is about.
-2. :func:`extract`: the videos' features in the Ego4D layout through :func:`egostream.actors.commands.
-   extract_features` (the ``egostream extract`` code path), so training, replay and streaming read the same rows.
+2. :func:`extract`: the videos' features in the Ego4D layout through
+   :func:`egostream.actors.commands.extract_features` (the ``egostream extract`` code path), so training, replay and
+   streaming read the same rows.
 3. :func:`train_model`: a tiny multi-task Hier-EgoPack (all five heads) with :func:`egostream.train.loop.train`.
-4. :func:`stream_held_out`: a held-out (val) video through decode → extract → engine → sink as Ray actors on a local
-   Ray instance started and stopped here, a live table of the windows on the terminal, the windows written as msgpack
-   frames.
+4. :func:`stream_held_out`: a held-out (val) video through decode → extract → engine → sink as Ray actors on a
+   local Ray instance started and stopped here, a live table of the windows on the terminal, the windows written as
+   msgpack frames.
 5. :func:`evaluate`: the val split replayed with the trained model (:func:`egostream.replay.replay`) next to the
    class-prior chance level (:func:`egostream.ego4d.baselines.write_prior_submission`), and the streamed windows'
    current-action readout against the ground-truth action of their span.
@@ -142,7 +143,8 @@ class DemoConfig:
         if self.held_out_video < 0:
             raise InputError("DemoConfig", "held_out_video", f"must not be negative, got {self.held_out_video}")
         if self.ray_object_store_mb < 75:
-            raise InputError("DemoConfig", "ray_object_store_mb", f"Ray needs at least 75, got {self.ray_object_store_mb}")
+            raise InputError("DemoConfig", "ray_object_store_mb",
+                             f"Ray needs at least 75, got {self.ray_object_store_mb}")
         if self.table_rows < 1:
             raise InputError("DemoConfig", "table_rows", f"must be positive, got {self.table_rows}")
 

@@ -1,5 +1,6 @@
 """``egostream demo`` end to end at a reduced size: every artefact, a complete window stream, trained metrics above
-the class-prior chance level, and a second run (through the command line) that reuses every finished step."""
+the class-prior chance level, a second run (through the command line) that reuses every finished step, and a
+deterministic synthesis (byte-identical annotations, features of the planted model and H.264 videos)."""
 from __future__ import annotations
 
 import io
@@ -13,7 +14,7 @@ from rich.console import Console
 
 from egostream.cli import main
 from egostream.demo import (STEPS, DemoConfig, DemoPaths, DemoReport, frame_labels, load_demo_config,
-                            render_labelled_frames, run_demo, window_truth)
+                            render_labelled_frames, run_demo, synthesize, window_truth)
 from egostream.ego4d.layout import Ego4dLayout
 from egostream.errors import InputError
 from egostream.io.sinks import read_results
@@ -137,3 +138,13 @@ def test_another_config_on_the_same_folder_needs_force(demo: tuple[DemoConfig, D
     with pytest.raises(InputError, match="--force"):
         run_demo(load_demo_config(overrides=[*REDUCED, "train.num_epochs=3"]), report.out, console=_quiet())
     assert _artefacts(report.out) == before
+
+
+def test_synthesis_is_deterministic(tmp_path: Path) -> None:
+    cfg = load_demo_config(overrides=["synth.videos=2", "synth.min_video_sec=60.0", "synth.max_video_sec=61.0",
+                                      "synth.state_change_samples_per_video=2", "synth.moments_per_video=2"])
+    runs = []
+    for name in ("first", "second"):
+        synthesize(cfg, DemoPaths(tmp_path / name), _quiet())
+        runs.append(_artefacts(tmp_path / name))
+    assert runs[0] == runs[1] and sum(path.endswith(".mp4") for path in runs[0]) == 2
