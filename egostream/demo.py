@@ -18,9 +18,9 @@ Five steps, each a plain function of the :class:`DemoConfig` and the output fold
    class-prior chance level (:func:`egostream.ego4d.baselines.write_prior_submission`), and the streamed windows'
    current-action readout against the ground-truth action of their span.
 
-:func:`run_demo` runs the steps in order. It is deterministic (every draw is seeded) and resumable: a finished step
-leaves ``OUT/steps/<step>.json`` and is reused by the next run (``force=True`` starts afresh); an interrupted step
-resumes where its own machinery can (feature files, training epochs, replayed tasks).
+:func:`run_demo` runs the steps in order. It is deterministic (every draw is seeded, torch runs on one thread) and
+resumable: a finished step leaves ``OUT/steps/<step>.json`` and is reused by the next run (``force=True`` starts
+afresh); an interrupted step resumes where its own machinery can (feature files, training epochs, replayed tasks).
 """
 from __future__ import annotations
 
@@ -708,21 +708,44 @@ def run_demo(cfg: DemoConfig, out: str | PathLike[str] = "demo_out", *, force: b
         "stream": lambda: stream_held_out(cfg, paths, console),
         "evaluate": lambda: evaluate(cfg, paths, console, results["stream"].summary),
     }
-    for number, name in enumerate(STEPS, start=1):
-        marker = paths.steps / f"{name}.json"
-        console.rule(f"[bold]{number}/{len(STEPS)} {name}")
-        began = time.monotonic()
-        if marker.is_file():
-            summary, reused = json.loads(marker.read_text()), True
-            console.print(f"  reusing the finished step ({marker})")
-        else:
-            summary, reused = bodies[name](), False
-            write_json_atomic(marker, summary, indent=2)
-        results[name] = StepResult(name, summary, reused, time.monotonic() - began)
-        console.print(f"  {name} {'reused' if reused else 'done'} in {results[name].wall_s:.1f} s")
+    with _one_torch_thread():
+        for number, name in enumerate(STEPS, start=1):
+            results[name] = _run_step(number, name, bodies[name], paths, console)
     report = DemoReport(paths.root, tuple(results[name] for name in STEPS))
     console.print(metrics_table(report.metrics))
     return report
+
+
+@contextlib.contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """Torch on one thread in this process for the block: multi-threaded CPU reductions sum in an order that varies
+    from run to run, so training on two threads gives different weights each time (the model is tiny: one thread is
+    as fast)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_step(number: int, name: str, body: Callable[[], dict[str, Any]], paths: DemoPaths,
+              console: Console) -> StepResult:
+    """Run one step (or reuse its summary from an earlier run), with a header and its wall time."""
+    marker = paths.steps / f"{name}.json"
+    console.rule(f"[bold]{number}/{len(STEPS)} {name}")
+    began = time.monotonic()
+    if marker.is_file():
+        summary, reused = json.loads(marker.read_text()), True
+        console.print(f"  reusing the finished step ({marker})")
+    else:
+        summary, reused = body(), False
+        write_json_atomic(marker, summary, indent=2)
+    result = StepResult(name, summary, reused, time.monotonic() - began)
+    console.print(f"  {name} {'reused' if reused else 'done'} in {result.wall_s:.1f} s")
+    return result
 
 
 def metrics_table(metrics: Mapping[str, Any]) -> Group:
