@@ -5,7 +5,7 @@ All times are in seconds of stream time; the feature-row grid (``stride_frames``
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from os import PathLike
 from typing import Literal
 
@@ -13,8 +13,9 @@ import torch
 from torch import Tensor
 
 from egostream.config import CONFIG_DIR, load_config
+from egostream.errors import InputError
 
-__all__ = ["StreamConfig", "EngineMode", "DEFAULT_STREAM_CONFIG", "load_stream_config", "row_positions_s"]
+__all__ = ["StreamConfig", "ReadoutConfig", "EngineMode", "DEFAULT_STREAM_CONFIG", "load_stream_config", "row_positions_s"]
 
 EngineMode = Literal["incremental", "recompute"]
 
@@ -34,6 +35,38 @@ def row_positions_s(first_row: int, num_rows: int, stride_frames: int, fps: floa
 
 
 @dataclass(frozen=True)
+class ReadoutConfig:
+    """Spans of the readouts, in seconds of stream time before the current time.
+
+    Attributes:
+        ar_span_s: AR's trailing span (the "current action").
+        lta_span_s: LTA's observed span.
+        oscc_span_s: OSCC's trailing window (8 s, the Ego4D OSCC clip length).
+        pnr_span_s: PNR's trailing window (8 s, the Ego4D PNR clip length).
+        mq_span_s: MQ's look-back; ``None`` means the engine's whole horizon, ``(horizon_rows - 0.5)`` row periods
+            (the nodes from the first retained row on).
+        lta_seed: base seed of the LTA samples (the window at ``n`` rows draws with seed ``lta_seed + n``).
+        evidence_k: backpack prototypes reported per support task.
+    """
+
+    ar_span_s: float = 4.0
+    lta_span_s: float = 16.0
+    oscc_span_s: float = 8.0
+    pnr_span_s: float = 8.0
+    mq_span_s: float | None = None
+    lta_seed: int = 0
+    evidence_k: int = 5
+
+    def __post_init__(self) -> None:
+        for name in ("ar_span_s", "lta_span_s", "oscc_span_s", "pnr_span_s", "mq_span_s"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise InputError(None, f"readouts.{name}", f"must be positive, got {value}")
+        if self.evidence_k < 1:
+            raise InputError(None, "readouts.evidence_k", f"must be >= 1, got {self.evidence_k}")
+
+
+@dataclass(frozen=True)
 class StreamConfig:
     """Settings of the streaming engine (times in seconds of stream time).
 
@@ -44,6 +77,7 @@ class StreamConfig:
         engine_mode: ``"incremental"`` recomputes only each level's non-final frontier per push (the engine);
             ``"recompute"`` runs the offline backbone over the retained horizon at every push (benchmark baseline).
         emit_every_s: one window result every this many seconds of stream time.
+        readouts: the spans and options of the per-window readouts.
     """
 
     horizon_s: float = 480.0
@@ -51,6 +85,7 @@ class StreamConfig:
     fps: float = 30.0
     engine_mode: EngineMode = "incremental"
     emit_every_s: float = 2.0
+    readouts: ReadoutConfig = field(default_factory=ReadoutConfig)
 
     def __post_init__(self) -> None:
         for name in ("horizon_s", "fps", "emit_every_s"):

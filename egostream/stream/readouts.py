@@ -46,7 +46,7 @@ from egostream.backpack.prototypes import Backpack
 from egostream.errors import InputError
 from egostream.kernels.cosine_topk import PrototypeIndex
 from egostream.model import ModelBundle
-from egostream.stream.config import StreamConfig
+from egostream.stream.config import ReadoutConfig, StreamConfig
 from egostream.stream.finality import block_final_count, neighbour_reach, pooled_final_count
 from egostream.stream.schema import (Action, ActionReadout, AnticipationReadout, KeyframeReadout, LabelNames, Moment,
                                      MomentsReadout, PrototypeMatch, ScoredAction, ScoredLabel, Span,
@@ -61,38 +61,6 @@ __all__ = ["ReadoutConfig", "NodeView", "PNRView", "pnr_view", "span_graphs", "r
            "ReadoutSet", "offline_final_counts"]
 
 PNR_NUM_FRAMES = 16
-
-
-@dataclass(frozen=True)
-class ReadoutConfig:
-    """Spans of the readouts, in seconds of stream time before the current time.
-
-    Attributes:
-        ar_span_s: AR's trailing span (the "current action").
-        lta_span_s: LTA's observed span.
-        oscc_span_s: OSCC's trailing window (8 s, the Ego4D OSCC clip length).
-        pnr_span_s: PNR's trailing window (8 s, the Ego4D PNR clip length).
-        mq_span_s: MQ's look-back; ``None`` means the engine's whole horizon, ``(horizon_rows - 0.5)`` row periods
-            (the nodes from the first retained row on).
-        lta_seed: base seed of the LTA samples (the window at ``n`` rows draws with seed ``lta_seed + n``).
-        evidence_k: backpack prototypes reported per support task.
-    """
-
-    ar_span_s: float = 4.0
-    lta_span_s: float = 16.0
-    oscc_span_s: float = 8.0
-    pnr_span_s: float = 8.0
-    mq_span_s: float | None = None
-    lta_seed: int = 0
-    evidence_k: int = 5
-
-    def __post_init__(self) -> None:
-        for name in ("ar_span_s", "lta_span_s", "oscc_span_s", "pnr_span_s", "mq_span_s"):
-            value = getattr(self, name)
-            if value is not None and not value > 0:
-                raise InputError(None, f"readouts.{name}", f"must be positive, got {value}")
-        if self.evidence_k < 1:
-            raise InputError(None, "readouts.evidence_k", f"must be >= 1, got {self.evidence_k}")
 
 
 @dataclass

@@ -84,7 +84,7 @@ def replay_stream(data: str | Path, video: str, checkpoint: CheckpointSpec, out:
         format: ``"msgpack"`` (length-prefixed frames) or ``"jsonl"``; default from the suffix (``.jsonl`` ->
             JSONL, otherwise msgpack).
         stream_config: horizon, row grid, ``emit_every_s`` (default ``configs/stream/default.yaml``).
-        readout_config: readout spans (default :class:`ReadoutConfig`).
+        readout_config: readout spans (default ``stream_config.readouts``).
         backpack: a backpack file (``egostream backpack build``) for the evidence; none without it.
         rows_per_push: rows per engine push (1 = as a live source).
         console: where the table goes (default: stdout); ``live=False`` prints only the last windows at the end.
@@ -102,7 +102,7 @@ def replay_stream(data: str | Path, video: str, checkpoint: CheckpointSpec, out:
     evidence = None
     if backpack is not None:
         evidence = EvidenceReader.from_bundle(bundle, Backpack.load(backpack),
-                                              (readout_config or ReadoutConfig()).evidence_k)
+                                              (readout_config or stream_config.readouts).evidence_k)
     emitter = WindowEmitter(bundle, stream_config, readout_config, LabelNames.ego4d(), evidence, stream_id=video)
     console = console or Console()
     recent: deque[WindowResult] = deque(maxlen=_TABLE_ROWS)

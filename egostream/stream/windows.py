@@ -34,7 +34,7 @@ class WindowEmitter:
     Args:
         bundle: the model, in eval mode.
         stream_config: row grid, horizon, engine mode and ``emit_every_s``.
-        readout_config: readout spans (defaults: :class:`ReadoutConfig`).
+        readout_config: readout spans (default: ``stream_config.readouts``).
         names: class names for the ids (default: ids only, named ``verb#3``...; see :meth:`LabelNames.ego4d`).
         evidence: backpack evidence reader, or ``None``.
         stream_id: recorded in every result.
@@ -45,7 +45,7 @@ class WindowEmitter:
                  stream_id: str = "stream") -> None:
         self.bundle = bundle
         self.config = stream_config
-        self.readouts = Readouts(bundle, stream_config, readout_config, names, evidence)
+        self.readouts = Readouts(bundle, stream_config, readout_config or stream_config.readouts, names, evidence)
         self.engines = [StreamEngine(backbone, stream_config) for backbone in bundle.backbones]
         self.ledger = MomentLedger()
         self.stream_id = stream_id
