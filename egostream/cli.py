@@ -202,7 +202,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="egostream", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="egostream", description="Streaming, online egocentric perception with Hier-EgoPack (see README.md).")
     parser.add_argument("--version", action="version", version=f"egostream {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -378,7 +378,7 @@ def train_model(cfg: DemoConfig, paths: DemoPaths, console: Console) -> dict[str
 
     resume = None
     if paths.checkpoint.is_file():
-        state = load_checkpoint(paths.checkpoint).config.get("training_state") or {}
+        state = load_checkpoint(paths.checkpoint).training_state or {}
         resume = paths.checkpoint if 0 < int(state.get("epoch", 0)) else None
     console.print(f"  training {', '.join(cfg.train.tasks)} for {cfg.train.num_epochs} epochs"
                   + (f" (resuming {resume})" if resume else ""))
