@@ -35,7 +35,6 @@ import collections
 import os
 import pickle
 import re
-import tempfile
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -49,6 +48,7 @@ from egostream.backbone.hierarchy import (BackboneConfig, HierarchicalBackbone, 
                                           backbone_config_from_authors)
 from egostream.config import from_dict, to_dict
 from egostream.errors import InputError
+from egostream.io.atomic import atomic_output
 
 __all__ = ["CheckpointFormat", "LoadedCheckpoint", "RestrictedUnpickler", "OmegaConfStub", "load_checkpoint",
            "load_backbone", "load_module_state", "save_checkpoint", "infer_backbone_config", "FORMAT_NAME",
@@ -451,17 +451,8 @@ def save_checkpoint(path: str | os.PathLike[str], *, backbone: HierarchicalBackb
         "config": dict(config or {}), "step": step,
         "training_state": None if training_state is None else dict(training_state),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            torch.save(content, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as stream:
+        torch.save(content, stream)
     return path
 
 

@@ -43,7 +43,6 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from egostream.ego4d.atomic_files import write_json_atomic
 from egostream.ego4d.batching import AUTHORS_PAD_ROWS, ModelBatch, TaskDataset, batch_loader
 from egostream.ego4d.evaluation import evaluate_files
 from egostream.ego4d.features import EGOVLP, OMNIVORE_VIDEO_SWINL, FeatureSpec, FeatureStore
@@ -56,6 +55,7 @@ from egostream.ego4d.submission import (ActionForecast, ActionScores, Moment, sa
                                         write_pnr_submission)
 from egostream.ego4d.taxonomy import load_mq_labels
 from egostream.errors import InputError
+from egostream.io.atomic import write_json_atomic
 from egostream.model import TASK_NAMES, CheckpointSpec, ModelBundle, checkpoint_tasks
 from egostream.tasks.lta import LTATask, sample_future_actions
 

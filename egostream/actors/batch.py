@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from egostream.ego4d.atomic_files import write_bytes_atomic
 from egostream.errors import InputError
+from egostream.io.atomic import write_bytes_atomic
 
 __all__ = ["BatchItem", "BatchJob", "BatchReport", "run_batch"]
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ import torch
 from torch import Tensor
 
 from egostream.errors import InputError
+from egostream.io.atomic import atomic_output
 
 __all__ = ["Backpack", "PrototypeBuilder", "file_sha256", "BACKPACK_FORMAT", "BACKPACK_VERSION"]
 
@@ -98,7 +98,6 @@ class Backpack:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the backpack atomically (temporary file in the same folder, then rename)."""
-        path = Path(path)
         record = {
             "format": BACKPACK_FORMAT,
             "version": BACKPACK_VERSION,
@@ -112,17 +111,8 @@ class Backpack:
             "support": self.support.cpu(),
             "prototypes": {task: value.detach().cpu() for task, value in self.prototypes.items()},
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                torch.save(record, stream)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        with atomic_output(path) as stream:
+            torch.save(record, stream)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Backpack:

@@ -34,8 +34,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from egostream.ego4d.atomic_files import write_json_atomic
 from egostream.errors import InputError
+from egostream.io.atomic import write_json_atomic
 
 __all__ = [
     "SUBMISSION_TASKS", "ActionScores", "ActionForecast", "Moment", "MQSubmission", "sample_key",

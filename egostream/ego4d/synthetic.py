@@ -50,10 +50,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from egostream.ego4d.atomic_files import write_bytes_atomic, write_json_atomic
 from egostream.ego4d.layout import Ego4dLayout
 from egostream.ego4d.taxonomy import LTA_V1_NUM_NOUNS, LTA_V1_NUM_VERBS, MQ_NUM_CLASSES
 from egostream.errors import InputError
+from egostream.io.atomic import write_bytes_atomic, write_json_atomic
 
 __all__ = ["SynthConfig", "generate_dataset", "vocabulary_path", "FPS", "FEATURE_STRIDE", "SPLITS"]
 

@@ -16,13 +16,13 @@ from __future__ import annotations
 import json
 import os
 import socket
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, BinaryIO, Literal, Protocol
 
 from egostream.errors import InputError
+from egostream.io.atomic import AtomicFile
 from egostream.stream.schema import (FRAME_HEADER, MAX_FRAME_BYTES, WindowResult, decode_payload, encode_frame,
                                      result_from_record, result_to_record)
 
@@ -55,15 +55,14 @@ class _FileSink:
 
     def __init__(self, path: str | os.PathLike[str], *, atomic: bool = False) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.atomic = atomic
         self.count = 0
         if atomic:
-            handle, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-            self._temporary: Path | None = Path(temporary)
-            self._stream: BinaryIO = os.fdopen(handle, "wb")
+            self._atomic_file: AtomicFile | None = AtomicFile(self.path)
+            self._stream: BinaryIO = self._atomic_file.stream
         else:
-            self._temporary = None
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._atomic_file = None
             self._stream = open(self.path, "wb")  # noqa: SIM115 - closed by close()
 
     def _encode(self, result: WindowResult) -> bytes:  # pragma: no cover - abstract
@@ -83,18 +82,17 @@ class _FileSink:
         """Close the file (and, when atomic, fsync and move it to ``path``)."""
         if self._stream.closed:
             return
-        if self._temporary is not None:
-            os.fsync(self._stream.fileno())
-            self._stream.close()
-            os.replace(self._temporary, self.path)
+        if self._atomic_file is not None:
+            self._atomic_file.commit()
         else:
             self._stream.close()
 
     def abort(self) -> None:
         """Close without publishing: an atomic sink deletes its temporary file (``path`` is left untouched)."""
-        self._stream.close()
-        if self._temporary is not None:
-            self._temporary.unlink(missing_ok=True)
+        if self._atomic_file is not None:
+            self._atomic_file.abort()
+        else:
+            self._stream.close()
 
     def __enter__(self) -> _FileSink:
         return self

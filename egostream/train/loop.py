@@ -30,8 +30,8 @@ from tqdm.auto import tqdm
 
 from egostream.checkpoint import load_checkpoint
 from egostream.config import to_dict
-from egostream.ego4d.atomic_files import write_text_atomic
 from egostream.errors import InputError
+from egostream.io.atomic import write_text_atomic
 from egostream.model import ModelBundle
 from egostream.train.data import TrainingData
 from egostream.train.evaluation import validation_meter

@@ -14,8 +14,8 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from egostream.ego4d.atomic_files import write_text_atomic
 from egostream.errors import InputError
+from egostream.io.atomic import write_text_atomic
 
 __all__ = ["MetricsLog"]
 
