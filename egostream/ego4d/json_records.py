@@ -13,13 +13,13 @@ from typing import Any
 
 from egostream.errors import InputError
 
-__all__ = ["JsonRecord", "load_json_record"]
+__all__ = ["JsonRecord", "load_json", "load_json_record"]
 
 _MISSING = object()
 
 
-def load_json_record(path: str | PathLike[str]) -> JsonRecord:
-    """Parse the JSON object in ``path``; a missing file, malformed JSON or a non-object top level is an InputError."""
+def load_json(path: str | PathLike[str]) -> Any:
+    """Parse the UTF-8 JSON document in ``path``; a missing or unreadable file or malformed JSON is an InputError."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -28,10 +28,14 @@ def load_json_record(path: str | PathLike[str]) -> JsonRecord:
     except OSError as error:
         raise InputError(path, None, f"cannot read the file: {error}") from None
     try:
-        document = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as error:
         raise InputError(path, None, f"malformed JSON at line {error.lineno} column {error.colno}: {error.msg}") from None
-    return JsonRecord(path, "", document)
+
+
+def load_json_record(path: str | PathLike[str]) -> JsonRecord:
+    """Parse the JSON object in ``path``; a missing file, malformed JSON or a non-object top level is an InputError."""
+    return JsonRecord(Path(path), "", load_json(path))
 
 
 class JsonRecord:

@@ -24,7 +24,6 @@ formats the key is the entry's ``unique_id``, or ``[i]`` when that is unusable).
 """
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from egostream.ego4d.json_records import load_json
 from egostream.errors import InputError
 from egostream.io.atomic import write_json_atomic
 
@@ -146,18 +146,7 @@ def _finite(value: float, key: str) -> float:
 # ------------------------------------------------------------------------------------------------ readers
 
 def _load(path: str | PathLike[str]) -> tuple[Path, Any]:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(path, None, "file not found") from None
-    except OSError as error:
-        raise InputError(path, None, f"cannot read the file: {error}") from None
-    try:
-        return path, json.loads(text)
-    except json.JSONDecodeError as error:
-        raise InputError(path, None, f"malformed JSON at line {error.lineno} column {error.colno}: "
-                                     f"{error.msg}") from None
+    return Path(path), load_json(path)
 
 
 def _expect(path: Path, field: str | None, value: Any, kind: type | tuple[type, ...], expected: str) -> Any:

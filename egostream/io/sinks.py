@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, BinaryIO, Literal, Protocol
@@ -266,12 +266,7 @@ def iter_frames(stream: IO[bytes], report: ReadReport) -> Iterator[WindowResult]
 def read_frames(source: str | os.PathLike[str] | IO[bytes]) -> ReadResult:
     """All good records of a msgpack frame file (or open binary stream), with the :class:`ReadReport`."""
     if isinstance(source, (str, os.PathLike)):
-        report = ReadReport(str(source))
-        try:
-            with open(source, "rb") as stream:
-                return ReadResult(list(iter_frames(stream, report)), report)
-        except FileNotFoundError:
-            raise InputError(source, None, "no such result file") from None
+        return _read_file(source, iter_frames)
     name = getattr(source, "name", None)
     report = ReadReport(name if isinstance(name, str) else "<stream>")
     return ReadResult(list(iter_frames(source, report)), report)
@@ -296,10 +291,16 @@ def iter_jsonl(stream: IO[bytes], report: ReadReport) -> Iterator[WindowResult]:
 
 def read_jsonl(path: str | os.PathLike[str]) -> ReadResult:
     """All good records of a JSONL result file, with the :class:`ReadReport`."""
+    return _read_file(path, iter_jsonl)
+
+
+def _read_file(path: str | os.PathLike[str],
+               decode: Callable[[IO[bytes], ReadReport], Iterator[WindowResult]]) -> ReadResult:
+    """The good records ``decode`` finds in the file at ``path``, with the :class:`ReadReport`."""
     report = ReadReport(str(path))
     try:
         with open(path, "rb") as stream:
-            return ReadResult(list(iter_jsonl(stream, report)), report)
+            return ReadResult(list(decode(stream, report)), report)
     except FileNotFoundError:
         raise InputError(path, None, "no such result file") from None
 
