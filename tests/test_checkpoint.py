@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from pathlib import Path
 
@@ -15,19 +14,13 @@ from egostream.backbone.hierarchy import BackboneConfig, HierarchicalBackbone, a
 from egostream.checkpoint import OmegaConfStub, load_backbone, load_checkpoint, load_module_state, save_checkpoint
 from egostream.errors import InputError
 from egostream.testing import reference_dir
+from tests.reference_fixtures import reference_manifest
 
 AUTHORS_FORMATS = {"train_multi_task.py": "multi_task", "train_egopack.py": "egopack",
                    "plain EgoPack.state_dict()": "egopack_module"}
 
 
-def _manifest_checkpoints() -> list[tuple[str, dict]]:
-    manifest = reference_dir() / "manifest.json"
-    if not manifest.is_file():
-        return []
-    return sorted(json.loads(manifest.read_text())["checkpoints"].items())
-
-
-CHECKPOINTS = _manifest_checkpoints()
+CHECKPOINTS = sorted(reference_manifest()["checkpoints"].items())
 
 
 def shapes(entries: list) -> dict[str, list[int]]:

@@ -3,7 +3,6 @@ backbone pass for all tasks), EgoPack checkpoints run their fused heads, tiny ra
 format, and bad inputs say what differs."""
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import replace
 from functools import lru_cache
@@ -21,18 +20,14 @@ from egostream.model import EgoPackHead, ModelBundle, ModelConfig, TaskModel
 from egostream.tasks.neck import ProjectionNeck
 from egostream.tasks import TaskInputs, task_class
 from egostream.testing import reference_dir
+from tests.reference_fixtures import reference_manifest
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "model"
 
 
-def _manifest_cases() -> dict[str, dict]:
-    path = reference_dir() / "manifest.json"
-    return json.loads(path.read_text())["cases"] if path.exists() else {}
-
-
 def _head_cases(prefix: str) -> list[str]:
     """Cases that run one task head from a checkpoint on one input batch (``task_*`` or ``egopack_<task>_*``)."""
-    return sorted(name for name, case in _manifest_cases().items()
+    return sorted(name for name, case in reference_manifest()["cases"].items()
                   if name.startswith(prefix) and case.get("task") and isinstance(case.get("inputs_file"), str))
 
 
@@ -62,7 +57,7 @@ def _compare_outputs(outputs, expected: dict[str, torch.Tensor], prefix: str, re
 
 @pytest.mark.parametrize("name", _head_cases("task_"))
 def test_bundle_reference_heads(name: str) -> None:
-    case = _manifest_cases()[name]
+    case = reference_manifest()["cases"][name]
     bundle = _bundle(case["checkpoint"])
     short = task_class(case["task"]).name
     head = bundle.head(short)
@@ -76,7 +71,7 @@ def test_bundle_reference_heads(name: str) -> None:
 
 def test_bundle_reference_one_backbone_pass_for_all_tasks() -> None:
     """A multi-task checkpoint gives one shared backbone: every task gets the same graphs object."""
-    cases = [_manifest_cases()[name] for name in _head_cases("task_")]
+    cases = [reference_manifest()["cases"][name] for name in _head_cases("task_")]
     if not cases:
         pytest.skip("no reference cases")
     bundle = _bundle(cases[0]["checkpoint"])
@@ -90,7 +85,7 @@ def test_bundle_reference_one_backbone_pass_for_all_tasks() -> None:
 
 @pytest.mark.parametrize("name", _head_cases("egopack_"))
 def test_bundle_reference_egopack_heads(name: str) -> None:
-    case = _manifest_cases()[name]
+    case = reference_manifest()["cases"][name]
     bundle = _bundle(case["checkpoint"])
     short = task_class(case["task"]).name
     assert bundle.tasks == [short] and short in bundle.egopack

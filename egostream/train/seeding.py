@@ -8,12 +8,14 @@ saved with every checkpoint and restored on resume.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["seed_everything", "capture_rng_state", "restore_rng_state"]
+__all__ = ["seed_everything", "capture_rng_state", "restore_rng_state", "torch_threads"]
 
 
 def seed_everything(seed: int) -> None:
@@ -21,6 +23,21 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
     random.seed(seed)
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Torch's intra-op CPU threads set to ``count`` for the block, restored after it.
+
+    One thread makes CPU training bit-reproducible: multi-threaded reductions sum in an order that varies from run
+    to run.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def capture_rng_state() -> dict[str, Any]:

@@ -7,44 +7,25 @@ collated ``inputs/<input>.pt`` (padding rows dropped with ``input.mask``).
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 import torch
 
 from egostream.backbone.graphs import VideoBatch
-from egostream.backbone.hierarchy import backbone_config_from_authors
-from egostream.checkpoint import load_backbone
 from egostream.kernels.temporal_edges import radius_edges
 from egostream.testing import reference_dir
+from tests.reference_fixtures import backbone_cases, edge_set, reference_backbone
 
 ATOL = 1e-5
 
 
-def _backbone_cases() -> list[tuple[str, dict]]:
-    manifest = reference_dir() / "manifest.json"
-    if not manifest.is_file():
-        return []
-    cases = json.loads(manifest.read_text())["cases"]
-    return [(name, case) for name, case in sorted(cases.items())
-            if "expected.backbone.graphs.x" in case.get("tensors", {}) and isinstance(case.get("inputs_file"), str)]
-
-
-CASES = _backbone_cases()
-
-
-def edge_set(edge_index: torch.Tensor) -> set[tuple[int, int]]:
-    return {tuple(pair) for pair in edge_index.t().tolist()}
+CASES = backbone_cases()
 
 
 @pytest.mark.skipif(not CASES, reason="no reference cases found")
 @pytest.mark.parametrize("name,case", CASES, ids=[name for name, _ in CASES])
 def test_backbone_reference(name: str, case: dict) -> None:
     root = reference_dir()
-    checkpoint = root / case["checkpoint"]
-    authors_config = json.loads((root / "configs" / f"{Path(checkpoint).stem}.json").read_text())["model"]
-    backbone = load_backbone(checkpoint, backbone_config_from_authors(authors_config))
+    backbone = reference_backbone(case)
     fields = torch.load(root / case["inputs_file"], weights_only=True)
     batch = VideoBatch.from_padded(fields["input.x"], fields["input.pos"], fields["input.batch"],
                                    fields["input.indices"], fields["input.mask"],

@@ -6,8 +6,6 @@ folder of the same layout), never by hard-coded file names.
 from __future__ import annotations
 
 import fnmatch
-import json
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -15,22 +13,18 @@ from torch import Tensor
 
 from egostream.backpack import EgoPackInteraction, InteractionResult, authors_interaction_keys
 from egostream.testing import reference_dir
+from tests.reference_fixtures import authors_config, reference_manifest
 
 ATOL = 1e-5
 
 
-def manifest() -> dict[str, Any]:
-    path = reference_dir() / "manifest.json"
-    return json.loads(path.read_text()) if path.exists() else {"cases": {}}
-
-
 def case_names(pattern: str) -> list[str]:
     """Names of the manifest's cases matching the glob ``pattern``, sorted."""
-    return sorted(name for name in manifest()["cases"] if fnmatch.fnmatch(name, pattern))
+    return sorted(name for name in reference_manifest()["cases"] if fnmatch.fnmatch(name, pattern))
 
 
 def case(name: str) -> dict[str, Any]:
-    return manifest()["cases"][name]
+    return reference_manifest()["cases"][name]
 
 
 def load_tensors(relative: str) -> dict[str, Tensor]:
@@ -39,8 +33,7 @@ def load_tensors(relative: str) -> dict[str, Tensor]:
 
 def checkpoint_config(name: str) -> dict[str, Any]:
     """``configs/<checkpoint stem>.json`` of a case."""
-    stem = Path(case(name)["checkpoint"]).stem
-    return json.loads((reference_dir() / "configs" / f"{stem}.json").read_text())
+    return authors_config(case(name)["checkpoint"])
 
 
 def interaction_from_config(state_dict: dict[str, Tensor], config: dict[str, Any]) -> EgoPackInteraction:

@@ -11,7 +11,7 @@ from torch import Tensor
 from torch_geometric.nn import global_mean_pool
 
 from tests.backpack.backpack_reference_cases import (ATOL, assert_interaction_matches, case, checkpoint_config, load_tensors,
-                                      manifest, state_with_prefix)
+                                      state_with_prefix)
 from egostream.backbone.graphs import LevelGraphs, VideoBatch
 from egostream.backpack import (EgoPackInteraction, InteractionResult, Segments, authors_interaction_keys,
                                 consult_backpack, fusion_rule)
@@ -21,8 +21,9 @@ from egostream.tasks.ar import ARTask, verb_noun_cross_entropy
 from egostream.tasks.mq import MQTask
 from egostream.tasks.neck import ProjectionNeck
 from egostream.testing import reference_dir
+from tests.reference_fixtures import reference_manifest
 
-CASES = sorted(name for name, entry in manifest()["cases"].items()
+CASES = sorted(name for name, entry in reference_manifest()["cases"].items()
                if "support_tasks" in entry and name.startswith("egopack_"))
 
 

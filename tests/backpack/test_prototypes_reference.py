@@ -7,12 +7,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.backpack.backpack_reference_cases import ATOL, case, case_names, load_tensors, manifest, state_with_prefix
+from tests.backpack.backpack_reference_cases import ATOL, case, case_names, load_tensors, state_with_prefix
 from egostream.backbone.graphs import VideoBatch
 from egostream.backpack import Backpack, PrototypeBuilder, Segments, fusion_rule, support_queries
 from egostream.checkpoint import load_backbone, load_checkpoint
 from egostream.tasks.neck import ProjectionNeck
 from egostream.testing import reference_dir
+from tests.reference_fixtures import reference_manifest
 
 CASES = case_names("prototypes*")
 
@@ -36,7 +37,7 @@ def build_case_backpack(name: str) -> Backpack:
         necks[task] = ProjectionNeck(backbone.hidden_size, task_state["projector.net.4.weight"].shape[0])
         necks[task].load_state_dict(state_with_prefix(task_state, "projector."))
         necks[task].eval()
-    dims = manifest()["dims"]  # the alignment ARTask's class counts (README §4)
+    dims = reference_manifest()["dims"]  # the alignment ARTask's class counts (README §4)
     builder = PrototypeBuilder(necks, dims["V"], dims["N"], backbone.hidden_size)
     rule = fusion_rule("ego4d/ar")
     for relative in entry["inputs_order"]:
@@ -49,7 +50,7 @@ def build_case_backpack(name: str) -> Backpack:
 
 
 def manifest_sha256(checkpoint: str) -> str:
-    return manifest()["checkpoint_sha256"][Path(checkpoint).name]
+    return reference_manifest()["checkpoint_sha256"][Path(checkpoint).name]
 
 
 @pytest.mark.parametrize("name", CASES)

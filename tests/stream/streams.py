@@ -11,6 +11,7 @@ from egostream.backbone.graphs import LevelGraphs, VideoBatch
 from egostream.backbone.hierarchy import BackboneConfig, HierarchicalBackbone
 from egostream.ego4d.features import FeatureSpec
 from egostream.ego4d.protocol.windows import centred_node_positions_s
+from egostream.train.seeding import torch_threads
 
 INPUT_SIZE = 6
 ATOL = 1e-5
@@ -21,10 +22,8 @@ def single_threaded_torch() -> Iterator[None]:
     """Run the tiny-model tests on one intra-op thread (on a shared 2-core machine, two threads spin and crawl).
 
     Autouse in every test module that imports it."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 def random_backbone(depth: int, seed: int, *, hidden: int = 8, pool: str = "mean") -> HierarchicalBackbone:

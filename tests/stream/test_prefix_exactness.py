@@ -6,17 +6,13 @@ prefixes: a node the engine calls final never changes, and the first non-final n
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 import torch
 
 from egostream.backbone.graphs import LevelGraphs
-from egostream.backbone.hierarchy import backbone_config_from_authors
-from egostream.checkpoint import load_backbone
 from egostream.stream import StreamConfig, StreamEngine
 from egostream.testing import reference_dir
+from tests.reference_fixtures import backbone_cases, reference_backbone
 from tests.stream.streams import (ATOL, INPUT_SIZE, anchored_before, assert_graphs_match, offline, push_sizes,
                                   random_backbone, single_threaded_torch)
 
@@ -111,16 +107,7 @@ def test_node_updates_per_push_do_not_grow_with_the_stream() -> None:
     assert max(updates) <= depth * (1 + 14 + 2 * 3)  # per level: new node, non-final nodes, the 2R halo
 
 
-def _reference_backbone_cases() -> list[tuple[str, dict]]:
-    manifest = reference_dir() / "manifest.json"
-    if not manifest.is_file():
-        return []
-    cases = json.loads(manifest.read_text())["cases"]
-    return [(name, case) for name, case in sorted(cases.items())
-            if "expected.backbone.graphs.x" in case.get("tensors", {}) and isinstance(case.get("inputs_file"), str)]
-
-
-REFERENCE_CASES = _reference_backbone_cases()
+REFERENCE_CASES = backbone_cases()
 
 
 @pytest.mark.skipif(not REFERENCE_CASES, reason="no reference cases found")
@@ -128,9 +115,7 @@ REFERENCE_CASES = _reference_backbone_cases()
 def test_stream_reference(name: str, case: dict) -> None:
     """Streaming each on-grid video of a reference batch row by row ends on the authors' recorded level graphs."""
     root = reference_dir()
-    checkpoint = root / case["checkpoint"]
-    authors_config = json.loads((root / "configs" / f"{Path(checkpoint).stem}.json").read_text())["model"]
-    backbone = load_backbone(checkpoint, backbone_config_from_authors(authors_config)).eval()
+    backbone = reference_backbone(case).eval()
     fields = torch.load(root / case["inputs_file"], weights_only=True)
     expected = torch.load(root / case["expected_file"], weights_only=True)
     graphs = LevelGraphs(*(expected[f"expected.backbone.graphs.{key}"]

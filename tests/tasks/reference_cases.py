@@ -15,6 +15,7 @@ from egostream.backbone.graphs import LevelGraphs, VideoBatch
 from egostream.checkpoint import LoadedCheckpoint, load_backbone, load_checkpoint
 from egostream.tasks import Task, TaskInputs, task_class
 from egostream.testing import reference_dir
+from tests.reference_fixtures import reference_manifest
 
 
 @dataclass(frozen=True)
@@ -36,12 +37,8 @@ def case_ids(cases: list[ReferenceCase]) -> list[str]:
 def task_cases(short_name: str) -> list[ReferenceCase]:
     """Every manifest case ``task_<short_name>_*`` of the reference folder (empty if the folder is absent)."""
     root = reference_dir()
-    manifest_path = root / "manifest.json"
-    if not manifest_path.exists():
-        return []
-    manifest = json.loads(manifest_path.read_text())
     cases = []
-    for name, case in sorted(manifest["cases"].items()):
+    for name, case in sorted(reference_manifest()["cases"].items()):
         if not name.startswith(f"task_{short_name}_"):
             continue
         checkpoint = root / case["checkpoint"]
@@ -78,6 +75,13 @@ def build_task(case: ReferenceCase, **overrides: Any) -> Task:
     task = cls(replace(config, **overrides))
     task.load_state_dict(task_state_dict(case), strict=True)
     return task.eval()
+
+
+def forward_with_loss_terms(task: Task, graphs: LevelGraphs, inputs: TaskInputs) -> tuple[Any, dict[str, Tensor]]:
+    """The head's output on ``graphs`` and its loss terms for ``inputs`` (``task.loss_terms``), without gradients."""
+    with torch.no_grad():
+        out = task(graphs, inputs)
+        return out, task.loss_terms(out, inputs)
 
 
 def expected(case: ReferenceCase) -> dict[str, Tensor]:
@@ -124,6 +128,3 @@ def assert_expected(values: dict[str, Tensor], computed: dict[str, Tensor], pref
     for name in wanted:
         assert_close(computed[name], values[name], name)
 
-
-def edge_set(edge_index: Tensor) -> set[tuple[int, int]]:
-    return set(map(tuple, edge_index.t().tolist()))

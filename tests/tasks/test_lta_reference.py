@@ -7,16 +7,15 @@ import torch
 
 from egostream.tasks import TaskInputs
 from egostream.tasks.lta import LTATask, future_graph, sample_future_actions, torch_cluster_offsets
-from tests.tasks.reference_cases import (assert_close, assert_expected, build_task, case_ids, edge_set, expected,
-                                         expected_graphs, run_backbone, task_cases, task_inputs, video_graphs)
+from tests.reference_fixtures import edge_set
+from tests.tasks.reference_cases import (assert_close, assert_expected, build_task, case_ids, expected, expected_graphs,
+                                         forward_with_loss_terms, run_backbone, task_cases, task_inputs, video_graphs)
 
 CASES = task_cases("lta")
 
 
 def lta_results(task: LTATask, graphs, inputs: TaskInputs) -> dict[str, torch.Tensor]:
-    with torch.no_grad():
-        out = task(graphs, inputs)
-        terms = task.loss_terms(out, inputs)
+    out, terms = forward_with_loss_terms(task, graphs, inputs)
     return {"expected.lta.verb_logits": out.verb_logits, "expected.lta.noun_logits": out.noun_logits,
             "expected.lta.features": out.features, "expected.lta.loss_per_step": terms["total"],
             "expected.lta.verb_loss": terms["verb"], "expected.lta.noun_loss": terms["noun"],

@@ -7,15 +7,13 @@ import torch
 from egostream.tasks import TaskInputs
 from egostream.tasks.oscc import OSCCConfig, OSCCOutput, OSCCTask
 from tests.tasks.reference_cases import (assert_expected, build_task, case_ids, expected, expected_graphs,
-                                         run_backbone, task_cases, task_inputs)
+                                         forward_with_loss_terms, run_backbone, task_cases, task_inputs)
 
 CASES = task_cases("oscc")
 
 
 def oscc_results(task: OSCCTask, graphs, inputs: TaskInputs) -> dict[str, torch.Tensor]:
-    with torch.no_grad():
-        out = task(graphs, inputs)
-        terms = task.loss_terms(out, inputs)
+    out, terms = forward_with_loss_terms(task, graphs, inputs)
     return {"expected.oscc.logits": out.logits, "expected.oscc.features": out.features,
             "expected.oscc.loss_per_sample": terms["total"], "expected.oscc.loss_mean": terms["total"].mean()}
 

@@ -8,16 +8,14 @@ from egostream.backbone.graphs import LevelGraphs
 from egostream.errors import InputError
 from egostream.tasks import TaskInputs
 from egostream.tasks.pnr import PNRConfig, PNROutput, PNRTask, keyframe_index
-from tests.tasks.reference_cases import (assert_close, assert_expected, build_task, case_ids, expected,
-                                         expected_graphs, run_backbone, task_cases, task_inputs)
+from tests.tasks.reference_cases import (assert_close, assert_expected, build_task, case_ids, expected, expected_graphs,
+                                         forward_with_loss_terms, run_backbone, task_cases, task_inputs)
 
 CASES = task_cases("pnr")
 
 
 def pnr_results(task: PNRTask, graphs, inputs: TaskInputs) -> dict[str, torch.Tensor]:
-    with torch.no_grad():
-        out = task(graphs, inputs)
-        terms = task.loss_terms(out, inputs)
+    out, terms = forward_with_loss_terms(task, graphs, inputs)
     return {"expected.pnr.logits": out.logits, "expected.pnr.loss": terms["total"]}
 
 

@@ -18,18 +18,15 @@ from egostream.errors import InputError
 from egostream.model import ModelBundle
 from egostream.train.loop import train
 from egostream.train.recipe import TRAIN_CONFIG_DIR, load_recipe
+from egostream.train.seeding import torch_threads
 
 OVERRIDES = ["num_epochs=3", "batch_size=1", "lr_warmup_epochs=1", "eval_every_epochs=1"]
 
 
 @pytest.fixture
 def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ import torch
 
 from egostream.ego4d.synthetic import generate_dataset
 from egostream.model import TASK_NAMES, ModelBundle
+from egostream.train.seeding import torch_threads
 from egostream.train.synthetic_benchmark import (HEADLINE_METRICS, SYNTHETIC_DATA, build_shared_backpack,
                                                  chance_metrics, replay_metrics, stage_recipe, train_stage,
                                                  untrained_bundle)
@@ -50,12 +51,8 @@ def clearly_better(task: str, metrics: Mapping[str, Any], chance: Mapping[str, A
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
