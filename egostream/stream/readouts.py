@@ -36,18 +36,18 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from egostream.backbone.graphs import LevelGraphs, VideoBatch
 from egostream.backbone.hierarchy import HierarchicalBackbone
 from egostream.backpack.prototypes import Backpack
+from egostream.ego4d.protocol.pnr import NUM_CANDIDATES, pnr_sampling
 from egostream.errors import InputError
 from egostream.kernels.cosine_topk import PrototypeIndex
 from egostream.model import ModelBundle
 from egostream.stream.config import ReadoutConfig, StreamConfig
-from egostream.stream.finality import block_final_count, neighbour_reach, pooled_final_count
+from egostream.stream.finality import level_final_counts, neighbour_reach
 from egostream.stream.schema import (Action, ActionReadout, AnticipationReadout, KeyframeReadout, LabelNames, Moment,
                                      MomentsReadout, PrototypeMatch, ScoredAction, ScoredLabel, Span,
                                      StateChangeReadout)
@@ -58,9 +58,7 @@ from egostream.tasks.mq_postprocessing import postprocess_mq_detections
 
 __all__ = ["ReadoutConfig", "NodeView", "PNRView", "pnr_view", "span_graphs", "read_action", "read_anticipation",
            "read_state_change", "read_keyframe", "read_moments", "MomentLedger", "EvidenceReader", "Readouts",
-           "ReadoutSet", "offline_final_counts"]
-
-PNR_NUM_FRAMES = 16
+           "ReadoutSet"]
 
 
 @dataclass
@@ -89,21 +87,14 @@ class NodeView:
     @torch.no_grad()
     def offline(cls, backbone: HierarchicalBackbone, rows: Tensor, config: StreamConfig) -> NodeView:
         """The offline reference: ``backbone`` on the ``[n, D]`` rows ``[0, n)`` of a stream, node ``i`` at
-        ``(0.5 + i) * stride / fps`` s, with the finality counts of :func:`offline_final_counts`."""
+        ``(0.5 + i) * stride / fps`` s, with the finality counts of
+        :func:`egostream.stream.finality.level_final_counts`."""
         batch = VideoBatch.from_videos([rows], [config.row_positions_s(0, len(rows))])
         _, graphs = backbone(batch)
-        return cls(graphs, offline_final_counts(backbone, len(rows), config), len(rows))
-
-
-def offline_final_counts(backbone: HierarchicalBackbone, num_rows: int, config: StreamConfig) -> tuple[int, ...]:
-    """Final nodes per level after ``num_rows`` rows, by the rules of :mod:`egostream.stream.finality`."""
-    reach = neighbour_reach(backbone.cfg.radius_s, config.row_period_s)
-    counts, inputs_final = [], num_rows
-    for _ in range(backbone.depth):
-        outputs_final = block_final_count(inputs_final, backbone.cfg.n_layers, reach)
-        counts.append(outputs_final)
-        inputs_final = pooled_final_count(outputs_final, backbone.cfg.pool)
-    return tuple(counts)
+        final_counts = level_final_counts(len(rows), backbone.depth, backbone.cfg.n_layers,
+                                          neighbour_reach(backbone.cfg.radius_s, config.row_period_s),
+                                          backbone.cfg.pool)
+        return cls(graphs, final_counts, len(rows))
 
 
 def _stream_time_s(rows: int, config: StreamConfig) -> float:
@@ -190,16 +181,12 @@ class PNRView:
 
 
 def pnr_view(start_frame: int, end_frame: int, stride_frames: int) -> PNRView:
-    """Sample a window as the PNR task does (sapeirone/hier-egopack@4fff4e5:data/ego4d/PNR.py L136-156, as
-    :func:`egostream.ego4d.protocol.pnr.pnr_window`): candidate frames ``np.linspace(start, end, 16,
-    endpoint=False, dtype=int)`` clipped to ``[start, end]``; rows ``torch.linspace(start // stride,
-    max(start // stride, end // stride) - 1, 16, dtype=long)``."""
-    candidates = np.clip(np.linspace(start_frame, end_frame, num=PNR_NUM_FRAMES, dtype=int, endpoint=False),
-                         start_frame, end_frame)
-    first_row = max(0, start_frame // stride_frames)
-    last_row = max(first_row, end_frame // stride_frames)
-    rows = torch.linspace(first_row, last_row - 1, steps=PNR_NUM_FRAMES, dtype=torch.long)
-    return PNRView(start_frame, end_frame, torch.from_numpy(candidates).long(), rows)
+    """Sample a window as the PNR task does (sapeirone/hier-egopack@4fff4e5:data/ego4d/PNR.py L136-156), by
+    :func:`egostream.ego4d.protocol.pnr.pnr_sampling`, the sampling of :func:`~egostream.ego4d.protocol.pnr.pnr_window`:
+    candidate frames ``np.linspace(start, end, 16, endpoint=False, dtype=int)`` clipped to ``[start, end]``; rows
+    ``torch.linspace(start // stride, max(start // stride, end // stride) - 1, 16, dtype=long)``."""
+    candidates, rows = pnr_sampling(start_frame, end_frame, stride_frames)
+    return PNRView(start_frame, end_frame, candidates, rows)
 
 
 @torch.no_grad()
@@ -213,10 +200,10 @@ def read_keyframe(bundle: ModelBundle, view: NodeView, span_s: float, config: St
         raise InputError(None, "readouts.pnr_span_s", f"the PNR window needs row {int(sampled.rows.min())}, the "
                                                       f"engine retains rows from {first_row} on")
     where = sampled.rows - first_row
-    frame_index = torch.arange(PNR_NUM_FRAMES)
+    frame_index = torch.arange(NUM_CANDIDATES)
     graphs = LevelGraphs(view.graphs.x[level0][where], frame_index * config.row_period_s,
-                         torch.zeros(PNR_NUM_FRAMES, dtype=torch.long), torch.zeros(PNR_NUM_FRAMES, dtype=torch.long),
-                         torch.ones(PNR_NUM_FRAMES), frame_index, 1)
+                         torch.zeros(NUM_CANDIDATES, dtype=torch.long), torch.zeros(NUM_CANDIDATES, dtype=torch.long),
+                         torch.ones(NUM_CANDIDATES), frame_index, 1)
     inputs = TaskInputs(indices=frame_index, candidate_frames=sampled.candidate_frames[None],
                         start_frame=torch.tensor([sampled.start_frame]))
     outputs = bundle.forward_graphs("pnr", graphs, inputs)

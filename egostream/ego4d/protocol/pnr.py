@@ -27,8 +27,8 @@ from egostream.ego4d.layout import Ego4dLayout
 from egostream.ego4d.protocol.builders import SAMPLE_BUILDERS, ProtocolName, check_protocol
 from egostream.ego4d.protocol.windows import frames_to_sample_seconds
 
-__all__ = ["PNRSample", "build_pnr_samples", "load_pnr_samples", "pnr_window", "random_training_crop",
-           "NUM_CANDIDATES"]
+__all__ = ["PNRSample", "build_pnr_samples", "load_pnr_samples", "pnr_sampling", "pnr_window",
+           "random_training_crop", "NUM_CANDIDATES"]
 
 NUM_CANDIDATES = 16
 
@@ -69,21 +69,31 @@ class PNRSample:
         return (torch.arange(num_nodes) * self.spec.stride_frames) / self.spec.fps
 
 
+def pnr_sampling(start_frame: int, end_frame: int, stride_frames: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The 16 candidate frames and 16 feature rows of the frames [start_frame, end_frame) (PNR.py L136-156).
+
+    Returns ``(candidate_frames, rows)``, both int64 ``[16]``: candidate frames
+    ``np.linspace(start, end, 16, endpoint=False, dtype=int)`` clipped to ``[start, end]``; rows
+    ``torch.linspace(start // stride, max(start // stride, end // stride) - 1, 16, dtype=long)`` (rows may repeat).
+    """
+    candidates = np.clip(np.linspace(start_frame, end_frame, num=NUM_CANDIDATES, dtype=int, endpoint=False),
+                         start_frame, end_frame)
+    first_row = max(0, start_frame // stride_frames)
+    last_row = max(first_row, end_frame // stride_frames)
+    rows = torch.linspace(first_row, last_row - 1, steps=NUM_CANDIDATES, dtype=torch.long)
+    return torch.from_numpy(candidates).long(), rows
+
+
 def pnr_window(sample: PNRSample, start_frame: int, end_frame: int) -> PNRSample:
     """``sample`` re-sampled over parent-video frames [start_frame, end_frame) (PNR.py L136-172)."""
     spec = sample.spec
-    candidates = np.clip(np.linspace(start_frame, end_frame, num=NUM_CANDIDATES, dtype=int, endpoint=False),
-                         start_frame, end_frame)
-    first_row = max(0, start_frame // spec.stride_frames)
-    last_row = max(first_row, end_frame // spec.stride_frames)
-    rows = torch.linspace(first_row, last_row - 1, steps=NUM_CANDIDATES, dtype=torch.long)
-    distances = torch.from_numpy(np.abs(candidates - sample.pnr_frame)).long()
-    pnr_index = int(distances.argmin())
+    candidates, rows = pnr_sampling(start_frame, end_frame, spec.stride_frames)
+    pnr_index = int((candidates - sample.pnr_frame).abs().argmin())
     target = torch.zeros(NUM_CANDIDATES)
     target[pnr_index] = 1.0
     return replace(
         sample, start_frame=start_frame, end_frame=end_frame,
-        candidate_frames=torch.from_numpy(candidates).long(), row_indices=rows, pnr_index=pnr_index, target=target,
+        candidate_frames=candidates, row_indices=rows, pnr_index=pnr_index, target=target,
         segment_s=frames_to_sample_seconds([sample.record_start_frame], [sample.record_end_frame], start_frame,
                                            start_frame % spec.stride_frames, spec),
         pnr_s=float((torch.Tensor([sample.pnr_frame]) - start_frame)[0] / spec.fps),
