@@ -46,14 +46,15 @@ from rich.table import Table
 from egostream.config import CONFIG_DIR, load_config, to_dict
 from egostream.ego4d.annotations import (read_lta_annotations, read_moments_annotations,
                                          read_state_change_annotations, read_video_metadata)
-from egostream.ego4d.atomic_files import write_json_atomic, write_text_atomic
 from egostream.ego4d.layout import Ego4dLayout
 from egostream.ego4d.synthetic import FPS, SynthConfig, generate_dataset
 from egostream.errors import InputError
+from egostream.io.atomic import write_json_atomic, write_text_atomic
 from egostream.model import TASK_NAMES, ModelConfig
 from egostream.stream.config import StreamConfig
 from egostream.train.optim import OptimizerConfig
 from egostream.train.recipe import TrainConfig
+from egostream.train.seeding import torch_threads
 
 __all__ = ["DemoConfig", "DemoPaths", "DemoReport", "FrameLabels", "StepResult", "DEFAULT_DEMO_CONFIG", "STEPS",
            "load_demo_config", "frame_labels", "render_labelled_frames", "synthesize", "extract", "train_model",
@@ -708,27 +709,14 @@ def run_demo(cfg: DemoConfig, out: str | PathLike[str] = "demo_out", *, force: b
         "stream": lambda: stream_held_out(cfg, paths, console),
         "evaluate": lambda: evaluate(cfg, paths, console, results["stream"].summary),
     }
-    with _one_torch_thread():
+    # One torch thread: multi-threaded CPU reductions sum in a varying order, so two threads give different weights
+    # on every run (the model is tiny: one thread is as fast).
+    with torch_threads(1):
         for number, name in enumerate(STEPS, start=1):
             results[name] = _run_step(number, name, bodies[name], paths, console)
     report = DemoReport(paths.root, tuple(results[name] for name in STEPS))
     console.print(metrics_table(report.metrics))
     return report
-
-
-@contextlib.contextmanager
-def _one_torch_thread() -> Iterator[None]:
-    """Torch on one thread in this process for the block: multi-threaded CPU reductions sum in an order that varies
-    from run to run, so training on two threads gives different weights each time (the model is tiny: one thread is
-    as fast)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run_step(number: int, name: str, body: Callable[[], dict[str, Any]], paths: DemoPaths,
