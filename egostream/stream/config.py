@@ -45,6 +45,9 @@ class ReadoutConfig:
         pnr_span_s: PNR's trailing window (8 s, the Ego4D PNR clip length).
         mq_span_s: MQ's look-back; ``None`` means the engine's whole horizon, ``(horizon_rows - 0.5)`` row periods
             (the nodes from the first retained row on).
+        mq_min_score: live MQ readouts report the moments scoring at least this after soft-NMS (the authors'
+            decoding keeps every candidate above 0.001, thousands per look-back); the benchmark replay, which
+            decodes as the authors do, is unaffected.
         lta_seed: base seed of the LTA samples (the window at ``n`` rows draws with seed ``lta_seed + n``).
         evidence_k: backpack prototypes reported per support task.
     """
@@ -54,6 +57,7 @@ class ReadoutConfig:
     oscc_span_s: float = 8.0
     pnr_span_s: float = 8.0
     mq_span_s: float | None = None
+    mq_min_score: float = 0.1
     lta_seed: int = 0
     evidence_k: int = 5
 
@@ -62,6 +66,8 @@ class ReadoutConfig:
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise InputError(None, f"readouts.{name}", f"must be positive, got {value}")
+        if not 0.0 <= self.mq_min_score <= 1.0:
+            raise InputError(None, "readouts.mq_min_score", f"must be in [0, 1], got {self.mq_min_score}")
         if self.evidence_k < 1:
             raise InputError(None, "readouts.evidence_k", f"must be >= 1, got {self.evidence_k}")
 

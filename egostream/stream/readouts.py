@@ -17,10 +17,11 @@ offline backbone on rows ``[0, n)``, :meth:`NodeView.offline`), whatever the eng
   ``egostream.ego4d.protocol.pnr``); the level-0 node features of those rows, with frame indices 0..15 for the
   head's positional encoding, are the 16 nodes; the keyframe rule picks one, answered in stream seconds.
 * **MQ** (:func:`read_moments`): every level's nodes of ``[T - mq_span_s, T]`` (default: the horizon), the MQ head
-  (its global context is the mean over these nodes), the authors' candidate decoding per level, soft-NMS and
-  clipping to ``[0, T]``. A moment from a level-``d`` node is *final* when its end lies before the first non-final
-  node of level ``d`` (then the node that produced it, which lies inside the moment, is final);
-  :class:`MomentLedger` emits each final moment once.
+  (its global context is the mean over these nodes), the authors' candidate decoding, soft-NMS and clipping to
+  ``[0, T]``; the moments scoring at least ``mq_min_score`` are reported. A moment is *final* when the node that
+  produced it is final. Its score and bounds may still drift (the global context and the soft-NMS neighbours
+  change with the look-back), so :class:`MomentLedger` emits each (level, node, class) final moment once, with the
+  values of the first window that finds it final.
 * **Evidence** (:class:`EvidenceReader`): for each support task of a backpack, its neck on the AR span's level-0
   nodes, averaged (the EgoPack AR query, ``egostream.backpack.fusion.SegmentFusion``), and the ``k`` nearest
   prototypes by cosine similarity (``egostream.kernels.cosine_topk``) with their (verb, noun) names.
@@ -30,7 +31,6 @@ exactly as offline.
 """
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -215,55 +215,44 @@ def read_keyframe(bundle: ModelBundle, view: NodeView, span_s: float, config: St
 
 
 @torch.no_grad()
-def read_moments(bundle: ModelBundle, view: NodeView, span_s: float, config: StreamConfig,
-                 names: LabelNames) -> MomentsReadout:
-    """Every MQ detection over the trailing ``span_s`` seconds, by decreasing score, each marked final or not."""
+def read_moments(bundle: ModelBundle, view: NodeView, span_s: float, config: StreamConfig, names: LabelNames,
+                 min_score: float = 0.0) -> MomentsReadout:
+    """The MQ detections over the trailing ``span_s`` seconds scoring at least ``min_score`` after soft-NMS, by
+    decreasing score, each with its producing node and marked final when that node is final."""
     span = _trailing_span(view.rows, span_s, config)
     graphs = span_graphs(view.graphs, span, level0_only=False)
     head = bundle.head("mq")
     assert isinstance(head, MQTask)
     outputs = bundle.forward_graphs("mq", graphs, TaskInputs())
-    # The authors' decoding walks the levels in order; one call per level gives the same candidates and tells which
-    # level each one comes from.
-    levels = graphs.depth.unique().tolist()
-    per_level = [mq_candidates(outputs.cls_logits[graphs.depth == d], outputs.reg_preds[graphs.depth == d],
-                               graphs.pos[graphs.depth == d], graphs.extent[graphs.depth == d],
-                               score_threshold=head.config.score_threshold,
-                               max_per_level=head.config.max_candidates_per_level,
-                               min_duration=head.config.min_duration) for d in levels]
-    level_of = torch.cat([torch.full((len(found.scores),), d, dtype=torch.long) for d, found in zip(levels, per_level)])
-    kept = postprocess_mq_detections(torch.cat([found.segments for found in per_level]),
-                                     torch.cat([found.scores for found in per_level]),
-                                     torch.cat([found.labels for found in per_level]), span.end_s)
-    frontier = _final_frontier_s(view, graphs)
-    moments = []
-    for (start, end), score, label, row in zip(kept.segs.tolist(), kept.scores.tolist(), kept.cls_idxs.tolist(),
-                                               kept.orig_idx.tolist()):
-        level = int(level_of[row])
-        moments.append(Moment(start, end, names.moment(label), score, level, end < frontier.get(level, math.inf)))
-    return MomentsReadout(span, tuple(moments))
-
-
-def _final_frontier_s(view: NodeView, graphs: LevelGraphs) -> dict[int, float]:
-    """Per level, the time of its first non-final node (levels whose nodes are all final are absent)."""
-    counts = torch.tensor(view.outputs_final, dtype=torch.long)
-    open_nodes = graphs.indices >= counts[graphs.depth]
-    frontier: dict[int, float] = {}
-    for depth, pos in zip(graphs.depth[open_nodes].tolist(), graphs.pos[open_nodes].tolist()):
-        frontier.setdefault(depth, pos)
-    return frontier
+    # One call over all levels: extent = 2**d, so it walks the levels in increasing order as the authors' meter does.
+    found = mq_candidates(outputs.cls_logits, outputs.reg_preds, graphs.pos, graphs.extent,
+                          score_threshold=head.config.score_threshold,
+                          max_per_level=head.config.max_candidates_per_level, min_duration=head.config.min_duration)
+    kept = postprocess_mq_detections(found.segments, found.scores, found.labels, span.end_s)
+    rows = found.nodes[kept.orig_idx]
+    levels, nodes = graphs.depth[rows], graphs.indices[rows]
+    final = nodes < torch.tensor(view.outputs_final, dtype=torch.long)[levels]
+    moments = tuple(Moment(start, end, names.moment(label), score, level, node, is_final)
+                    for (start, end), score, label, level, node, is_final
+                    in zip(kept.segs.tolist(), kept.scores.tolist(), kept.cls_idxs.tolist(), levels.tolist(),
+                           nodes.tolist(), final.tolist())
+                    if score >= min_score)
+    return MomentsReadout(span, moments)
 
 
 class MomentLedger:
     """Turns each window's detections into what is emitted: moments that became final now, and the provisional ones.
 
-    A final moment is emitted once, in the first window that finds it final, and never again (its key: level, class,
-    start, end). Keys whose moment ends before the current look-back are forgotten, since their node has left it,
-    so the ledger stays bounded.
+    A final moment is emitted once, in the first window that finds its node final, with that window's score and
+    bounds, and never again: its key is (level, node, class), since a final node's moment still drifts from window
+    to window (the MQ global context and the soft-NMS neighbours change with the look-back). A key is forgotten
+    once its node's time (``config``'s row grid) lies before the look-back, which never reads it again, so the
+    ledger stays bounded.
     """
 
-    def __init__(self) -> None:
-        self._emitted: dict[tuple[int, int, float, float], float] = {}
+    def __init__(self, config: StreamConfig) -> None:
+        self.config = config
+        self._emitted: dict[tuple[int, int, int], float] = {}  # key -> its node's time, seconds
 
     def __len__(self) -> int:
         return len(self._emitted)
@@ -272,15 +261,21 @@ class MomentLedger:
         """The moments to emit for this window, by decreasing score."""
         out = []
         for moment in detections.moments:
+            key = (moment.level, moment.node, moment.label.id)
             if not moment.final:
                 out.append(moment)
-                continue
-            key = (moment.level, moment.label.id, moment.start_s, moment.end_s)
-            if key not in self._emitted:
-                self._emitted[key] = moment.end_s
+            elif key not in self._emitted:
+                self._emitted[key] = float(self.config.row_positions_s(2 ** moment.level * moment.node, 1)[0])
                 out.append(moment)
-        self._emitted = {key: end for key, end in self._emitted.items() if end >= detections.horizon.start_s}
+        self._forget_before(detections.horizon.start_s)
         return MomentsReadout(detections.horizon, tuple(sorted(out, key=lambda m: -m.score)))
+
+    def _forget_before(self, start_s: float) -> None:
+        """Drop the keys whose node sits before ``start_s`` (float32 times, compared as :func:`span_graphs` does)."""
+        if not self._emitted:
+            return
+        inside = torch.tensor(list(self._emitted.values()), dtype=torch.float32) >= start_s
+        self._emitted = {key: pos for (key, pos), keep in zip(self._emitted.items(), inside.tolist()) if keep}
 
 
 class EvidenceReader:
@@ -413,7 +408,7 @@ class Readouts:
                 out.pnr = read_keyframe(bundle, views["pnr"], cfg.pnr_span_s, grid)
         if "mq" in tasks:
             with timer("mq"):
-                out.mq = read_moments(bundle, views["mq"], self.mq_span_s, grid, names)
+                out.mq = read_moments(bundle, views["mq"], self.mq_span_s, grid, names, cfg.mq_min_score)
         if self.evidence is not None:
             with timer("evidence"):
                 out.evidence = self.evidence.read(views[self.evidence_task], cfg.ar_span_s, grid, names)

@@ -99,9 +99,10 @@ class PrototypeMatch:
 class Moment:
     """One detected moment (MQ) in stream seconds.
 
-    ``final`` is True when the node that produced it can no longer change (see
-    :class:`egostream.stream.readouts.MomentLedger`); a final moment is emitted in exactly one window. ``level`` is the
-    hierarchy level of the producing node.
+    ``level`` is the hierarchy level of the node that produced it and ``node`` that node's absolute index at its
+    level (node ``k`` of level ``d`` is anchored at feature row ``2**d * k``). ``final`` is True when that node can
+    no longer change; a final moment is emitted in exactly one window, the first that finds its node final (see
+    :class:`egostream.stream.readouts.MomentLedger`), with that window's score and bounds.
     """
 
     start_s: float
@@ -109,6 +110,7 @@ class Moment:
     label: Label
     score: float
     level: int
+    node: int
     final: bool
 
 

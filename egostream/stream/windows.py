@@ -47,7 +47,7 @@ class WindowEmitter:
         self.config = stream_config
         self.readouts = Readouts(bundle, stream_config, readout_config or stream_config.readouts, names, evidence)
         self.engines = [StreamEngine(backbone, stream_config) for backbone in bundle.backbones]
-        self.ledger = MomentLedger()
+        self.ledger = MomentLedger(stream_config)
         self.stream_id = stream_id
         self.window_index = 0
         self._next_emit_row = stream_config.emit_every_rows

@@ -111,11 +111,13 @@ class MQTargets(NamedTuple):
 
 
 class MQCandidates(NamedTuple):
-    """Pre-NMS detections of one video: ``segments`` ``[K, 2]`` seconds, ``scores`` ``[K]``, ``labels`` ``[K]``."""
+    """Pre-NMS detections of one video: ``segments`` ``[K, 2]`` seconds, ``scores`` ``[K]``, ``labels`` ``[K]``, and
+    ``nodes`` ``[K]`` int64, the row (in the arrays given to :func:`mq_candidates`) of the node that produced each."""
 
     segments: Tensor
     scores: Tensor
     labels: Tensor
+    nodes: Tensor
 
 
 def assign_targets(pos: Tensor, depth: Tensor, segments: Tensor, labels: Tensor, num_classes: int) -> MQTargets:
@@ -190,11 +192,12 @@ def mq_candidates(cls_logits: Tensor, reg_preds: Tensor, pos: Tensor, extent: Te
     """Pre-NMS detections of ONE video (sapeirone/hier-egopack@4fff4e5:utils/meters/ego4d/mq.py
     ``EvalMeter._inference``): for each level (increasing ``extent``), sigmoid scores above ``score_threshold``,
     the ``max_per_level`` best (descending), segment ``[pos - left * extent, pos + right * extent]`` seconds, kept
-    when longer than ``min_duration``."""
+    when longer than ``min_duration``. ``nodes`` tells the input row of each candidate's node."""
     num_classes = cls_logits.shape[1]
-    segments, scores, labels = [], [], []
+    segments, scores, labels, nodes = [], [], [], []
     for level_extent in extent.unique():
         on_level = extent == level_extent
+        level_rows = torch.nonzero(on_level, as_tuple=True)[0]
         prob = cls_logits[on_level].sigmoid().flatten()
         flat_index = torch.nonzero(prob > score_threshold, as_tuple=True)[0]
         prob, order = prob[flat_index].sort(descending=True)
@@ -207,9 +210,11 @@ def mq_candidates(cls_logits: Tensor, reg_preds: Tensor, pos: Tensor, extent: Te
         segments.append(torch.stack((left, right), -1)[keep])
         scores.append(prob[keep])
         labels.append(label[keep])
+        nodes.append(level_rows[node][keep])
     if not segments:
-        return MQCandidates(pos.new_zeros(0, 2), pos.new_zeros(0), torch.zeros(0, dtype=torch.long))
-    return MQCandidates(torch.cat(segments), torch.cat(scores), torch.cat(labels))
+        empty = torch.zeros(0, dtype=torch.long, device=pos.device)
+        return MQCandidates(pos.new_zeros(0, 2), pos.new_zeros(0), empty, empty)
+    return MQCandidates(torch.cat(segments), torch.cat(scores), torch.cat(labels), torch.cat(nodes))
 
 
 @TASKS.register("mq")

@@ -26,7 +26,8 @@ from egostream.tasks.pnr import keyframe_index
 GRID = StreamConfig(horizon_s=12.0, emit_every_s=8 * 16 / 30)
 NAMES = LabelNames(verbs=tuple(f"v{i}" for i in range(7)), nouns=tuple(f"n{i}" for i in range(9)),
                    moments=tuple(f"m{i}" for i in range(5)))
-SPANS = ReadoutConfig(ar_span_s=2.0, lta_span_s=4.0, oscc_span_s=8.0, pnr_span_s=8.0)
+# The random model's MQ scores are ~0.01 after soft-NMS: no live score floor, so its moments are reported.
+SPANS = ReadoutConfig(ar_span_s=2.0, lta_span_s=4.0, oscc_span_s=8.0, pnr_span_s=8.0, mq_min_score=0.0)
 
 
 @functools.cache
@@ -111,36 +112,53 @@ def test_keyframe_readout_uses_the_16_sampled_rows_and_the_keyframe_rule() -> No
     assert readout.span == Span(8.0, 16.0)
 
 
-def test_moments_are_final_only_before_their_levels_frontier() -> None:
-    view = offline_view(40)
-    moments = read_moments(tiny_bundle(), view, 10.0, GRID, NAMES).moments
+def test_moments_name_their_node_and_are_final_exactly_when_it_is() -> None:
+    bundle, view = tiny_bundle(), offline_view(40)
+    moments = read_moments(bundle, view, 10.0, GRID, NAMES).moments
     assert moments, "the random model detects something"
     assert [m.score for m in moments] == sorted((m.score for m in moments), reverse=True)
     graphs = view.graphs
-    open_nodes = graphs.indices >= torch.tensor(view.outputs_final)[graphs.depth]
+    node_pos = {(d, k): p for d, k, p in zip(graphs.depth.tolist(), graphs.indices.tolist(), graphs.pos.tolist())}
     for moment in moments:
-        level_open = graphs.pos[open_nodes & (graphs.depth == moment.level)]
-        frontier = float(level_open.min()) if len(level_open) else float("inf")
-        assert moment.final == (moment.end_s < frontier)
+        # offsets are non-negative, so the producing node lies inside its (clipped) moment
+        assert moment.start_s <= node_pos[moment.level, moment.node] <= moment.end_s
+        assert moment.final == (moment.node < view.outputs_final[moment.level])
         assert 0.0 <= moment.start_s <= moment.end_s <= 40 * 16 / 30
     assert any(m.final for m in moments) and any(not m.final for m in moments)
+    # the same detections as the head's own (benchmark) decoding of the span's nodes
+    span_nodes = (graphs.pos >= 40 * 16 / 30 - 10.0)
+    span = LevelGraphs(graphs.x[span_nodes], graphs.pos[span_nodes], graphs.video[span_nodes],
+                       graphs.depth[span_nodes], graphs.extent[span_nodes], graphs.indices[span_nodes], 1)
+    inputs = TaskInputs(duration=torch.tensor([40 * 16 / 30]))
+    with torch.no_grad():
+        (decoded,) = bundle.decode("mq", bundle.forward_graphs("mq", span, inputs), inputs)
+    assert [(m.label.id, m.score) for m in moments] == list(zip(decoded.cls_idxs.tolist(), decoded.scores.tolist()))
+    # the live score floor drops exactly the moments below it
+    floor = moments[len(moments) // 2].score
+    floored = read_moments(bundle, view, 10.0, GRID, NAMES, min_score=floor).moments
+    assert floored == tuple(m for m in moments if m.score >= floor) and 0 < len(floored) < len(moments)
 
 
-def _moment(start: float, end: float, final: bool, score: float = 0.5, label: int = 0) -> Moment:
-    return Moment(start, end, Label(label, "x"), score, 0, final)
+def _moment(level: int, node: int, final: bool, score: float = 0.5, label: int = 0) -> Moment:
+    return Moment(0.0, 1.0 + score, Label(label, "x"), score, level, node, final)
 
 
-def test_ledger_emits_each_final_moment_once_and_every_provisional_one() -> None:
-    ledger = MomentLedger()
-    a, b, c = _moment(1.0, 2.0, True, 0.9), _moment(3.0, 4.0, False, 0.8), _moment(5.0, 6.0, True, 0.1)
+def test_ledger_emits_each_final_node_class_once_and_every_provisional_one() -> None:
+    ledger = MomentLedger(GRID)
+    a, b, c = _moment(0, 2, True, 0.9), _moment(0, 5, False, 0.8), _moment(1, 4, True, 0.1)
     assert ledger.update(MomentsReadout(Span(0.0, 10.0), (a, b))).moments == (a, b)
-    # a again (score decayed by a newer overlap): not re-emitted; b still provisional; c newly final.
-    a_later = _moment(1.0, 2.0, True, 0.3)
-    assert ledger.update(MomentsReadout(Span(0.0, 12.0), (a_later, b, c))).moments == (b, c)
-    assert len(ledger) == 2
-    # once the look-back starts after a's end, a's key is forgotten (bounded memory)
-    assert ledger.update(MomentsReadout(Span(2.5, 14.0), ())).moments == ()
+    # a's node again, its score and bounds drifted: not re-emitted; another class of that node is; b still
+    # provisional; c newly final.
+    a_later, a_other_class = _moment(0, 2, True, 0.3), _moment(0, 2, True, 0.2, label=1)
+    assert ledger.update(MomentsReadout(Span(0.0, 12.0), (a_later, b, c, a_other_class))).moments == (
+        b, a_other_class, c)
+    assert len(ledger) == 3
+    # level-0 node 2 sits at 2.5 * 16 / 30 = 1.333 s, level-1 node 4 (row 8) at 8.5 * 16 / 30 = 4.533 s: a look-back
+    # from 1.4 s forgets a's keys only (bounded memory), one from 4.6 s forgets c's too
+    assert ledger.update(MomentsReadout(Span(1.4, 14.0), ())).moments == ()
     assert len(ledger) == 1
+    assert ledger.update(MomentsReadout(Span(4.6, 16.0), ())).moments == ()
+    assert len(ledger) == 0
 
 
 def test_evidence_is_the_brute_force_nearest_prototypes() -> None:
@@ -168,6 +186,8 @@ def test_spans_longer_than_the_horizon_are_refused() -> None:
         Readouts(tiny_bundle(), GRID, ReadoutConfig(oscc_span_s=30.0))
     with pytest.raises(InputError, match="ar_span_s"):
         ReadoutConfig(ar_span_s=0.0)
+    with pytest.raises(InputError, match="mq_min_score"):
+        ReadoutConfig(mq_min_score=1.5)
 
 
 def test_emitter_cadence_one_window_per_push_that_reaches_an_emission_row() -> None:

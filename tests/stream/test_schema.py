@@ -33,8 +33,8 @@ def full_result(window_index: int = 3) -> WindowResult:
                                 seed=2**40 + 5),
         oscc=StateChangeReadout(Span(56.1, 64.1), True, 0.6180339887498949),
         pnr=KeyframeReadout(Span(56.1, 64.1), time_s=60.2, offset_s=4.1, frame=1806, index=8, score=-0.25),
-        mq=MomentsReadout(Span(0.0, 64.1), (Moment(1.5, 9.25, Label(12, "\"quoted, label\""), 0.9, 0, True),
-                                           Moment(30.0, 64.1, Label(0, "x"), 1e-300, 7, False))),
+        mq=MomentsReadout(Span(0.0, 64.1), (Moment(1.5, 9.25, Label(12, "\"quoted, label\""), 0.9, 0, 3, True),
+                                           Moment(30.0, 64.1, Label(0, "x"), 1e-300, 7, 12, False))),
         evidence={"ego4d/ar": (PrototypeMatch(4, verb, noun, -0.5), PrototypeMatch(0, noun, verb, 1.0)),
                   "ego4d/lta": ()},
     )
@@ -100,6 +100,8 @@ def test_record_is_self_describing_with_names_and_ids() -> None:
     record = result_to_record(full_result())
     assert record["ar"]["verbs"][0] == {"id": 7, "name": "cut", "score": 0.7}
     assert record["mq"]["moments"][0]["label"] == {"id": 12, "name": "\"quoted, label\""}
+    assert list(record["mq"]["moments"][1])[-3:] == ["level", "node", "final"]
+    assert (record["mq"]["moments"][1]["level"], record["mq"]["moments"][1]["node"]) == (7, 12)
     assert record["evidence"]["ego4d/ar"][0]["noun"] == {"id": 411, "name": "tomato ü"}
     assert record["ar"]["span"] == {"start_s": 56.1, "end_s": 64.1}
 

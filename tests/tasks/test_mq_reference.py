@@ -141,6 +141,12 @@ def test_candidates_hand_computed() -> None:
     assert found.labels.tolist() == [0, 1]
     assert torch.allclose(found.segments, torch.tensor([[4.0, 7.0], [5.5, 6.5]]))
     assert torch.allclose(found.scores, torch.sigmoid(torch.tensor([10.0, 0.0])))
+    assert found.nodes.tolist() == [0, 1]
+    # the same nodes with the levels interleaved: the same candidates, each naming its node's row in this order
+    order = torch.tensor([2, 0, 1])
+    shuffled = mq_candidates(logits[order], reg[order], pos[order], extent[order])
+    assert torch.equal(shuffled.segments, found.segments) and torch.equal(shuffled.labels, found.labels)
+    assert shuffled.nodes.tolist() == [1, 2]
 
 
 def test_mq_training_normaliser_is_an_ema() -> None:
