@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from egostream import __version__
+from egostream.config import apply_overrides
 from egostream.errors import InputError
 
 __all__ = ["main", "build_parser"]
@@ -66,13 +67,12 @@ def _cmd_replay_stream(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from egostream.replay import checkpoint_spec
-    from egostream.stream.config import load_stream_config
+    from egostream.stream.config import DEFAULT_STREAM_CONFIG, load_stream_config
     from egostream.stream.replay_stream import replay_stream
 
     if not args.video:
         raise InputError(None, "--video", "replay --stream needs --video UID")
-    stream_config = load_stream_config(args.stream_config, args.overrides) if args.stream_config else \
-        load_stream_config(overrides=args.overrides)
+    stream_config = load_stream_config(args.stream_config or DEFAULT_STREAM_CONFIG, args.overrides)
     summary = replay_stream(args.data, args.video, checkpoint_spec(args.checkpoint, "all"), args.out,
                             features=args.features, format=args.format, backpack=args.backpack,
                             stream_config=stream_config, console=Console(stderr=True))
@@ -86,19 +86,14 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         return _cmd_replay_stream(args)
     if args.task is None:
         raise InputError(None, "--task", "replay needs --task T|all (or --stream --video UID)")
-    import yaml
-
     from egostream.replay import checkpoint_spec, replay
 
-    options: dict[str, object] = {}
-    for item in args.overrides:
-        key, _, text = item.partition("=")
+    options = apply_overrides({}, args.overrides)
+    for key, value in options.items():
         if key not in _REPLAY_OPTIONS:
             raise InputError(None, key, f"unknown replay option; known: {', '.join(_REPLAY_OPTIONS)}")
-        value = yaml.safe_load(text)
         if not isinstance(value, _REPLAY_OPTIONS[key]):
-            raise InputError(None, key, f"expected {_REPLAY_OPTIONS[key].__name__}, got {text!r}")
-        options[key] = value
+            raise InputError(None, key, f"expected {_REPLAY_OPTIONS[key].__name__}, got {value!r}")
     checkpoints = checkpoint_spec(args.checkpoint, args.task)
     if args.ray_address:
         from egostream.actors.commands import replay_on_cluster
@@ -113,26 +108,13 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
-def _key_values(items: Sequence[str]) -> dict[str, object]:
-    """``key=value`` command-line items as a dict, values parsed as YAML scalars (``dim=32``, ``device=cpu``)."""
-    import yaml
-
-    values: dict[str, object] = {}
-    for item in items:
-        key, separator, text = item.partition("=")
-        if not separator or not key:
-            raise InputError(None, item, "expected key=value")
-        values[key] = yaml.safe_load(text)
-    return values
-
-
 def _cmd_run(args: argparse.Namespace) -> int:
     from egostream.actors.commands import run_stream
     from egostream.actors.perception import checkpoint_paths
     from egostream.stream.config import load_stream_config
 
     report = run_stream(args.source, checkpoint_paths(args.checkpoint), args.extractor, str(args.out),
-                        extractor_options=_key_values(args.overrides), format=args.format,
+                        extractor_options=apply_overrides({}, args.overrides), format=args.format,
                         stream_config=load_stream_config(args.stream_config or None),
                         backend="local" if args.local else "ray", ray_address=args.ray_address,
                         extractor_gpus=args.extractor_gpus, window_frames=args.window_frames,
@@ -146,7 +128,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     from egostream.actors.commands import extract_features
 
     report = extract_features([str(video) for video in args.videos], str(args.out), args.extractor,
-                              extractor_options=_key_values(args.overrides), window_frames=args.window_frames,
+                              extractor_options=apply_overrides({}, args.overrides), window_frames=args.window_frames,
                               decoder_backend=args.decoder, ray_address=args.ray_address,
                               gpus_per_video=args.gpus_per_video)
     json.dump(report.as_dict(), sys.stdout, sort_keys=True)

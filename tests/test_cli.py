@@ -99,3 +99,12 @@ def test_overrides_may_follow_options_and_unknown_arguments_are_refused(tmp_path
         main(["synth", str(tmp_path / "e"), "--bogus"])
     with pytest.raises(SystemExit):
         main(["eval", "--task", "ar", "--annotations", "a", "--predictions", "b", "x=1"])
+
+
+@pytest.mark.parametrize("override, message", [("bogus=1", "bogus: unknown replay option"),
+                                               ("batch_size=four", "batch_size: expected int")])
+def test_replay_options_are_checked_by_name_and_type(data_root: Path, tmp_path: Path, override: str, message: str,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["replay", "--task", "ar", "--data", str(data_root), "--checkpoint", str(tmp_path / "none.pt"),
+                 "--out", str(tmp_path / "out"), override])
+    assert code == 2 and message in capsys.readouterr().err
