@@ -1,9 +1,12 @@
-"""1-D NMS / soft-NMS: golden cases of ActionFormer's NMS, hand-computed cases, and the CuPy path against the CPU path."""
+"""1-D NMS / soft-NMS: golden cases of ActionFormer's NMS, hand-computed cases, thousands of random cases against a
+sequential oracle (tests/kernels/nms_oracle.py), and the CuPy path against the CPU path."""
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -12,6 +15,7 @@ import torch
 from egostream.errors import InputError
 from egostream.kernels.nms import NMSResult, batched_nms, nms, soft_nms
 from egostream.testing import golden_dir, requires_cuda
+from tests.kernels.nms_oracle import OraclePicks, batched_nms_oracle, hard_nms_rows, soft_nms_rows
 
 BACKENDS = ["cpu", pytest.param("cupy", marks=requires_cuda)]
 
@@ -171,29 +175,183 @@ def test_bad_inputs_name_the_field() -> None:
         soft_nms(segs, torch.tensor([float("nan")]), cls)
 
 
-def _random_case(rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Segments and scores with many exact ties and duplicates, to exercise every tie rule."""
-    n = int(rng.integers(1, 300))
+# ---------------------------------------------------------------------------------------------------------------------
+# Random cross-checks: the CPU path against the sequential oracle of tests/kernels/nms_oracle.py, and the CuPy path
+# against the CPU path, on cases drawn by one generator built to hit every tie rule.
+
+class RandomCase(NamedTuple):
+    """An NMS input: ``[N, 2]`` float32 segments (start, end; seconds), ``[N]`` float32 scores, ``[N]`` int64 ids."""
+
+    segs: torch.Tensor
+    scores: torch.Tensor
+    cls_idxs: torch.Tensor
+
+
+def _rounded_segments(rng: np.random.Generator, n: int) -> np.ndarray:
     start = np.round(rng.random(n) * rng.choice([1, 5, 50]), int(rng.integers(0, 3)))
     length = np.round(rng.random(n) * rng.choice([0.5, 5]), 1) + 0.1
-    scores = rng.random(n)
-    if rng.random() < 0.5:
-        scores = np.round(scores * 10) / 10 + 0.05
-    return (torch.from_numpy(np.stack([start, start + length], 1).astype(np.float32)),
-            torch.from_numpy(scores.astype(np.float32)), torch.from_numpy(rng.integers(0, 8, n)))
+    return np.stack([start, start + length], 1)
+
+
+def _random_segments(rng: np.random.Generator, n: int) -> np.ndarray:
+    kind = rng.choice(["rounded", "duplicated", "identical"], p=[0.5, 0.35, 0.15])
+    if kind == "rounded":
+        return _rounded_segments(rng, n)
+    pool = _rounded_segments(rng, 1 if kind == "identical" else int(rng.integers(1, max(2, n // 3 + 1))))
+    return pool[rng.integers(0, len(pool), n)]
+
+
+def _random_scores(rng: np.random.Generator, n: int) -> np.ndarray:
+    kind = rng.choice(["continuous", "tenths", "few", "identical"], p=[0.3, 0.35, 0.2, 0.15])
+    if kind == "continuous":
+        return 1.0 - rng.random(n)  # in (0, 1]: voting weights never all vanish
+    if kind == "tenths":  # exact ties, and scores equal to the min_score choices 0.3 and 0.5
+        return rng.integers(1, 11, n) / 10
+    values = rng.integers(1, 11, 1 if kind == "identical" else int(rng.integers(2, 4))) / 10
+    return values[rng.integers(0, len(values), n)]
+
+
+def random_case(rng: np.random.Generator) -> RandomCase:
+    """0 to 299 segments (mostly at most 60) of 1 to 8 classes (sparse ids), with many duplicates and exact ties."""
+    n = int(rng.choice([0, 1, int(rng.integers(2, 9)), int(rng.integers(9, 61)), int(rng.integers(61, 300))],
+                       p=[0.03, 0.05, 0.22, 0.62, 0.08]))
+    class_ids = rng.choice(20, size=int(rng.integers(1, 9)), replace=False)
+    return RandomCase(torch.from_numpy(_random_segments(rng, n).astype(np.float32).reshape(n, 2)),
+                      torch.from_numpy(_random_scores(rng, n).astype(np.float32)),
+                      torch.from_numpy(class_ids[rng.integers(0, len(class_ids), n)].astype(np.int64)))
+
+
+def _random_min_score(rng: np.random.Generator, scores: torch.Tensor) -> float:
+    """0, small, a tie with the score grid, or at/above the best score (hard NMS keeps none, soft-NMS the first)."""
+    best = float(scores.max()) if len(scores) else 0.5
+    choices, weights = [0.0, 0.001, 0.3, 0.5, best, best + 0.01, 2.0], [0.25, 0.25, 0.15, 0.1, 0.1, 0.1, 0.05]
+    return float(rng.choice(choices, p=weights))
+
+
+def random_operator_params(rng: np.random.Generator, scores: torch.Tensor) -> dict:
+    """Parameters common to every operator: ``min_score``, ``sigma`` and ``iou_threshold`` (each op takes its own)."""
+    return dict(min_score=_random_min_score(rng, scores), sigma=float(rng.choice([0.01, 0.5, 2.0, 1000.0])),
+                iou_threshold=float(rng.choice([0.0, 0.1, 0.5, 0.75, 1.0], p=[0.08, 0.2, 0.3, 0.3, 0.12])))
+
+
+def random_cap(rng: np.random.Generator) -> int:
+    """``max_num`` / ``max_seg_num``: 0 (no cap for an operator; none kept by ``batched_nms``), small or large."""
+    return int(rng.choice([0, 1, 3, 5, 1000], p=[0.07, 0.08, 0.15, 0.2, 0.5]))
+
+
+def random_batched_call(rng: np.random.Generator, scores: torch.Tensor) -> dict:
+    """Keyword arguments of a random ``batched_nms`` call (all but the tensors and the backend)."""
+    return dict(random_operator_params(rng, scores), max_seg_num=random_cap(rng),
+                use_soft_nms=bool(rng.random() < 0.6), multiclass=bool(rng.random() < 0.5),
+                voting_thresh=float(rng.choice([0.0, 0.5, 0.75])))
+
+
+def _case_rng(test: str, block: int, index: int) -> np.random.Generator:
+    """One generator per case, so that a failing case is rebuilt from its ``(block, index)`` alone."""
+    return np.random.default_rng([sum(test.encode()), block, index])
+
+
+def _assert_matches_oracle(result: NMSResult, expected: OraclePicks, case: RandomCase, *, voted: bool,
+                           context: str) -> None:
+    """Same rows, classes and order; bit-equal scores; bit-equal segments unless voting refined them."""
+    rows = np.asarray(expected.rows, dtype=np.int64)
+    np.testing.assert_array_equal(result.orig_idx.numpy(), rows, err_msg=context)
+    np.testing.assert_array_equal(result.cls_idxs.numpy(), case.cls_idxs.numpy()[rows], err_msg=context)
+    assert result.scores.dtype == torch.float32 and result.orig_idx.dtype == torch.long, context
+    np.testing.assert_array_equal(result.scores.numpy(), np.asarray(expected.scores, dtype=np.float32).reshape(-1),
+                                  err_msg=context)
+    if voted:  # torch's float32 sum and matmul against the oracle's float64 weighted average
+        np.testing.assert_allclose(result.segs.numpy(), expected.segs, rtol=1e-5, atol=1e-5, err_msg=context)
+    else:
+        np.testing.assert_array_equal(result.segs.numpy(), expected.segs.reshape(-1, 2), err_msg=context)
+
+
+def _check_batched_nms(case: RandomCase, call: dict, context: str) -> None:
+    result = batched_nms(*case, **call, backend="cpu")
+    expected = batched_nms_oracle(case.segs.numpy(), case.scores.numpy(), case.cls_idxs.numpy(), **call)
+    voted = not call["multiclass"] and call["voting_thresh"] > 0
+    _assert_matches_oracle(result, expected, case, voted=voted, context=f"{context}: {call}")
+
+
+def _check_soft_nms(case: RandomCase, params: dict, max_num: int, context: str) -> None:
+    result = soft_nms(case.segs, case.scores, case.cls_idxs, sigma=params["sigma"], min_score=params["min_score"],
+                      max_num=max_num, backend="cpu")
+    rows, scores = soft_nms_rows(case.segs.numpy(), case.scores.numpy(), list(range(len(case.scores))),
+                                 sigma=params["sigma"], min_score=params["min_score"], max_num=max_num)
+    expected = OraclePicks(rows, scores, case.segs.numpy()[rows].reshape(-1, 2))
+    _assert_matches_oracle(result, expected, case, voted=False, context=f"{context}: {params}, max_num={max_num}")
+
+
+def _check_nms(case: RandomCase, params: dict, max_num: int, context: str) -> None:
+    result = nms(case.segs, case.scores, case.cls_idxs, iou_threshold=params["iou_threshold"],
+                 min_score=params["min_score"], max_num=max_num, backend="cpu")
+    rows, scores = hard_nms_rows(case.segs.numpy(), case.scores.numpy(), list(range(len(case.scores))),
+                                 iou_threshold=params["iou_threshold"], min_score=params["min_score"],
+                                 max_num=max_num)
+    expected = OraclePicks(rows, scores, case.segs.numpy()[rows].reshape(-1, 2))
+    _assert_matches_oracle(result, expected, case, voted=False, context=f"{context}: {params}, max_num={max_num}")
+
+
+RANDOM_BLOCKS = 6
+BATCHED_CASES_PER_BLOCK = 250
+OPERATOR_CASES_PER_BLOCK = 140  # each for soft_nms and for nms
+
+
+@pytest.mark.parametrize("block", range(RANDOM_BLOCKS))
+def test_batched_nms_matches_oracle_on_random_cases(block: int) -> None:
+    for index in range(BATCHED_CASES_PER_BLOCK):
+        rng = _case_rng("batched_nms", block, index)
+        case = random_case(rng)
+        _check_batched_nms(case, random_batched_call(rng, case.scores), f"batched_nms case ({block}, {index})")
+
+
+@pytest.mark.parametrize("block", range(RANDOM_BLOCKS))
+def test_soft_nms_and_nms_match_oracle_on_random_cases(block: int) -> None:
+    for index in range(OPERATOR_CASES_PER_BLOCK):
+        rng = _case_rng("operators", block, index)
+        case = random_case(rng)
+        params, max_num = random_operator_params(rng, case.scores), random_cap(rng)
+        _check_soft_nms(case, params, max_num, f"soft_nms case ({block}, {index})")
+        _check_nms(case, params, max_num, f"nms case ({block}, {index})")
+
+
+def _degenerate_cases() -> dict[str, RandomCase]:
+    """Empty input, one segment, and 7 rows of 3 classes with all segments or all scores identical."""
+    rng = np.random.default_rng(7)
+    cls = torch.tensor([2, 0, 2, 5, 0, 2, 5])
+    segs = torch.from_numpy(_rounded_segments(rng, 7).astype(np.float32))
+    scores = torch.from_numpy((rng.integers(1, 11, 7) / 10).astype(np.float32))
+    return {"empty": RandomCase(segs[:0], scores[:0], cls[:0]),
+            "one": RandomCase(segs[:1], scores[:1], cls[:1]),
+            "identical_segments": RandomCase(segs[:1].repeat(7, 1), scores, cls),
+            "identical_scores": RandomCase(segs, torch.full((7,), 0.3), cls)}
+
+
+@pytest.mark.parametrize("name", ["empty", "one", "identical_segments", "identical_scores"])
+def test_degenerate_inputs_match_oracle(name: str) -> None:
+    case = _degenerate_cases()[name]
+    grid = dict(min_score=[0.0, 0.3, 2.0], sigma=[0.01, 2.0], iou_threshold=[0.0, 0.5, 1.0], max_num=[0, 1, 1000])
+    for values in itertools.product(*grid.values()):
+        params = dict(zip(grid, values))
+        max_num = params.pop("max_num")
+        context = f"{name} {params} max_num={max_num}"
+        _check_soft_nms(case, params, max_num, context)
+        _check_nms(case, params, max_num, context)
+        for use_soft_nms, multiclass, voting_thresh in itertools.product([False, True], [False, True], [0.0, 0.75]):
+            call = dict(params, max_seg_num=max_num, use_soft_nms=use_soft_nms, multiclass=multiclass,
+                        voting_thresh=voting_thresh)
+            _check_batched_nms(case, call, context)
 
 
 @requires_cuda
 def test_cupy_matches_cpu_on_random_inputs() -> None:
-    rng = np.random.default_rng(0)
-    for _ in range(2000):
-        segs, scores, cls = _random_case(rng)
-        call = dict(iou_threshold=float(rng.choice([0.1, 0.5])), min_score=float(rng.choice([0.0, 0.001, 0.3])),
-                    max_seg_num=int(rng.choice([5, 2000])), use_soft_nms=bool(rng.random() < 0.7),
-                    multiclass=bool(rng.random() < 0.5), sigma=float(rng.choice([0.5, 2.0])), voting_thresh=0.75)
-        cpu = batched_nms(segs, scores, cls, **call, backend="cpu")
-        gpu = batched_nms(segs.cuda(), scores.cuda(), cls.cuda(), **call, backend="cupy")
+    for index in range(2000):
+        rng = _case_rng("cupy", 0, index)
+        case = random_case(rng)
+        call = random_batched_call(rng, case.scores)
+        cpu = batched_nms(*case, **call, backend="cpu")
+        gpu = batched_nms(case.segs.cuda(), case.scores.cuda(), case.cls_idxs.cuda(), **call, backend="cupy")
         assert gpu.orig_idx.is_cuda
-        np.testing.assert_array_equal(gpu.orig_idx.cpu().numpy(), cpu.orig_idx.numpy())
+        np.testing.assert_array_equal(gpu.orig_idx.cpu().numpy(), cpu.orig_idx.numpy(), err_msg=f"{index}: {call}")
         np.testing.assert_allclose(gpu.scores.cpu().numpy(), cpu.scores.numpy(), rtol=0, atol=1e-6)
         np.testing.assert_allclose(gpu.segs.cpu().numpy(), cpu.segs.numpy(), rtol=0, atol=1e-4)
