@@ -1,89 +1,77 @@
-"""CUDA path of :mod:`egostream.kernels.temporal_edges` (CuPy raw kernels; imported only when CuPy sees a GPU).
+"""CUDA path of :mod:`egostream.kernels.temporal_edges`: the raw kernels of ``cuda/temporal_edges.cu``.
 
-One thread per target node ``i``. Positions are sorted inside each segment, so the sources of ``i`` form one
-contiguous run around it: the thread walks left and right from ``i`` while ``(p_j - p_i)^2 < r^2`` holds (the same
-test, in the same dtype, as the CPU path and torch_cluster). A first launch counts the run, a prefix sum gives each
-target its output offset, and a second launch writes the sources in increasing order, so the edges come out sorted
-by target then source exactly like the CPU path.
+One thread per target node walks the contiguous run of its sources (positions are sorted inside each segment), a
+prefix sum of the per-target counts gives the output offsets, and a second launch writes the edges sorted by target
+then source, like the CPU path. :func:`radius_runs_device` is written against an array module ``xp`` and a kernel
+lookup, so the same launch code runs with CuPy on a GPU and, in the tests, with NumPy and the CUDA source compiled
+under a block emulator.
 """
 from __future__ import annotations
 
-from functools import lru_cache
+from types import ModuleType
+from typing import Any, Callable
 
-import cupy
+import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["radius_edges_cupy"]
+from egostream.kernels._cuda import CudaSource, compile_module, torch_stream
 
-_SOURCE = r"""
-extern "C" __global__ void count_run_{name}(const {T}* pos, const long long* segment_of, const long long* ptr,
-                                           const {T} r2, const long long n, long long* left, long long* right) {{
-    long long i = (long long)blockDim.x * blockIdx.x + threadIdx.x;
-    if (i >= n) return;
-    const long long s = segment_of[i];
-    const long long begin = ptr[s], end = ptr[s + 1];
-    const {T} p = pos[i];
-    long long j = i - 1;
-    while (j >= begin) {{ const {T} d = pos[j] - p; if (!(d * d < r2)) break; --j; }}
-    left[i] = i - 1 - j;
-    j = i + 1;
-    while (j < end) {{ const {T} d = pos[j] - p; if (!(d * d < r2)) break; ++j; }}
-    right[i] = j - i - 1;
-}}
+__all__ = ["THREADS", "edges_source", "radius_runs_device", "radius_edges_cupy"]
 
-extern "C" __global__ void write_run_{name}(const long long* left, const long long* right, const long long* offset,
-                                           const long long n, const int loop, long long* source,
-                                           long long* target) {{
-    long long i = (long long)blockDim.x * blockIdx.x + threadIdx.x;
-    if (i >= n) return;
-    long long out = offset[i];
-    for (long long j = i - left[i]; j <= i + right[i]; ++j) {{
-        if (j == i && !loop) continue;
-        source[out] = j;
-        target[out] = i;
-        ++out;
-    }}
-}}
-"""
-
-_THREADS = 256
+THREADS = 256
+_POSITION_TYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 
 
-@lru_cache(maxsize=None)
-def _kernels(dtype: torch.dtype) -> tuple[cupy.RawKernel, cupy.RawKernel]:
-    names = {torch.float32: ("f32", "float"), torch.float64: ("f64", "double")}
-    if dtype not in names:
-        raise ValueError(f"the CUDA radius kernel supports float32 and float64 positions, got {dtype}")
-    name, ctype = names[dtype]
-    module = cupy.RawModule(code=_SOURCE.format(name=name, T=ctype))
-    return module.get_function(f"count_run_{name}"), module.get_function(f"write_run_{name}")
+def edges_source(dtype: np.dtype) -> CudaSource:
+    """The compilation unit of the edge kernels for positions of ``dtype`` (float32 or float64)."""
+    if np.dtype(dtype) not in _POSITION_TYPES:
+        raise ValueError(f"the CUDA radius kernels support float32 and float64 positions, got {dtype}")
+    return CudaSource(("temporal_edges.cu",), (("POSITION_T", _POSITION_TYPES[np.dtype(dtype)]),))
 
 
-def radius_edges_cupy(pos: Tensor, ptr: Tensor, radius: float, loop: bool) -> Tensor:
-    """``[2, E]`` radius edges for CUDA ``pos`` sorted inside each ``[ptr[s], ptr[s+1])`` (see the CPU path)."""
-    count_run, write_run = _kernels(pos.dtype)
-    n = len(pos)
-    pos = pos.contiguous()
-    ptr = ptr.contiguous()
-    segment_of = torch.repeat_interleave(torch.arange(len(ptr) - 1, device=pos.device), ptr[1:] - ptr[:-1],
-                                         output_size=n).contiguous()
-    left = torch.empty(n, dtype=torch.long, device=pos.device)
-    right = torch.empty_like(left)
-    r2 = torch.tensor(radius * radius, dtype=pos.dtype).item()
-    scalar = cupy.float32 if pos.dtype == torch.float32 else cupy.float64
-    blocks = ((n + _THREADS - 1) // _THREADS,)
-    stream = cupy.cuda.ExternalStream(torch.cuda.current_stream(pos.device).cuda_stream)
-    with cupy.cuda.Device(pos.device.index or 0), stream:
-        count_run(blocks, (_THREADS,), (cupy.from_dlpack(pos), cupy.from_dlpack(segment_of), cupy.from_dlpack(ptr),
-                                        scalar(r2), cupy.int64(n), cupy.from_dlpack(left), cupy.from_dlpack(right)))
-        per_target = left + right + (1 if loop else 0)
-        offset = (torch.cumsum(per_target, 0) - per_target).contiguous()
-        total = int(per_target.sum())
-        source = torch.empty(total, dtype=torch.long, device=pos.device)
-        target = torch.empty_like(source)
-        if total:
-            write_run(blocks, (_THREADS,), (cupy.from_dlpack(left), cupy.from_dlpack(right), cupy.from_dlpack(offset),
-                                            cupy.int64(n), cupy.int32(int(loop)), cupy.from_dlpack(source),
-                                            cupy.from_dlpack(target)))
-    return torch.stack([source, target])
+def radius_runs_device(xp: ModuleType, get_function: Callable[[str], Any], threads: int, pos: Tensor, ptr: Tensor,
+                       radius: float, loop: bool, *, first_target: int = 0, num_old: int = 0) -> Tensor:
+    """``[2, E]`` int64 edges (source, target) on the device of ``pos``, sorted by target then source.
+
+    Args:
+        xp: the array module that launches the kernels (CuPy, or NumPy under the test emulator).
+        get_function: kernel lookup of the compiled :func:`edges_source` for the dtype of ``pos``.
+        threads: block size.
+        pos: ``[N]`` float32/float64 positions, sorted inside each segment ``[ptr[s], ptr[s+1])``.
+        ptr: ``[S + 1]`` int64 segment offsets from 0 to ``N``.
+        radius: strict radius (``(p_j - p_i)^2 < radius^2`` in the dtype of ``pos``).
+        loop: keep ``i -> i``.
+        first_target: only targets ``i >= first_target``.
+        num_old: targets ``i < num_old`` keep only sources ``j >= num_old`` (the edges that appending the nodes
+            ``num_old..`` adds); ``0`` gives the whole graph.
+    """
+    pos_x, ptr_x = xp.from_dlpack(pos.contiguous()), xp.from_dlpack(ptr.contiguous())
+    n = len(pos_x)
+    num_targets = max(n - first_target, 0)
+    segment_of = xp.repeat(xp.arange(len(ptr_x) - 1, dtype=xp.int64), xp.diff(ptr_x))
+    left, right, count = (xp.zeros(num_targets, dtype=xp.int64) for _ in range(3))
+    blocks = ((num_targets + threads - 1) // threads,)
+    scalars = (np.int64(first_target), np.int64(n), np.int64(num_old), np.int32(loop))
+    if num_targets:
+        get_function("count_runs")(blocks, (threads,),
+                                   (pos_x, segment_of, ptr_x, pos_x.dtype.type(radius * radius), *scalars, left,
+                                    right, count))
+    offset = xp.cumsum(count) - count
+    total = int(count.sum())
+    source = xp.empty(total, dtype=xp.int64)
+    target = xp.empty(total, dtype=xp.int64)
+    if total:
+        get_function("write_runs")(blocks, (threads,), (left, right, offset, *scalars, source, target))
+    return torch.stack([torch.from_dlpack(source), torch.from_dlpack(target)])
+
+
+def radius_edges_cupy(pos: Tensor, ptr: Tensor, radius: float, loop: bool, *, first_target: int = 0,
+                      num_old: int = 0) -> Tensor:
+    """:func:`radius_runs_device` with CuPy, for CUDA ``pos``, on torch's current stream."""
+    import cupy
+
+    module = compile_module(edges_source(np.dtype(str(pos.dtype).removeprefix("torch."))))
+    with torch_stream(pos.device):
+        return radius_runs_device(cupy, module.get_function, THREADS, pos, ptr, radius, loop,
+                                  first_target=first_target, num_old=num_old)

@@ -18,8 +18,8 @@ This is the neighbour search of EgoPack's interaction (sapeirone/hier-egopack@4f
 To rebuild the authors' edge weights from this kernel use ``relu(1 - (1 - similarity))``, which is what they compute
 (``(1 - distances).relu()``) and differs from ``relu(similarity)`` in the last float32 bits.
 
-Two paths: torch (CPU, or a CUDA tensor without CuPy) and CuPy (cuBLAS product, then a raw selection kernel, one
-thread block per query, for ``k <= 32``; a full sort of composite keys above).
+One product (``torch.mm``, on the prototypes' device), two selections: torch (CPU, or a CUDA tensor without CuPy) and
+CuPy (a raw selection kernel, one thread block per query, for ``k <= 32``; a full sort of composite keys above).
 """
 from __future__ import annotations
 
@@ -85,12 +85,12 @@ def cosine_topk(queries: Tensor, normalized_prototypes: Tensor, k: int, *,
                                     f"got {k}")
     prototypes = normalized_prototypes.float()
     normalized_queries = normalize_rows(queries.detach().float().to(prototypes.device))
+    similarities = torch.mm(normalized_queries, prototypes.T)
     if use_cupy(backend, prototypes):
-        from egostream.kernels._cosine_topk_cupy import cosine_topk_cupy
+        from egostream.kernels._cosine_topk_cupy import topk_lowest_index_cupy
 
-        similarities, indices = cosine_topk_cupy(normalized_queries, prototypes, k)
-        return similarities.to(prototypes.device), indices.to(prototypes.device)
-    return topk_lowest_index(torch.mm(normalized_queries, prototypes.T), k)
+        return topk_lowest_index_cupy(similarities, k)
+    return topk_lowest_index(similarities, k)
 
 
 class PrototypeIndex:

@@ -35,6 +35,11 @@ __all__ = ["radius_edges", "radius_edges_ptr", "radius_edges_incremental"]
 _WINDOW_SLACK = 1e-5
 
 
+def _search_reach(radius: float) -> float:
+    """Half-width of the candidate window of a search: the radius widened by ``_WINDOW_SLACK``."""
+    return abs(radius) * (1.0 + _WINDOW_SLACK) + _WINDOW_SLACK
+
+
 def _within_radius(pos_src: Tensor, pos_dst: Tensor, radius: float) -> Tensor:
     """The exact edge test ``(p_j - p_i)^2 < r^2`` in the dtype of the positions (torch_cluster's test)."""
     diff = pos_src - pos_dst
@@ -70,7 +75,7 @@ def _candidate_windows(keys: Tensor, ptr: Tensor, key_segment: Tensor, queries: 
     base = torch.cumsum(span, 0) - span - first  # segment s maps p -> p + base[s]
     axis = keys64 + base[key_segment]
     shifted = queries.double() + base[query_segment]
-    reach = abs(radius) * (1.0 + _WINDOW_SLACK) + _WINDOW_SLACK
+    reach = _search_reach(radius)
     lo = torch.searchsorted(axis, shifted - reach, side="left")
     hi = torch.searchsorted(axis, shifted + reach, side="right")
     lo = torch.maximum(lo, ptr[query_segment])
@@ -185,7 +190,8 @@ def radius_edges(pos: Tensor, video: Tensor, radius: float, *, loop: bool = Fals
     return radius_edges_ptr(pos, ptr, radius, loop=loop, backend=backend)
 
 
-def radius_edges_incremental(buffer_pos: Tensor, new_pos: Tensor, radius: float, *, loop: bool = False) -> Tensor:
+def radius_edges_incremental(buffer_pos: Tensor, new_pos: Tensor, radius: float, *, loop: bool = False,
+                             backend: Backend = "auto") -> Tensor:
     """The edges that appending ``new_pos`` to one video's node buffer adds, in both directions.
 
     Node numbering is that of the concatenation ``[buffer_pos; new_pos]``: buffer node ``b`` is ``b``, new node
@@ -199,6 +205,8 @@ def radius_edges_incremental(buffer_pos: Tensor, new_pos: Tensor, radius: float,
         new_pos: ``[M]`` float times of the appended nodes, sorted.
         radius: strict radius, same unit as the positions.
         loop: add ``new -> new`` self-loops.
+        backend: see :func:`radius_edges_ptr`. The CuPy path runs the kernels of the full graph on the targets from
+            the first buffer node that can reach a new node, keeping only the edges with a new endpoint.
 
     Returns:
         ``[2, E_new]`` int64 ``edge_index`` (source, target), sorted by target then source.
@@ -212,6 +220,14 @@ def radius_edges_incremental(buffer_pos: Tensor, new_pos: Tensor, radius: float,
     num_old, num_all = len(buffer_pos), len(all_pos)
     device = all_pos.device
     ptr = torch.tensor([0, num_all], dtype=torch.long, device=device)
+    if use_cupy(backend, all_pos):
+        from egostream.kernels._temporal_edges_cupy import radius_edges_cupy
+
+        first_target = num_all
+        if len(new_pos):
+            first_new = all_pos[num_old:num_old + 1].double()
+            first_target = int(torch.searchsorted(all_pos.double(), first_new - _search_reach(radius)))
+        return radius_edges_cupy(all_pos, ptr, radius, loop, first_target=first_target, num_old=num_old)
     key_segment = torch.zeros(num_all, dtype=torch.long, device=device)
     query_segment = torch.zeros(len(new_pos), dtype=torch.long, device=device)
     lo, hi = _candidate_windows(all_pos, ptr, key_segment, all_pos[num_old:], query_segment, radius)
