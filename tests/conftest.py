@@ -1,4 +1,5 @@
-"""Shared pytest fixtures. Tests that need a Ray cluster use the one ``ray_cluster`` fixture defined here."""
+"""Shared pytest fixtures. Tests that need a Ray cluster use the one ``ray_cluster`` fixture defined here; the kernels'
+backend fixtures (``kernel_backend``, ``device_backend``) come from the plugin ``tests.kernels.device_backends``."""
 from __future__ import annotations
 
 import os
@@ -15,6 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+pytest_plugins = ["tests.kernels.device_backends"]
 
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 _RAY = Path(sys.executable).with_name("ray")

@@ -14,10 +14,10 @@ import torch
 
 from egostream.errors import InputError
 from egostream.kernels.nms import NMSResult, batched_nms, nms, soft_nms
-from egostream.testing import golden_dir, requires_cuda
+from egostream.testing import golden_dir
+from tests.kernels.device_backends import DeviceBackend
 from tests.kernels.nms_oracle import OraclePicks, batched_nms_oracle, hard_nms_rows, soft_nms_rows
 
-BACKENDS = ["cpu", pytest.param("cupy", marks=requires_cuda)]
 
 
 def _golden_cases() -> list:
@@ -41,17 +41,17 @@ def _run_call(call: dict, segs: torch.Tensor, scores: torch.Tensor, cls_idxs: to
     return batched_nms(segs, scores, cls_idxs, **call, backend=backend)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize(("golden_file", "case_name"), _golden_cases())
-def test_nms_golden(golden_file: Path, case_name: str, backend: str) -> None:
+def test_nms_golden(golden_file: Path, case_name: str, kernel_backend: DeviceBackend) -> None:
     golden = json.loads(golden_file.read_text())
     inputs = np.load(golden_file.parent / golden["inputs"]["file"])
     expected = np.load(golden_file.parent / golden["expected"]["arrays_file"])
     case = golden["expected"]["cases"][case_name]
     arrays = {key: expected[name] for key, name in case["arrays"].items()}
 
-    result = _run_call(case["call"], torch.from_numpy(inputs["segs"]), torch.from_numpy(inputs["scores"]),
-                       torch.from_numpy(inputs["cls_idxs"]), backend)
+    segs, scores, cls_idxs = (torch.from_numpy(inputs[key]).to(kernel_backend.device)
+                              for key in ("segs", "scores", "cls_idxs"))
+    result = _run_call(case["call"], segs, scores, cls_idxs, kernel_backend.name)
 
     assert len(result.orig_idx) == case["n_out"]
     np.testing.assert_array_equal(result.orig_idx.cpu().numpy(), arrays["orig_idx"])
@@ -343,15 +343,15 @@ def test_degenerate_inputs_match_oracle(name: str) -> None:
             _check_batched_nms(case, call, context)
 
 
-@requires_cuda
-def test_cupy_matches_cpu_on_random_inputs() -> None:
+def test_device_path_matches_cpu_on_random_inputs(device_backend: DeviceBackend) -> None:
     for index in range(2000):
-        rng = _case_rng("cupy", 0, index)
+        rng = _case_rng("device", 0, index)
         case = random_case(rng)
         call = random_batched_call(rng, case.scores)
         cpu = batched_nms(*case, **call, backend="cpu")
-        gpu = batched_nms(case.segs.cuda(), case.scores.cuda(), case.cls_idxs.cuda(), **call, backend="cupy")
-        assert gpu.orig_idx.is_cuda
-        np.testing.assert_array_equal(gpu.orig_idx.cpu().numpy(), cpu.orig_idx.numpy(), err_msg=f"{index}: {call}")
-        np.testing.assert_allclose(gpu.scores.cpu().numpy(), cpu.scores.numpy(), rtol=0, atol=1e-6)
-        np.testing.assert_allclose(gpu.segs.cpu().numpy(), cpu.segs.numpy(), rtol=0, atol=1e-4)
+        on_device = batched_nms(*(t.to(device_backend.device) for t in case), **call, backend=device_backend.name)
+        assert on_device.orig_idx.device.type == device_backend.device.type
+        context = f"case {index}: {call}"
+        np.testing.assert_array_equal(on_device.orig_idx.cpu().numpy(), cpu.orig_idx.numpy(), err_msg=context)
+        np.testing.assert_array_equal(on_device.scores.cpu().numpy(), cpu.scores.numpy(), err_msg=context)
+        np.testing.assert_allclose(on_device.segs.cpu().numpy(), cpu.segs.numpy(), rtol=0, atol=1e-4, err_msg=context)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from egostream.kernels.temporal_edges import radius_edges, radius_edges_incremental, radius_edges_ptr
-from egostream.testing import requires_cuda
+from tests.kernels.device_backends import DeviceBackend
 
 
 def brute_force(pos: torch.Tensor, group: torch.Tensor, radius: float, loop: bool) -> set[tuple[int, int]]:
@@ -118,14 +118,31 @@ def test_incremental_rejects_out_of_order_push() -> None:
         radius_edges_incremental(torch.tensor([0.0, 5.0]), torch.tensor([1.0]), 2.0)
 
 
-@requires_cuda
-@pytest.mark.cuda
 @pytest.mark.parametrize("seed", range(10))
-def test_cupy_path_equals_cpu_path(seed: int) -> None:
+def test_device_path_equals_cpu_path(seed: int, device_backend: DeviceBackend) -> None:
     generator = torch.Generator().manual_seed(200 + seed)
     pos, video = random_case(generator, num_videos=5, max_len=300, duplicates=seed % 2 == 0, shuffle=seed % 3 == 0)
+    radius = 1.5 if seed % 2 == 0 else 1.7  # 1.5: exact distances on the duplicates' 0.5 grid
     for dtype in (torch.float32, torch.float64):
         for loop in (False, True):
-            cpu = radius_edges(pos.to(dtype), video, 1.7, loop=loop, backend="cpu")
-            gpu = radius_edges(pos.to(dtype).cuda(), video.cuda(), 1.7, loop=loop, backend="cupy")
-            assert torch.equal(cpu, gpu.cpu())
+            cpu = radius_edges(pos.to(dtype), video, radius, loop=loop, backend="cpu")
+            on_device = radius_edges(pos.to(dtype).to(device_backend.device), video.to(device_backend.device),
+                                     radius, loop=loop, backend=device_backend.name)
+            assert on_device.device.type == device_backend.device.type
+            assert torch.equal(cpu, on_device.cpu())
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_incremental_device_path_equals_cpu_path(seed: int, device_backend: DeviceBackend) -> None:
+    generator = torch.Generator().manual_seed(300 + seed)
+    steps = torch.randint(0, 3, (400,), generator=generator).to(torch.float64) * 0.5  # ties and exact distances
+    pos = torch.cumsum(steps, 0)
+    for num_old, num_new in ((0, 5), (0, 0), (7, 0), (150, 1), (250, 150), (399, 1)):
+        for dtype in (torch.float32, torch.float64):
+            buffer_pos, new_pos = pos[:num_old].to(dtype), pos[num_old:num_old + num_new].to(dtype)
+            for loop in (False, True):
+                cpu = radius_edges_incremental(buffer_pos, new_pos, 1.5, loop=loop, backend="cpu")
+                on_device = radius_edges_incremental(buffer_pos.to(device_backend.device),
+                                                     new_pos.to(device_backend.device), 1.5, loop=loop,
+                                                     backend=device_backend.name)
+                assert torch.equal(cpu, on_device.cpu())

@@ -9,21 +9,20 @@ import pytest
 import torch
 
 from egostream.tasks.mq_postprocessing import postprocess_mq_detections
-from egostream.testing import golden_dir, requires_cuda
+from egostream.testing import golden_dir
+from tests.kernels.device_backends import DeviceBackend
 
-BACKENDS = ["cpu", pytest.param("cupy", marks=requires_cuda)]
 
-
-@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("golden_file", sorted(golden_dir().glob("mq_postprocessing__*.json")), ids=lambda p: p.stem)
-def test_mq_postprocessing_golden(golden_file: Path, backend: str) -> None:
+def test_mq_postprocessing_golden(golden_file: Path, kernel_backend: DeviceBackend) -> None:
     golden = json.loads(golden_file.read_text())
     inputs = np.load(golden_file.parent / golden["inputs"]["file"])
     expected = np.load(golden_file.parent / golden["expected"]["arrays_file"])
 
-    result = postprocess_mq_detections(torch.from_numpy(inputs["segs"]), torch.from_numpy(inputs["scores"]),
-                                       torch.from_numpy(inputs["cls_idxs"]), torch.from_numpy(inputs["vlen"]),
-                                       **golden["expected"]["call"], backend=backend)
+    segs, scores, cls_idxs, vlen = (torch.from_numpy(inputs[key]).to(kernel_backend.device)
+                                    for key in ("segs", "scores", "cls_idxs", "vlen"))
+    result = postprocess_mq_detections(segs, scores, cls_idxs, vlen, **golden["expected"]["call"],
+                                       backend=kernel_backend.name)
 
     assert len(result.orig_idx) == golden["expected"]["n_out"]
     np.testing.assert_array_equal(result.orig_idx.cpu().numpy(), expected["orig_idx"])

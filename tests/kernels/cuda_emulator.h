@@ -1,0 +1,100 @@
+// A thread-block emulator for the project's CUDA sources, compiled by a host C++ compiler in the test suite.
+//
+// Every thread of a block is a fiber (ucontext) on one OS thread; blocks run one after another. A fiber runs until it
+// reaches __syncthreads() or returns, then the next fiber runs: one "phase" is every thread running from one barrier
+// to the next. The order in which the threads of a phase run is chosen by the launch (ascending, descending, or a
+// seeded shuffle per phase), so code whose result depends on that order (a data race between two barriers) shows up
+// as different outputs under different orders. A block in which some threads return while others wait at a barrier
+// is reported as barrier divergence. __shared__ variables are function statics, shared by the fibers of the running
+// block. Float intrinsics with explicit rounding are the IEEE operations they name (compile with -ffp-contract=off).
+#pragma once
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#include <ucontext.h>
+
+#include <algorithm>
+#include <functional>
+#include <random>
+#include <vector>
+
+struct EmulatedDim3 {
+    unsigned int x, y, z;
+};
+static EmulatedDim3 threadIdx, blockIdx, blockDim, gridDim;
+
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#define __shared__ static
+
+inline float __fadd_rn(float a, float b) { return a + b; }
+inline float __fsub_rn(float a, float b) { return a - b; }
+inline float __fmul_rn(float a, float b) { return a * b; }
+inline float __fdiv_rn(float a, float b) { return a / b; }
+inline float __int_as_float(unsigned int bits) { float f; memcpy(&f, &bits, sizeof f); return f; }
+inline unsigned int __float_as_uint(float value) { unsigned int u; memcpy(&u, &value, sizeof u); return u; }
+
+namespace emulator {
+
+constexpr size_t kStackBytes = 256 * 1024;
+constexpr int kOk = 0;
+constexpr int kBarrierDivergence = 1;
+
+struct Fiber {
+    ucontext_t context;
+    std::vector<char> stack;
+    bool finished = false;
+};
+
+static ucontext_t scheduler;
+static Fiber* running = nullptr;
+static const std::function<void()>* kernel_body = nullptr;
+
+static void fiber_main() {
+    (*kernel_body)();
+    running->finished = true;  // returning resumes uc_link, the scheduler
+}
+
+inline void barrier() { swapcontext(&running->context, &scheduler); }
+
+// order: 0 ascending thread index, 1 descending, >= 2 a shuffle per phase seeded with order.
+inline int launch(unsigned int grid, unsigned int block, unsigned int order, const std::function<void()>& body) {
+    kernel_body = &body;
+    gridDim = {grid, 1, 1};
+    blockDim = {block, 1, 1};
+    std::vector<Fiber> fibers(block);
+    std::vector<unsigned int> sequence(block);
+    std::mt19937 shuffle_rng(order);
+    for (unsigned int b = 0; b < grid; ++b) {
+        blockIdx = {b, 0, 0};
+        for (Fiber& fiber : fibers) {
+            fiber.finished = false;
+            fiber.stack.resize(kStackBytes);
+            getcontext(&fiber.context);
+            fiber.context.uc_stack.ss_sp = fiber.stack.data();
+            fiber.context.uc_stack.ss_size = fiber.stack.size();
+            fiber.context.uc_link = &scheduler;
+            makecontext(&fiber.context, fiber_main, 0);
+        }
+        for (;;) {
+            for (unsigned int t = 0; t < block; ++t) sequence[t] = t;
+            if (order == 1) std::reverse(sequence.begin(), sequence.end());
+            if (order >= 2) std::shuffle(sequence.begin(), sequence.end(), shuffle_rng);
+            for (unsigned int t : sequence) {
+                running = &fibers[t];
+                threadIdx = {t, 0, 0};
+                swapcontext(&scheduler, &fibers[t].context);
+            }
+            const auto finished = std::count_if(fibers.begin(), fibers.end(), [](const Fiber& f) { return f.finished; });
+            if (finished == (long)block) break;
+            if (finished != 0) return kBarrierDivergence;
+        }
+    }
+    return kOk;
+}
+
+}  // namespace emulator
+
+#define __syncthreads() emulator::barrier()

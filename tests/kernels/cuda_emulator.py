@@ -1,0 +1,131 @@
+"""Run the project's CUDA sources on the CPU: compile them with the host C++ compiler under ``cuda_emulator.h``.
+
+:class:`EmulatedModule` stands in for ``cupy.RawModule``: ``get_function(name)`` returns a kernel called like a CuPy
+raw kernel, ``kernel(grid, block, args)``, with NumPy arrays for device pointers and NumPy scalars for values. The
+arguments are checked against the kernel's C signature (array dtype and contiguity, exact scalar type), which CuPy
+does not do: a mismatch there would silently pass garbage to the GPU. This lets the test suite run the kernels' real
+source and the real launch code (``launch_*`` / ``*_device`` functions, written against an array module) without a
+GPU. What it cannot show: NVRTC-specific compilation, device memory and the DLPack hand-over, which the
+``requires_cuda`` tests cover on a GPU.
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from egostream.kernels._cuda import CudaSource
+
+__all__ = ["EmulatedModule", "HOST_COMPILER", "requires_host_compiler"]
+
+HOST_COMPILER = shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")
+requires_host_compiler = pytest.mark.skipif(HOST_COMPILER is None, reason="needs a host C++ compiler (g++)")
+
+_HEADER = Path(__file__).with_name("cuda_emulator.h")
+_KERNEL = re.compile(r'extern\s+"C"\s+__global__\s+void\s+(\w+)\s*\(([^)]*)\)')
+_SCALARS = {"int": np.int32, "unsigned int": np.uint32, "long long": np.int64, "unsigned long long": np.uint64,
+            "float": np.float32, "double": np.float64}
+_CTYPES = {np.int32: ctypes.c_int32, np.uint32: ctypes.c_uint32, np.int64: ctypes.c_int64,
+           np.uint64: ctypes.c_uint64, np.float32: ctypes.c_float, np.float64: ctypes.c_double}
+
+
+@dataclass(frozen=True)
+class _Parameter:
+    name: str
+    element: type  # the NumPy scalar type of the value, or of the pointed-to elements
+    pointer: bool
+
+
+def _parse_parameters(text: str, macros: dict[str, str]) -> list[_Parameter]:
+    parameters = []
+    for declaration in text.split(","):
+        declaration = " ".join(declaration.replace("*", " * ").split())
+        *type_words, name = declaration.split(" ")
+        pointer = "*" in type_words
+        words = [macros.get(word, word) for word in type_words if word not in ("const", "*")]
+        parameters.append(_Parameter(name, _SCALARS[" ".join(words)], pointer))
+    return parameters
+
+
+class EmulatedKernel:
+    """One ``extern "C" __global__`` function of an :class:`EmulatedModule`."""
+
+    def __init__(self, entry: Any, name: str, parameters: list[_Parameter], order: int) -> None:
+        self.name, self.parameters, self.order = name, parameters, order
+        self._entry = entry
+        self._entry.restype = ctypes.c_int
+        self._entry.argtypes = [ctypes.c_uint, ctypes.c_uint, ctypes.c_uint] + [
+            ctypes.c_void_p if p.pointer else _CTYPES[p.element] for p in parameters]
+
+    def _convert(self, parameter: _Parameter, value: Any) -> Any:
+        where = f"{self.name}({parameter.name})"
+        if parameter.pointer:
+            if not isinstance(value, np.ndarray):
+                raise TypeError(f"{where}: expected an array, got {type(value).__name__}")
+            if value.dtype.type is not parameter.element or not value.flags.c_contiguous:
+                raise TypeError(f"{where}: expected a C-contiguous {np.dtype(parameter.element)} array, got "
+                                f"{value.dtype} (contiguous={value.flags.c_contiguous})")
+            return value.ctypes.data
+        if type(value) is not parameter.element:
+            raise TypeError(f"{where}: expected a {np.dtype(parameter.element)} scalar, got {type(value).__name__}")
+        return value
+
+    def __call__(self, grid: tuple[int, ...], block: tuple[int, ...], args: tuple[Any, ...]) -> None:
+        if len(grid) != 1 or len(block) != 1:
+            raise ValueError(f"{self.name}: the emulator runs 1-D grids and blocks, got {grid} x {block}")
+        if len(args) != len(self.parameters):
+            raise TypeError(f"{self.name}: expected {len(self.parameters)} arguments, got {len(args)}")
+        converted = [self._convert(p, a) for p, a in zip(self.parameters, args)]
+        status = self._entry(grid[0], block[0], self.order, *converted)
+        if status != 0:
+            raise RuntimeError(f"{self.name}: barrier divergence (some threads returned while others waited)")
+
+
+class EmulatedModule:
+    """A CUDA compilation unit built for the host (a stand-in for ``cupy.RawModule``).
+
+    Args:
+        source: the unit, with its ``-D`` macros.
+        build_dir: where the generated harness and the shared library are written (one library per distinct unit).
+        order: the default thread order of every phase (0 ascending, 1 descending, >= 2 a seeded shuffle).
+    """
+
+    def __init__(self, source: CudaSource, build_dir: Path, *, order: int = 0) -> None:
+        if HOST_COMPILER is None:
+            raise RuntimeError("no host C++ compiler found (g++, c++ or clang++)")
+        code = source.code()
+        macros = {name: str(value) for name, value in source.defines}
+        signatures = _KERNEL.findall(code)
+        self._kernels = {name: _parse_parameters(params, macros) for name, params in signatures}
+        harness = "\n".join([f'#include "{_HEADER}"', code, *(self._entry_point(*s) for s in signatures)])
+        digest = hashlib.sha256((harness + repr(source.macro_options())).encode()).hexdigest()[:16]
+        library = build_dir / f"cuda_emulation_{digest}.so"
+        if not library.exists():
+            build_dir.mkdir(parents=True, exist_ok=True)
+            harness_file = build_dir / f"cuda_emulation_{digest}.cpp"
+            harness_file.write_text(harness)
+            command = [HOST_COMPILER, "-std=c++17", "-O2", "-ffp-contract=off", "-fno-fast-math", "-fPIC",
+                       "-shared", "-w", *source.macro_options(), str(harness_file), "-o", str(library)]
+            subprocess.run(command, check=True, capture_output=True, text=True)
+        self._library = ctypes.CDLL(str(library))
+        self.order = order
+
+    @staticmethod
+    def _entry_point(name: str, parameter_text: str) -> str:
+        """``emulate_<name>(grid, block, order, <the kernel's parameters>)``: the kernel launched under the emulator."""
+        arguments = ", ".join(declaration.replace("*", " ").split()[-1] for declaration in parameter_text.split(","))
+        return (f'extern "C" int emulate_{name}(unsigned int grid, unsigned int block, unsigned int order, '
+                f"{parameter_text}) {{\n"
+                f"    return emulator::launch(grid, block, order, [&]() {{ {name}({arguments}); }});\n}}")
+
+    def get_function(self, name: str, order: int | None = None) -> EmulatedKernel:
+        return EmulatedKernel(getattr(self._library, f"emulate_{name}"), name, self._kernels[name],
+                              self.order if order is None else order)

@@ -1,0 +1,99 @@
+"""Fixtures for the kernels' device paths: the real CuPy path on a GPU, or the same CUDA sources under the emulator.
+
+A pytest plugin, loaded by ``tests/conftest.py`` so that every test directory can use the fixtures.
+
+``device_backend`` runs a test twice: ``cupy`` (CUDA tensors, skipped without CuPy and a GPU) and ``emulated`` (CPU
+tensors; the kernels' CuPy launch code runs with NumPy arrays and the CUDA sources compiled for the host under
+``cuda_emulator.h``, skipped without a host C++ compiler). Either way the test calls the public kernels with
+``backend="cupy"``. ``kernel_backend`` adds the CPU path as a third run.
+"""
+from __future__ import annotations
+
+import importlib
+from functools import partial
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pytest
+import torch
+
+from egostream.kernels import _cosine_topk_cupy, _nms_cupy, _temporal_edges_cupy
+from egostream.testing import requires_cuda
+from tests.kernels.cuda_emulator import EmulatedModule, requires_host_compiler
+
+# Small blocks make every block-strided loop and multi-chunk scan of the kernels run several rounds on small inputs;
+# the shuffled thread order of every phase exposes order-dependent (racy) code.
+EMULATED_THREADS = 8
+EMULATED_ORDER = 2
+
+
+class DeviceBackend(NamedTuple):
+    """``name`` to pass as ``backend=``; ``device`` for the input tensors; ``emulated`` when no GPU is involved."""
+
+    name: str
+    device: torch.device
+    emulated: bool
+
+
+class EmulatedBuilds:
+    """The kernels' compilation units built for the host, once per test session."""
+
+    def __init__(self, build_dir: Path, threads: int, order: int) -> None:
+        self.build_dir, self.threads, self.order = build_dir, threads, order
+        self.nms = EmulatedModule(_nms_cupy.nms_source(threads), build_dir, order=order)
+        self.topk = EmulatedModule(_cosine_topk_cupy.topk_source(threads), build_dir, order=order)
+        self.edges = {dtype: EmulatedModule(_temporal_edges_cupy.edges_source(np.dtype(dtype)), build_dir,
+                                            order=order) for dtype in ("float32", "float64")}
+
+    def radius_edges(self, pos: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        module = self.edges[str(pos.dtype).removeprefix("torch.")]
+        return _temporal_edges_cupy.radius_runs_device(np, module.get_function, self.threads, pos, *args, **kwargs)
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Route ``backend="cupy"`` of every kernel to these builds for the current test."""
+        for name in ("nms", "cosine_topk", "temporal_edges"):  # modules (the package re-exports same-named functions)
+            monkeypatch.setattr(importlib.import_module(f"egostream.kernels.{name}"), "use_cupy", lambda backend, *tensors: backend == "cupy")
+        monkeypatch.setattr(_nms_cupy, "greedy_groups_cupy",
+                            partial(_nms_cupy.greedy_groups_device, np, self.nms.get_function(_nms_cupy.KERNEL),
+                                    self.threads))
+        monkeypatch.setattr(_cosine_topk_cupy, "topk_lowest_index_cupy",
+                            partial(_cosine_topk_cupy.topk_lowest_index_device, np, self.topk.get_function,
+                                    self.threads))
+        monkeypatch.setattr(_temporal_edges_cupy, "radius_edges_cupy", self.radius_edges)
+
+
+@pytest.fixture(scope="session")
+def emulated_build_dir(request: pytest.FixtureRequest) -> Path:
+    """Host builds of the CUDA sources, kept in pytest's cache (file names are hashes of the generated source)."""
+    return Path(request.config.cache.mkdir("cuda_emulation"))
+
+
+@pytest.fixture(scope="session")
+def emulated_builds(emulated_build_dir: Path) -> EmulatedBuilds:
+    return EmulatedBuilds(emulated_build_dir, EMULATED_THREADS, EMULATED_ORDER)
+
+
+def _select_backend(name: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> DeviceBackend:
+    if name == "cpu":
+        return DeviceBackend("cpu", torch.device("cpu"), emulated=False)
+    if name == "cupy":
+        return DeviceBackend("cupy", torch.device("cuda"), emulated=False)
+    request.getfixturevalue("emulated_builds").install(monkeypatch)
+    return DeviceBackend("cupy", torch.device("cpu"), emulated=True)
+
+
+_CUPY = pytest.param("cupy", marks=requires_cuda)
+_EMULATED = pytest.param("emulated", marks=requires_host_compiler)
+
+
+@pytest.fixture(params=[_CUPY, _EMULATED])
+def device_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> DeviceBackend:
+    """The CuPy path, on a GPU or emulated."""
+    return _select_backend(request.param, request, monkeypatch)
+
+
+@pytest.fixture(params=["cpu", _CUPY, _EMULATED])
+def kernel_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> DeviceBackend:
+    """The CPU path, then the CuPy path on a GPU or emulated."""
+    return _select_backend(request.param, request, monkeypatch)
