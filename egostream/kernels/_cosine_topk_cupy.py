@@ -35,7 +35,7 @@ def topk_lowest_index_device(xp: ModuleType, get_function: Callable[[str], Any],
     """Row-wise top-``k`` of ``[Q, P]`` float32 similarities on their device, through the array module ``xp``:
     ``([Q, k] float32 values, [Q, k] int64 columns)``, by decreasing value, ties by the lowest column.
     """
-    sims = xp.from_dlpack(similarities.float().contiguous())
+    sims = xp.from_dlpack(similarities.detach().float().contiguous())
     num_queries, num_columns = sims.shape
     values = xp.empty((num_queries, k), dtype=xp.float32)
     indices = xp.empty((num_queries, k), dtype=xp.int64)

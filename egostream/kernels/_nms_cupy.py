@@ -33,7 +33,8 @@ def greedy_groups_device(xp: ModuleType, kernel: Callable[..., Any], threads: in
     ``nms._greedy_groups_numpy`` (``segs [N, 2]`` float32, ``scores [N]`` float32, ``rows [G, L]`` int64 input row of
     each candidate with -1 padding, ``counts [G]`` int64).
     """
-    segs_x, scores_x, rows_x, counts_x = (xp.from_dlpack(t.contiguous()) for t in (segs, scores, rows, counts))
+    segs_x, scores_x, rows_x, counts_x = (xp.from_dlpack(t.detach().contiguous())
+                                          for t in (segs, scores, rows, counts))
     num_groups, width = rows_x.shape
     candidates_f32 = [xp.empty((num_groups, width), dtype=xp.float32) for _ in range(4)]  # x1, x2, area, score
     candidate_row = xp.empty((num_groups, width), dtype=xp.int64)

@@ -46,7 +46,7 @@ def radius_runs_device(xp: ModuleType, get_function: Callable[[str], Any], threa
         num_old: targets ``i < num_old`` keep only sources ``j >= num_old`` (the edges that appending the nodes
             ``num_old..`` adds); ``0`` gives the whole graph.
     """
-    pos_x, ptr_x = xp.from_dlpack(pos.contiguous()), xp.from_dlpack(ptr.contiguous())
+    pos_x, ptr_x = xp.from_dlpack(pos.detach().contiguous()), xp.from_dlpack(ptr.contiguous())
     n = len(pos_x)
     num_targets = max(n - first_target, 0)
     segment_of = xp.repeat(xp.arange(len(ptr_x) - 1, dtype=xp.int64), xp.diff(ptr_x))

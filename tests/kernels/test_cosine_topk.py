@@ -131,3 +131,12 @@ def test_device_path_equals_torch_on_the_same_device(device_backend: DeviceBacke
         assert sims.device.type == indices.device.type == device_backend.device.type
         assert torch.equal(indices, torch_indices)  # the same product, so the same similarities to select from
         assert torch.equal(sims, torch_sims)
+
+
+def test_device_path_accepts_tensors_that_require_grad(device_backend: DeviceBackend) -> None:
+    prototypes = normalize_rows(torch.randn(50, 16, generator=torch.Generator().manual_seed(0)))
+    prototypes = prototypes.to(device_backend.device).requires_grad_()
+    queries = torch.randn(4, 16, generator=torch.Generator().manual_seed(1)).to(device_backend.device)
+    expected = cosine_topk(queries, prototypes, 5, backend="cpu")
+    got = cosine_topk(queries, prototypes, 5, backend=device_backend.name)
+    assert torch.equal(got[1], expected[1]) and torch.equal(got[0], expected[0].detach())
