@@ -82,7 +82,7 @@ def test_arguments_are_checked_against_the_kernel_signature(emulated_build_dir: 
     kernel((2,), (4,), (sims, np.int64(5), np.int32(1), values, indices))
     with pytest.raises(TypeError, match=r"topk_rows\(k\): expected a int32 scalar"):
         kernel((2,), (4,), (sims, np.int64(5), 1, values, indices))
-    with pytest.raises(TypeError, match=r"topk_rows\(out_indices\): expected a C-contiguous int64 array"):
+    with pytest.raises(TypeError, match=r"topk_rows\(indices\): expected a C-contiguous int64 array"):
         kernel((2,), (4,), (sims, np.int64(5), np.int32(1), values, indices.astype(np.int32)))
     with pytest.raises(TypeError, match="expected 5 arguments"):
         kernel((2,), (4,), (sims, np.int64(5), np.int32(1), values))
@@ -109,12 +109,14 @@ def test_nms_kernel_at_production_block_size(order: int, emulated_build_dir: Pat
 
 
 @pytest.mark.parametrize("order", [0, 1, 7])
-def test_topk_kernel_at_production_block_size(order: int, emulated_build_dir: Path) -> None:
+def test_topk_kernels_at_production_block_size(order: int, emulated_build_dir: Path) -> None:
     module = EmulatedModule(_cosine_topk_cupy.topk_source(_cosine_topk_cupy.THREADS), emulated_build_dir, order=order)
     rng = np.random.default_rng(order)
-    for _ in range(10):
+    for index in range(10):
         values = torch.from_numpy(np.round(rng.standard_normal((3, int(rng.integers(1, 1500)))), 1).astype(np.float32))
         k = int(rng.integers(1, min(values.shape[1], _cosine_topk_cupy.KMAX) + 1))
-        got = _cosine_topk_cupy.topk_lowest_index_device(np, module.get_function, _cosine_topk_cupy.THREADS, values, k)
+        columns_per_block = [_cosine_topk_cupy.COLUMNS_PER_BLOCK, 100, k][index % 3]  # one part, several, k each
+        got = _cosine_topk_cupy.topk_lowest_index_device(np, module.get_function, _cosine_topk_cupy.THREADS, values,
+                                                         k, columns_per_block=columns_per_block)
         expected = topk_lowest_index(values, k)
         assert torch.equal(got[0], expected[0]) and torch.equal(got[1], expected[1])

@@ -17,7 +17,7 @@ nvrtc = pytest.importorskip("cuda.bindings.nvrtc", reason="NVRTC Python bindings
 
 UNITS = {
     "nms": (nms_source(), {KERNEL: 21}),
-    "topk": (topk_source(), {"topk_rows": 5, "row_keys": 4}),
+    "topk": (topk_source(), {"topk_rows": 5, "topk_partial": 6, "topk_merge": 7, "row_keys": 4}),
     "edges_float32": (edges_source(np.dtype(np.float32)), {"count_runs": 11, "write_runs": 9}),
     "edges_float64": (edges_source(np.dtype(np.float64)), {"count_runs": 11, "write_runs": 9}),
 }
