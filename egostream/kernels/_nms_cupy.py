@@ -15,15 +15,24 @@ from torch import Tensor
 from egostream.kernels._cuda import CudaSource, compile_module, torch_stream
 from egostream.kernels.nms import GroupPicks
 
-__all__ = ["THREADS", "KERNEL", "nms_source", "greedy_groups_device", "greedy_groups_cupy"]
+__all__ = ["THREADS", "MIN_THREADS", "KERNEL", "nms_source", "block_threads", "greedy_groups_device",
+           "greedy_groups_cupy"]
 
 THREADS = 256
+MIN_THREADS = 32
 KERNEL = "greedy_nms_groups"
 
 
 def nms_source(threads: int = THREADS) -> CudaSource:
     """The compilation unit of the NMS kernel for blocks of ``threads`` threads (a power of two)."""
     return CudaSource(("nms.cu",), (("THREADS", threads),))
+
+
+def block_threads(width: int) -> int:
+    """Block size for groups of at most ``width`` candidates: the smallest power of two that gives every candidate a
+    thread, within ``[MIN_THREADS, THREADS]``. Every step of a pick ends in block-wide reductions whose depth is
+    ``log2(threads)``, so small groups (the common case: many classes, few candidates each) take smaller blocks."""
+    return min(THREADS, max(MIN_THREADS, 1 << max(width - 1, 0).bit_length()))
 
 
 def greedy_groups_device(xp: ModuleType, kernel: Callable[..., Any], threads: int, segs: Tensor, scores: Tensor,
@@ -56,8 +65,9 @@ def greedy_groups_cupy(segs: Tensor, scores: Tensor, rows: Tensor, counts: Tenso
     import cupy
 
     device = segs.device if segs.is_cuda else torch.device("cuda", torch.cuda.current_device())
-    kernel = compile_module(nms_source()).get_function(KERNEL)
+    threads = block_threads(rows.shape[1])
+    kernel = compile_module(nms_source(threads)).get_function(KERNEL)
     with torch_stream(device):
-        return greedy_groups_device(cupy, kernel, THREADS, *(t.to(device) for t in (segs, scores, rows, counts)),
+        return greedy_groups_device(cupy, kernel, threads, *(t.to(device) for t in (segs, scores, rows, counts)),
                                     soft=soft, sigma=sigma, min_score=min_score, iou_threshold=iou_threshold,
                                     max_picks=max_picks)

@@ -6,7 +6,8 @@
 // seeded shuffle per phase), so code whose result depends on that order (a data race between two barriers) shows up
 // as different outputs under different orders. A block in which some threads return while others wait at a barrier
 // is reported as barrier divergence. __shared__ variables are function statics, shared by the fibers of the running
-// block. Float intrinsics with explicit rounding are the IEEE operations they name (compile with -ffp-contract=off).
+// block. Float intrinsics with explicit rounding are the IEEE operations they name (compile with -ffp-contract=off);
+// atomics are plain read-modify-writes (one fiber runs at a time).
 #pragma once
 
 #include <math.h>
@@ -35,6 +36,8 @@ inline float __fmul_rn(float a, float b) { return a * b; }
 inline float __fdiv_rn(float a, float b) { return a / b; }
 inline float __int_as_float(unsigned int bits) { float f; memcpy(&f, &bits, sizeof f); return f; }
 inline unsigned int __float_as_uint(float value) { unsigned int u; memcpy(&u, &value, sizeof u); return u; }
+// Fibers never interleave inside a call, so the read-modify-write is atomic.
+inline int atomicAdd(int* address, int value) { const int old = *address; *address += value; return old; }
 
 namespace emulator {
 

@@ -114,7 +114,9 @@ class EmulatedModule:
             harness_file.write_text(harness)
             command = [HOST_COMPILER, "-std=c++17", "-O2", "-ffp-contract=off", "-fno-fast-math", "-fPIC",
                        "-shared", "-w", *source.macro_options(), str(harness_file), "-o", str(library)]
-            subprocess.run(command, check=True, capture_output=True, text=True)
+            compiled = subprocess.run(command, capture_output=True, text=True)
+            if compiled.returncode != 0:
+                raise RuntimeError(f"host build of {source.files or 'inline source'} failed:\n{compiled.stderr}")
         self._library = ctypes.CDLL(str(library))
         self.order = order
 

@@ -89,23 +89,24 @@ def test_arguments_are_checked_against_the_kernel_signature(emulated_build_dir: 
 
 
 @pytest.mark.parametrize("order", [0, 1, 7])
-def test_nms_kernel_at_production_block_size(order: int, emulated_build_dir: Path) -> None:
-    kernel = EmulatedModule(_nms_cupy.nms_source(_nms_cupy.THREADS), emulated_build_dir,
-                            order=order).get_function(_nms_cupy.KERNEL)
+def test_nms_kernel_at_production_block_sizes(order: int, emulated_build_dir: Path) -> None:
     for index in range(12):
         case = random_case(_case_rng("production", order, index))
         if len(case.scores) == 0:
             continue
         rows, counts = pack_groups(case.cls_idxs)
-        for soft in (True, False):
-            call = dict(soft=soft, sigma=0.5, min_score=0.001 if soft else 0.0, iou_threshold=0.5, max_picks=0)
-            expected = _greedy_groups_numpy(case.segs, case.scores, rows, counts, **call)
-            got = _nms_cupy.greedy_groups_device(np, kernel, _nms_cupy.THREADS, case.segs, case.scores, rows, counts,
-                                                 **call)
-            assert torch.equal(got.counts, expected.counts)
-            taken = torch.arange(rows.shape[1])[None, :] < expected.counts[:, None]
-            assert torch.equal(got.rows[taken], expected.rows[taken])
-            assert torch.equal(got.scores[taken], expected.scores[taken])
+        for threads in sorted({_nms_cupy.block_threads(rows.shape[1]), _nms_cupy.THREADS}):
+            kernel = EmulatedModule(_nms_cupy.nms_source(threads), emulated_build_dir,
+                                    order=order).get_function(_nms_cupy.KERNEL)
+            for soft in (True, False):
+                call = dict(soft=soft, sigma=0.5, min_score=0.001 if soft else 0.0, iou_threshold=0.5, max_picks=0)
+                expected = _greedy_groups_numpy(case.segs, case.scores, rows, counts, **call)
+                got = _nms_cupy.greedy_groups_device(np, kernel, threads, case.segs, case.scores, rows, counts,
+                                                     **call)
+                assert torch.equal(got.counts, expected.counts)
+                taken = torch.arange(rows.shape[1])[None, :] < expected.counts[:, None]
+                assert torch.equal(got.rows[taken], expected.rows[taken])
+                assert torch.equal(got.scores[taken], expected.scores[taken])
 
 
 @pytest.mark.parametrize("order", [0, 1, 7])

@@ -163,6 +163,13 @@ def test_class_agnostic_voting_refines_segments() -> None:
     np.testing.assert_allclose(result.segs.numpy(), [[0, end], [30, 31]], rtol=0, atol=1e-5)
 
 
+def test_cuda_block_size_follows_the_largest_group() -> None:
+    from egostream.kernels._nms_cupy import block_threads
+
+    assert [block_threads(width) for width in (1, 32, 33, 64, 65, 129, 256, 257, 5000)] == [
+        32, 32, 64, 64, 128, 256, 256, 256, 256]
+
+
 def test_bad_inputs_name_the_field() -> None:
     segs, scores, cls = _tensors([[0, 1]], [0.5])
     with pytest.raises(InputError, match="segs"):

@@ -52,6 +52,7 @@ extern "C" __global__ void greedy_nms_groups(
     __shared__ long long best_key[THREADS];
     __shared__ int best_pos[THREADS];
     __shared__ int scan_buf[THREADS];
+    __shared__ int kept;  // survivors of the current step
 
     int n = (int)counts[blockIdx.x];
     for (int c = tid; c < n; c += THREADS) {
@@ -93,6 +94,7 @@ extern "C" __global__ void greedy_nms_groups(
             swap_candidates(x1, x2, area, score, row, base + step, base + best_pos[0]);
             pick_row[base + step] = row[base + step];
             pick_score[base + step] = score[base + step];
+            kept = 0;
         }
         __syncthreads();
         const float px1 = x1[base + step], px2 = x2[base + step], parea = area[base + step];
@@ -116,9 +118,9 @@ extern "C" __global__ void greedy_nms_groups(
             dropped[i] = drop;
             kept_here += !drop;
         }
-        int kept = 0;
-        block_exclusive_scan(kept_here, scan_buf, &kept);
-        const int new_n = first + kept;
+        if (kept_here) atomicAdd(&kept, kept_here);
+        __syncthreads();
+        const int new_n = first + kept;  // kept is next written after the next step's barriers
         if (new_n == n) continue;
 
         // 4. holes below new_n are filled, in increasing position, by the survivors at or above new_n taken in
