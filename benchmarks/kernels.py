@@ -4,11 +4,14 @@ Each line has ``kernel``, ``path`` (``cupy``, ``torch-cuda`` or ``cpu``), the si
 (wall-clock milliseconds per call, CUDA synchronised). Paths that cannot run here print a line with ``skipped``.
 
 * ``cosine_topk``: ``Q`` queries against ``P`` prototypes of dimension ``D``, ``k = 8`` (EgoPack's default), with
-  the prototypes normalised once (:class:`egostream.kernels.PrototypeIndex`).
+  the prototypes normalised once (:class:`egostream.kernels.PrototypeIndex`). ``cupy`` and ``cpu`` are the kernel's
+  two paths; ``torch-cuda`` is the baseline the CuPy path must not be slower than for ``Q <= 16``: the plain brute
+  force on the GPU, ``normalize -> torch.mm -> torch.topk`` (without the lowest-index tie rule).
 * ``soft_nms``: Hier-EgoPack's MQ call of ``batched_nms`` (Gaussian, per class, sigma 2.0, min score 0.001, at
   most 2000) on ``N`` candidate moments spread over ``C = 110`` classes of one 480 s clip.
 
-Usage: ``python benchmarks/kernels.py [--quick] [--repeats R]``.
+The last line (``"kernel": "targets"``) checks the GPU targets on the measured lines (``null`` where a path did not
+run). Usage: ``python benchmarks/kernels.py [--quick] [--repeats R]``.
 """
 from __future__ import annotations
 
@@ -16,13 +19,14 @@ import argparse
 import itertools
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from functools import partial
 
 import numpy as np
 import torch
 
 from egostream import optional
-from egostream.kernels import PrototypeIndex, batched_nms
+from egostream.kernels import PrototypeIndex, batched_nms, normalize_rows
 
 MQ_CALL = dict(iou_threshold=0.1, min_score=0.001, max_seg_num=2000, use_soft_nms=True, multiclass=True, sigma=2.0,
                voting_thresh=0.95)
@@ -59,23 +63,27 @@ def _time_ms(call: Callable[[], object], device: str, repeats: int, budget_s: fl
     return float(np.percentile(samples, 50)), float(np.percentile(samples, 95))
 
 
-def _emit(record: dict) -> None:
-    print(json.dumps(record), flush=True)
+def _brute_force_topk(index: PrototypeIndex, queries: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``normalize -> torch.mm -> torch.topk``: the ``torch-cuda`` baseline."""
+    return torch.mm(normalize_rows(queries), index.normalized.T).topk(TOP_K, dim=1)
 
 
-def bench_cosine_topk(sizes: list[tuple[int, int, int]], repeats: int) -> None:
+def bench_cosine_topk(sizes: list[tuple[int, int, int]], repeats: int) -> Iterator[dict]:
     generator = torch.Generator().manual_seed(0)
     for path, skipped, device in _paths():
         for num_queries, num_prototypes, dim in sizes:
             record = dict(kernel="cosine_topk", path=path, Q=num_queries, P=num_prototypes, D=dim, k=TOP_K)
             if skipped:
-                _emit({**record, "skipped": skipped})
+                yield {**record, "skipped": skipped}
                 continue
             index = PrototypeIndex(torch.randn(num_prototypes, dim, generator=generator).to(device))
             queries = torch.randn(num_queries, dim, generator=generator).to(device)
-            backend = "cupy" if path == "cupy" else "cpu"
-            p50, p95 = _time_ms(lambda: index.topk(queries, TOP_K, backend=backend), device, repeats)
-            _emit({**record, "ms_p50": round(p50, 4), "ms_p95": round(p95, 4)})
+            if path == "torch-cuda":
+                call = partial(_brute_force_topk, index, queries)
+            else:
+                call = partial(index.topk, queries, TOP_K, backend="cupy" if path == "cupy" else "cpu")
+            p50, p95 = _time_ms(call, device, repeats)
+            yield {**record, "ms_p50": round(p50, 4), "ms_p95": round(p95, 4)}
 
 
 def _mq_candidates(num_segments: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -89,20 +97,43 @@ def _mq_candidates(num_segments: int, seed: int) -> tuple[torch.Tensor, torch.Te
                                                                                           num_segments))
 
 
-def bench_soft_nms(sizes: list[int], repeats: int) -> None:
+def bench_soft_nms(sizes: list[int], repeats: int) -> Iterator[dict]:
     for path, skipped, device in _paths():
         for num_segments in sizes:
             record = dict(kernel="soft_nms", path=path, N=num_segments, C=NUM_CLASSES, call="hier-egopack-mq")
             if path == "torch-cuda":
                 skipped = "NMS has no torch-CUDA path (its CPU path is NumPy; CUDA tensors use the CuPy kernel)"
             if skipped:
-                _emit({**record, "skipped": skipped})
+                yield {**record, "skipped": skipped}
                 continue
             segs, scores, cls_idxs = (t.to(device) for t in _mq_candidates(num_segments, seed=num_segments))
-            backend = "cupy" if path == "cupy" else "cpu"
-            p50, p95 = _time_ms(lambda: batched_nms(segs, scores, cls_idxs, **MQ_CALL, backend=backend), device,
-                                repeats)
-            _emit({**record, "ms_p50": round(p50, 4), "ms_p95": round(p95, 4)})
+            call = partial(batched_nms, segs, scores, cls_idxs, **MQ_CALL, backend="cupy" if path == "cupy" else "cpu")
+            p50, p95 = _time_ms(call, device, repeats)
+            yield {**record, "ms_p50": round(p50, 4), "ms_p95": round(p95, 4)}
+
+
+def _p50(records: list[dict], **match: object) -> float | None:
+    found = [r["ms_p50"] for r in records if "ms_p50" in r and all(r.get(k) == v for k, v in match.items())]
+    return found[0] if found else None
+
+
+def target_summary(records: list[dict]) -> dict:
+    """The issue's two GPU targets from the measured lines: CuPy soft-NMS at least 10x the CPU path at N = 5000, and
+    CuPy top-k no slower than the torch-cuda brute force for every size with Q <= 16 (``null`` where not measured)."""
+    nms_cpu, nms_cupy = _p50(records, kernel="soft_nms", path="cpu", N=5000), _p50(records, kernel="soft_nms",
+                                                                                 path="cupy", N=5000)
+    speedup = round(nms_cpu / nms_cupy, 2) if nms_cpu and nms_cupy else None
+    ratios = []
+    for r in records:
+        if r["kernel"] == "cosine_topk" and r["path"] == "cupy" and "ms_p50" in r and r["Q"] <= 16:
+            baseline = _p50(records, kernel="cosine_topk", path="torch-cuda", Q=r["Q"], P=r["P"], D=r["D"])
+            if baseline:
+                ratios.append(r["ms_p50"] / baseline)
+    worst = round(max(ratios), 3) if ratios else None
+    return dict(kernel="targets", soft_nms_cupy_speedup_at_5000=speedup,
+                soft_nms_target_met=None if speedup is None else speedup >= 10,
+                topk_worst_cupy_over_torch_cuda_q_le_16=worst,
+                topk_target_met=None if worst is None else worst <= 1.0)
 
 
 def main() -> None:
@@ -116,8 +147,11 @@ def main() -> None:
     else:
         topk_sizes = list(itertools.product([1, 16, 256, 4096], [1024, 4096, 16384], [256, 768]))
         nms_sizes = [100, 1000, 5000]
-    bench_cosine_topk(topk_sizes, args.repeats)
-    bench_soft_nms(nms_sizes, args.repeats)
+    records = []
+    for record in itertools.chain(bench_cosine_topk(topk_sizes, args.repeats), bench_soft_nms(nms_sizes, args.repeats)):
+        print(json.dumps(record), flush=True)
+        records.append(record)
+    print(json.dumps(target_summary(records)), flush=True)
 
 
 if __name__ == "__main__":
