@@ -64,9 +64,11 @@ class EmulatedBuilds:
 
 
 @pytest.fixture(scope="session")
-def emulated_build_dir(request: pytest.FixtureRequest) -> Path:
-    """Host builds of the CUDA sources, kept in pytest's cache (file names are hashes of the generated source)."""
-    return Path(request.config.cache.mkdir("cuda_emulation"))
+def emulated_build_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Host builds of the CUDA sources, kept in pytest's cache (file names are hashes of the generated source), or
+    in a temporary folder when the cache plugin is off (``-p no:cacheprovider``)."""
+    cache = getattr(request.config, "cache", None)
+    return Path(cache.mkdir("cuda_emulation")) if cache is not None else tmp_path_factory.mktemp("cuda_emulation")
 
 
 @pytest.fixture(scope="session")
