@@ -1,17 +1,9 @@
 """The CUDA compilation units of the CuPy paths compile with NVRTC, the runtime compiler CuPy uses, with the CuPy
 path's options, and export the kernels its launch code looks up. No GPU is needed: NVRTC ships with torch's CUDA
-dependencies (``cuda-bindings``); the test is skipped where it does not.
-
-NVRTC runs in a child process: loading the CUDA 13 libraries into the test process disturbed later torch calls
-there (tensor sizes read as 0), so the test process never loads them.
-"""
+dependencies (``cuda-bindings``); the test is skipped where it does not."""
 from __future__ import annotations
 
-import importlib.util
-import json
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -21,8 +13,7 @@ from egostream.kernels._cuda import CudaSource
 from egostream.kernels._nms_cupy import KERNEL, nms_source
 from egostream.kernels._temporal_edges_cupy import edges_source
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("cuda.bindings") is None,
-                                reason="NVRTC Python bindings (cuda-bindings) not installed")
+nvrtc = pytest.importorskip("cuda.bindings.nvrtc", reason="NVRTC Python bindings (cuda-bindings) not installed")
 
 UNITS = {
     "nms": (nms_source(), {KERNEL: 21}),
@@ -31,44 +22,35 @@ UNITS = {
     "edges_float64": (edges_source(np.dtype(np.float64)), {"count_runs": 11, "write_runs": 9}),
 }
 
-# Reads {"code", "name", "options"} on stdin; prints {"status", "log", "ptx"} (status "unavailable" when the NVRTC
-# library cannot be loaded).
-_COMPILE_SCRIPT = r"""
-import json, sys
-from cuda.bindings import nvrtc
-request = json.load(sys.stdin)
-try:
-    status, program = nvrtc.nvrtcCreateProgram(request["code"].encode(), request["name"].encode(), 0, [], [])
-except RuntimeError as error:
-    print(json.dumps({"status": "unavailable", "log": str(error), "ptx": ""}))
-    sys.exit(0)
-options = [option.encode() for option in request["options"]]
-(status,) = nvrtc.nvrtcCompileProgram(program, len(options), options)
-_, size = nvrtc.nvrtcGetProgramLogSize(program)
-log = b" " * size
-nvrtc.nvrtcGetProgramLog(program, log)
-ptx = b""
-if status == nvrtc.nvrtcResult.NVRTC_SUCCESS:
-    _, size = nvrtc.nvrtcGetPTXSize(program)
-    ptx = b" " * size
-    nvrtc.nvrtcGetPTX(program, ptx)
-nvrtc.nvrtcDestroyProgram(program)
-print(json.dumps({"status": status.name, "log": log.decode(errors="replace").rstrip("\x00"),
-                  "ptx": ptx.decode(errors="replace").rstrip("\x00")}))
-"""
+
+def _check(result: tuple, what: str) -> tuple:
+    status, *values = result
+    assert status == nvrtc.nvrtcResult.NVRTC_SUCCESS, f"{what}: {status}"
+    return tuple(values)
+
+
+def _read(size_call: tuple, read: object, program: object) -> str:
+    """NVRTC writes the log / PTX into a caller's buffer. It must be a ``bytearray``: ``b" " * size`` is, for size 1,
+    the interpreter's shared one-byte object, and writing into it corrupts every later use of ``b" "``."""
+    (size,) = _check(size_call, "size")
+    buffer = bytearray(size)
+    _check(read(program, buffer), "read")
+    return buffer.decode(errors="replace").rstrip("\x00")
 
 
 def _compile_to_ptx(source: CudaSource, name: str) -> str:
-    request = dict(code=source.code(), name=f"{name}.cu",
-                   options=[*source.nvrtc_options(), "--gpu-architecture=compute_80"])
-    child = subprocess.run([sys.executable, "-c", _COMPILE_SCRIPT], input=json.dumps(request), capture_output=True,
-                           text=True, timeout=120)
-    assert child.returncode == 0, child.stderr
-    result = json.loads(child.stdout)
-    if result["status"] == "unavailable":
-        pytest.skip(f"NVRTC not loadable: {result['log']}")
-    assert result["status"] == "NVRTC_SUCCESS", result["log"]
-    return result["ptx"]
+    try:
+        (program,) = _check(nvrtc.nvrtcCreateProgram(source.code().encode(), f"{name}.cu".encode(), 0, [], []),
+                            "create")
+    except RuntimeError as error:  # the bindings import but the NVRTC library cannot be loaded
+        pytest.skip(f"NVRTC not loadable: {error}")
+    options = [option.encode() for option in source.nvrtc_options()] + [b"--gpu-architecture=compute_80"]
+    (status,) = nvrtc.nvrtcCompileProgram(program, len(options), options)
+    log = _read(nvrtc.nvrtcGetProgramLogSize(program), nvrtc.nvrtcGetProgramLog, program)
+    assert status == nvrtc.nvrtcResult.NVRTC_SUCCESS, log
+    ptx = _read(nvrtc.nvrtcGetPTXSize(program), nvrtc.nvrtcGetPTX, program)
+    _check(nvrtc.nvrtcDestroyProgram(program), "destroy")
+    return ptx
 
 
 @pytest.mark.parametrize("unit", sorted(UNITS))
