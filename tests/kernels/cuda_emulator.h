@@ -4,8 +4,8 @@
 // reaches __syncthreads() or returns, then the next fiber runs: one "phase" is every thread running from one barrier
 // to the next. The order in which the threads of a phase run is chosen by the launch (ascending, descending, or a
 // seeded shuffle per phase), so code whose result depends on that order (a data race between two barriers) shows up
-// as different outputs under different orders. A block in which some threads return while others wait at a barrier
-// is reported as barrier divergence. __shared__ variables are function statics, shared by the fibers of the running
+// as different outputs under different orders. A block in which some threads return while others wait at a barrier,
+// or in which threads wait at different __syncthreads() calls (source lines), is reported as barrier divergence. __shared__ variables are function statics, shared by the fibers of the running
 // block. Float intrinsics with explicit rounding are the IEEE operations they name (compile with -ffp-contract=off);
 // atomics are plain read-modify-writes (one fiber runs at a time).
 #pragma once
@@ -49,6 +49,7 @@ struct Fiber {
     ucontext_t context;
     std::vector<char> stack;
     bool finished = false;
+    int barrier_line = 0;  // the source line of the __syncthreads() the fiber waits at
 };
 
 static ucontext_t scheduler;
@@ -60,7 +61,10 @@ static void fiber_main() {
     running->finished = true;  // returning resumes uc_link, the scheduler
 }
 
-inline void barrier() { swapcontext(&running->context, &scheduler); }
+inline void barrier(int line) {
+    running->barrier_line = line;
+    swapcontext(&running->context, &scheduler);
+}
 
 // order: 0 ascending thread index, 1 descending, >= 2 a shuffle per phase seeded with order.
 inline int launch(unsigned int grid, unsigned int block, unsigned int order, const std::function<void()>& body) {
@@ -93,6 +97,10 @@ inline int launch(unsigned int grid, unsigned int block, unsigned int order, con
             const auto finished = std::count_if(fibers.begin(), fibers.end(), [](const Fiber& f) { return f.finished; });
             if (finished == (long)block) break;
             if (finished != 0) return kBarrierDivergence;
+            const int line = fibers[0].barrier_line;
+            for (const Fiber& fiber : fibers) {
+                if (fiber.barrier_line != line) return kBarrierDivergence;
+            }
         }
     }
     return kOk;
@@ -100,4 +108,4 @@ inline int launch(unsigned int grid, unsigned int block, unsigned int order, con
 
 }  // namespace emulator
 
-#define __syncthreads() emulator::barrier()
+#define __syncthreads() emulator::barrier(__LINE__)

@@ -87,7 +87,8 @@ class EmulatedKernel:
         converted = [self._convert(p, a) for p, a in zip(self.parameters, args)]
         status = self._entry(grid[0], block[0], self.order, *converted)
         if status != 0:
-            raise RuntimeError(f"{self.name}: barrier divergence (some threads returned while others waited)")
+            raise RuntimeError(f"{self.name}: barrier divergence (threads returned or waited at different "
+                               f"__syncthreads() while others waited)")
 
 
 class EmulatedModule:

@@ -75,6 +75,23 @@ extern "C" __global__ void early_exit(int* out) {
         module.get_function("early_exit")((1,), (4,), (np.zeros(4, dtype=np.int32),))
 
 
+def test_barriers_at_different_places_are_reported(emulated_build_dir: Path) -> None:
+    text = r"""
+extern "C" __global__ void split_barriers(int* out) {
+    if (threadIdx.x % 2) {
+        __syncthreads();
+        out[threadIdx.x] = 1;
+    } else {
+        __syncthreads();
+        out[threadIdx.x] = 2;
+    }
+}
+"""
+    module = EmulatedModule(InlineSource((), (), text), emulated_build_dir)
+    with pytest.raises(RuntimeError, match="barrier divergence"):
+        module.get_function("split_barriers")((1,), (4,), (np.zeros(4, dtype=np.int32),))
+
+
 def test_arguments_are_checked_against_the_kernel_signature(emulated_build_dir: Path) -> None:
     module = EmulatedModule(_cosine_topk_cupy.topk_source(4), emulated_build_dir)
     kernel = module.get_function("topk_rows")
