@@ -109,3 +109,15 @@ def test_cli_replay(dataset, tmp_path, capsys) -> None:
     assert "D=32" in capsys.readouterr().err
     assert main(["replay", "--task", "oscc", "--data", str(data), "--checkpoint", str(checkpoint), "--out",
                  str(out), "--features", "synthetic", "colour=red"]) == 2
+
+
+def test_every_kernel_on_the_emulated_cuda_path_writes_the_same_files(dataset, tmp_path, request) -> None:
+    data, checkpoint = dataset
+    replay("all", "hier-egopack", data, "val", checkpoint, tmp_path / "cpu", features="synthetic", progress=False)
+    builds = request.getfixturevalue("emulated_kernels_everywhere")  # from here on every kernel call is emulated
+    replay("all", "hier-egopack", data, "val", checkpoint, tmp_path / "cuda", features="synthetic", progress=False)
+    assert set(builds.calls) == {"edges", "nms"}  # the tiny model has no backpack, hence no top-k
+    for task in TASKS:
+        assert (tmp_path / "cuda" / f"{task}.json").read_bytes() == (tmp_path / "cpu" / f"{task}.json").read_bytes()
+    metrics = (tmp_path / "cuda" / "metrics.json").read_text().replace(str(tmp_path / "cuda"), str(tmp_path / "cpu"))
+    assert metrics == (tmp_path / "cpu" / "metrics.json").read_text()  # the same, but for the file paths it names

@@ -10,9 +10,9 @@ tensors; the kernels' CuPy launch code runs with NumPy arrays and the CUDA sourc
 from __future__ import annotations
 
 import importlib
-from functools import partial
+from collections import Counter
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
@@ -20,7 +20,7 @@ import torch
 
 from egostream.kernels import _cosine_topk_cupy, _nms_cupy, _temporal_edges_cupy
 from egostream.testing import requires_cuda
-from tests.kernels.cuda_emulator import EmulatedModule, requires_host_compiler
+from tests.kernels.cuda_emulator import HOST_COMPILER, EmulatedModule, requires_host_compiler
 
 # Small blocks make every block-strided loop and multi-chunk scan of the kernels run several rounds on small inputs;
 # the shuffled thread order of every phase exposes order-dependent (racy) code.
@@ -37,7 +37,8 @@ class DeviceBackend(NamedTuple):
 
 
 class EmulatedBuilds:
-    """The kernels' compilation units built for the host, once per test session."""
+    """The kernels' compilation units built for the host, once per test session; ``calls`` counts the emulated
+    launches of each kernel family (``nms``, ``topk``, ``edges``) since the last :meth:`install`."""
 
     def __init__(self, build_dir: Path, threads: int, order: int) -> None:
         self.build_dir, self.threads, self.order = build_dir, threads, order
@@ -45,22 +46,33 @@ class EmulatedBuilds:
         self.topk = EmulatedModule(_cosine_topk_cupy.topk_source(threads), build_dir, order=order)
         self.edges = {dtype: EmulatedModule(_temporal_edges_cupy.edges_source(np.dtype(dtype)), build_dir,
                                             order=order) for dtype in ("float32", "float64")}
+        self.calls: Counter[str] = Counter()
 
-    def radius_edges(self, pos: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+    def greedy_groups(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls["nms"] += 1
+        kernel = self.nms.get_function(_nms_cupy.KERNEL)
+        return _nms_cupy.greedy_groups_device(np, kernel, self.threads, *args, **kwargs)
+
+    def topk_lowest_index(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls["topk"] += 1
+        return _cosine_topk_cupy.topk_lowest_index_device(np, self.topk.get_function, self.threads, *args, **kwargs)
+
+    def radius_edges(self, pos: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        self.calls["edges"] += 1
         module = self.edges[str(pos.dtype).removeprefix("torch.")]
         return _temporal_edges_cupy.radius_runs_device(np, module.get_function, self.threads, pos, *args, **kwargs)
 
-    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """Route ``backend="cupy"`` of every kernel to these builds for the current test."""
+    def install(self, monkeypatch: pytest.MonkeyPatch, *, everywhere: bool = False) -> None:
+        """Route ``backend="cupy"`` of every kernel to these builds for the current test; with ``everywhere`` also
+        ``backend="auto"``, so that code calling the kernels with their defaults (engine, replay) takes them."""
+        routed = ("cupy", "auto") if everywhere else ("cupy",)
         for name in ("nms", "cosine_topk", "temporal_edges"):  # modules (the package re-exports same-named functions)
-            monkeypatch.setattr(importlib.import_module(f"egostream.kernels.{name}"), "use_cupy", lambda backend, *tensors: backend == "cupy")
-        monkeypatch.setattr(_nms_cupy, "greedy_groups_cupy",
-                            partial(_nms_cupy.greedy_groups_device, np, self.nms.get_function(_nms_cupy.KERNEL),
-                                    self.threads))
-        monkeypatch.setattr(_cosine_topk_cupy, "topk_lowest_index_cupy",
-                            partial(_cosine_topk_cupy.topk_lowest_index_device, np, self.topk.get_function,
-                                    self.threads))
+            module = importlib.import_module(f"egostream.kernels.{name}")
+            monkeypatch.setattr(module, "use_cupy", lambda backend, *tensors: backend in routed)
+        monkeypatch.setattr(_nms_cupy, "greedy_groups_cupy", self.greedy_groups)
+        monkeypatch.setattr(_cosine_topk_cupy, "topk_lowest_index_cupy", self.topk_lowest_index)
         monkeypatch.setattr(_temporal_edges_cupy, "radius_edges_cupy", self.radius_edges)
+        self.calls.clear()
 
 
 @pytest.fixture(scope="session")
@@ -87,6 +99,16 @@ def _select_backend(name: str, request: pytest.FixtureRequest, monkeypatch: pyte
 
 _CUPY = pytest.param("cupy", marks=requires_cuda)
 _EMULATED = pytest.param("emulated", marks=requires_host_compiler)
+
+
+@pytest.fixture
+def emulated_kernels_everywhere(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> EmulatedBuilds:
+    """Every kernel call in the test, ``backend="auto"`` included, takes the emulated CuPy path."""
+    if HOST_COMPILER is None:
+        pytest.skip("needs a host C++ compiler (g++)")
+    builds = request.getfixturevalue("emulated_builds")
+    builds.install(monkeypatch, everywhere=True)
+    return builds
 
 
 @pytest.fixture(params=[_CUPY, _EMULATED])

@@ -12,6 +12,7 @@ from egostream.backpack.prototypes import Backpack
 from egostream.stream.readouts import EvidenceReader, MomentLedger, NodeView, Readouts
 from egostream.stream.schema import WindowResult
 from egostream.stream.windows import WindowEmitter
+from tests.kernels.device_backends import EmulatedBuilds
 from tests.stream.test_readouts import GRID, NAMES, SPANS, stream_rows, tiny_bundle
 
 NUM_ROWS = 45  # longer than the 12 s (22-row) horizon, so the engine evicts nodes during the stream
@@ -90,3 +91,20 @@ def test_final_moments_are_emitted_once_per_final_node_and_class() -> None:
     final_counts = NodeView.offline(tiny_bundle().backbone("mq"), stream_rows(NUM_ROWS), GRID).outputs_final
     assert all(node < final_counts[level] for level, node, _ in seen)
     assert len(seen) <= sum(final_counts) * len(NAMES.moments)
+
+
+def _without_timings(window: WindowResult) -> WindowResult:
+    return dataclasses.replace(window, received_wall_s=0.0, emitted_wall_s=0.0, latency_ms={})
+
+
+@pytest.fixture(scope="module")
+def cpu_windows() -> list[WindowResult]:
+    return streamed_windows(2)
+
+
+def test_every_kernel_on_the_emulated_cuda_path_gives_the_same_windows(
+        cpu_windows: list[WindowResult], emulated_kernels_everywhere: EmulatedBuilds) -> None:
+    windows = streamed_windows(2)
+    # the engine's incremental edges, the evidence top-k and the MQ NMS all ran as (emulated) CUDA kernels
+    assert set(emulated_kernels_everywhere.calls) == {"edges", "topk", "nms"}
+    assert [_without_timings(w) for w in windows] == [_without_timings(w) for w in cpu_windows]
