@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from egostream.kernels._cuda import CudaSource, compile_module, torch_stream
+from egostream.kernels._cuda import CudaSource, compile_module, cuda_device_for, torch_stream
 
 __all__ = ["THREADS", "KMAX", "COLUMNS_PER_BLOCK", "topk_source", "topk_lowest_index_device", "topk_lowest_index_cupy"]
 
@@ -69,9 +69,12 @@ def topk_lowest_index_device(xp: ModuleType, get_function: Callable[[str], Any],
 
 
 def topk_lowest_index_cupy(similarities: Tensor, k: int) -> tuple[Tensor, Tensor]:
-    """:func:`topk_lowest_index_device` with CuPy, for CUDA ``similarities``, on torch's current stream."""
+    """:func:`topk_lowest_index_device` with CuPy, on torch's current stream; results on the device of
+    ``similarities`` (CPU inputs are computed on the current CUDA device)."""
     import cupy
 
     module = compile_module(topk_source())
-    with torch_stream(similarities.device):
-        return topk_lowest_index_device(cupy, module.get_function, THREADS, similarities, k)
+    device = cuda_device_for(similarities)
+    with torch_stream(device):
+        values, indices = topk_lowest_index_device(cupy, module.get_function, THREADS, similarities.to(device), k)
+    return values.to(similarities.device), indices.to(similarities.device)

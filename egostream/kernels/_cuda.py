@@ -19,7 +19,7 @@ import torch
 if TYPE_CHECKING:
     import cupy
 
-__all__ = ["CudaSource", "compile_module", "torch_stream"]
+__all__ = ["CudaSource", "compile_module", "cuda_device_for", "torch_stream"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,12 @@ def compile_module(source: CudaSource) -> cupy.RawModule:
     import cupy
 
     return cupy.RawModule(code=source.code(), options=source.nvrtc_options())
+
+
+def cuda_device_for(tensor: torch.Tensor) -> torch.device:
+    """Where a CuPy path runs for ``tensor``: its own device if it is on a GPU, else the current CUDA device (a
+    forced ``backend="cupy"`` on CPU tensors copies them there)."""
+    return tensor.device if tensor.is_cuda else torch.device("cuda", torch.cuda.current_device())
 
 
 @contextlib.contextmanager

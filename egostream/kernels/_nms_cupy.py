@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from egostream.kernels._cuda import CudaSource, compile_module, torch_stream
+from egostream.kernels._cuda import CudaSource, compile_module, cuda_device_for, torch_stream
 from egostream.kernels.nms import GroupPicks
 
 __all__ = ["THREADS", "MIN_THREADS", "KERNEL", "nms_source", "block_threads", "greedy_groups_device",
@@ -64,7 +64,7 @@ def greedy_groups_cupy(segs: Tensor, scores: Tensor, rows: Tensor, counts: Tenso
     """:func:`greedy_groups_device` with CuPy; tensors are moved to the current CUDA device if needed."""
     import cupy
 
-    device = segs.device if segs.is_cuda else torch.device("cuda", torch.cuda.current_device())
+    device = cuda_device_for(segs)
     threads = block_threads(rows.shape[1])
     kernel = compile_module(nms_source(threads)).get_function(KERNEL)
     with torch_stream(device):

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from egostream.kernels._cuda import CudaSource, compile_module, torch_stream
+from egostream.kernels._cuda import CudaSource, compile_module, cuda_device_for, torch_stream
 
 __all__ = ["THREADS", "edges_source", "radius_runs_device", "radius_edges_cupy"]
 
@@ -68,10 +68,13 @@ def radius_runs_device(xp: ModuleType, get_function: Callable[[str], Any], threa
 
 def radius_edges_cupy(pos: Tensor, ptr: Tensor, radius: float, loop: bool, *, first_target: int = 0,
                       num_old: int = 0) -> Tensor:
-    """:func:`radius_runs_device` with CuPy, for CUDA ``pos``, on torch's current stream."""
+    """:func:`radius_runs_device` with CuPy, on torch's current stream; edges on the device of ``pos`` (CPU inputs are
+    computed on the current CUDA device)."""
     import cupy
 
     module = compile_module(edges_source(np.dtype(str(pos.dtype).removeprefix("torch."))))
-    with torch_stream(pos.device):
-        return radius_runs_device(cupy, module.get_function, THREADS, pos, ptr, radius, loop,
-                                  first_target=first_target, num_old=num_old)
+    device = cuda_device_for(pos)
+    with torch_stream(device):
+        edges = radius_runs_device(cupy, module.get_function, THREADS, pos.to(device), ptr.to(device), radius, loop,
+                                   first_target=first_target, num_old=num_old)
+    return edges.to(pos.device)

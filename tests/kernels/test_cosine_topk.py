@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from egostream.errors import InputError
-from egostream.kernels.cosine_topk import PrototypeIndex, cosine_topk, normalize_rows, topk_lowest_index
-from tests.kernels.device_backends import DeviceBackend
 from egostream.kernels import _cosine_topk_cupy
+from egostream.kernels.cosine_topk import PrototypeIndex, cosine_topk, normalize_rows, topk_lowest_index
+from egostream.testing import requires_cuda
+from tests.kernels.device_backends import DeviceBackend
 
 
 def _brute_force(queries: torch.Tensor, prototypes: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -140,3 +141,14 @@ def test_device_path_accepts_tensors_that_require_grad(device_backend: DeviceBac
     expected = cosine_topk(queries, prototypes, 5, backend="cpu")
     got = cosine_topk(queries, prototypes, 5, backend=device_backend.name)
     assert torch.equal(got[1], expected[1]) and torch.equal(got[0], expected[0].detach())
+
+
+@requires_cuda
+def test_forced_cupy_on_cpu_tensors_runs_on_the_gpu_and_returns_cpu_tensors() -> None:
+    rng = np.random.default_rng(13)
+    index = PrototypeIndex(_random_rows(rng, 3000, 64))
+    queries = _random_rows(rng, 5, 64)
+    sims, indices = index.topk(queries, 8, backend="cupy")
+    expected_sims, expected_indices = index.topk(queries, 8, backend="cpu")
+    assert sims.device.type == indices.device.type == "cpu"
+    assert torch.equal(indices, expected_indices) and torch.equal(sims, expected_sims)

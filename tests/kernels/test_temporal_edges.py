@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from egostream.kernels.temporal_edges import radius_edges, radius_edges_incremental, radius_edges_ptr
+from egostream.testing import requires_cuda
 from tests.kernels.device_backends import DeviceBackend
 
 
@@ -146,3 +147,15 @@ def test_incremental_device_path_equals_cpu_path(seed: int, device_backend: Devi
                                                      new_pos.to(device_backend.device), 1.5, loop=loop,
                                                      backend=device_backend.name)
                 assert torch.equal(cpu, on_device.cpu())
+
+
+@requires_cuda
+def test_forced_cupy_on_cpu_tensors_runs_on_the_gpu_and_returns_cpu_tensors() -> None:
+    pos, video = random_case(torch.Generator().manual_seed(7), num_videos=3, max_len=50, duplicates=True,
+                             shuffle=True)
+    edges = radius_edges(pos, video, 1.5, backend="cupy")
+    assert edges.device.type == "cpu" and torch.equal(edges, radius_edges(pos, video, 1.5, backend="cpu"))
+    added = radius_edges_incremental(pos[:10].sort().values, pos[10:20].sort().values + 10.0, 1.5, backend="cupy")
+    assert added.device.type == "cpu"
+    assert torch.equal(added, radius_edges_incremental(pos[:10].sort().values, pos[10:20].sort().values + 10.0, 1.5,
+                                                       backend="cpu"))
