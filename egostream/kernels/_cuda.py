@@ -12,14 +12,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.resources import files
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 
 if TYPE_CHECKING:
     import cupy
 
-__all__ = ["CudaSource", "compile_module", "cuda_device_for", "torch_stream"]
+__all__ = ["ArrayView", "CudaSource", "compile_module", "cuda_device_for", "torch_stream"]
+
+ArrayView = Callable[[torch.Tensor], Any]
+"""A zero-copy array view of a tensor, passed to a raw kernel as a pointer: ``cupy.from_dlpack`` on a GPU,
+``numpy.from_dlpack`` under the test emulator."""
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,18 @@
 """CUDA path of :mod:`egostream.kernels.nms`: the raw kernel ``cuda/nms.cu``, one thread block per group (class).
 
-:func:`greedy_groups_device` is written against an array module ``xp`` and a kernel object, so the same launch code
-runs with CuPy on a GPU and, in the tests, with NumPy and the CUDA source compiled under a block emulator.
+:func:`greedy_groups_device` keeps its buffers in torch and hands the kernel zero-copy views made by ``as_array``
+(``cupy.from_dlpack`` on a GPU; ``numpy.from_dlpack`` in the tests, where the CUDA source runs under a block emulator),
+so the same launch code serves both.
 """
 from __future__ import annotations
 
-from types import ModuleType
 from typing import Any, Callable
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from egostream.kernels._cuda import CudaSource, compile_module, cuda_device_for, torch_stream
+from egostream.kernels._cuda import ArrayView, CudaSource, compile_module, cuda_device_for, torch_stream
 from egostream.kernels.nms import GroupPicks
 
 __all__ = ["THREADS", "MIN_THREADS", "KERNEL", "nms_source", "block_threads", "greedy_groups_device",
@@ -35,28 +35,30 @@ def block_threads(width: int) -> int:
     return min(THREADS, max(MIN_THREADS, 1 << max(width - 1, 0).bit_length()))
 
 
-def greedy_groups_device(xp: ModuleType, kernel: Callable[..., Any], threads: int, segs: Tensor, scores: Tensor,
+def greedy_groups_device(as_array: ArrayView, kernel: Callable[..., Any], threads: int, segs: Tensor, scores: Tensor,
                          rows: Tensor, counts: Tensor, *, soft: bool, sigma: float, min_score: float,
                          iou_threshold: float, max_picks: int) -> GroupPicks:
-    """Run the kernel on the device of the tensors through the array module ``xp``; same contract as
-    ``nms._greedy_groups_numpy`` (``segs [N, 2]`` float32, ``scores [N]`` float32, ``rows [G, L]`` int64 input row of
-    each candidate with -1 padding, ``counts [G]`` int64).
+    """Run the kernel on the device of the tensors; same contract as ``nms._greedy_groups_numpy`` (``segs [N, 2]``
+    float32, ``scores [N]`` float32, ``rows [G, L]`` int64 input row of each candidate with -1 padding, ``counts [G]``
+    int64). Buffers are torch tensors; ``as_array`` gives the kernel its zero-copy views of them.
     """
-    segs_x, scores_x, rows_x, counts_x = (xp.from_dlpack(t.detach().contiguous())
-                                          for t in (segs, scores, rows, counts))
-    num_groups, width = rows_x.shape
-    candidates_f32 = [xp.empty((num_groups, width), dtype=xp.float32) for _ in range(4)]  # x1, x2, area, score
-    candidate_row = xp.empty((num_groups, width), dtype=xp.int64)
-    compaction_i32 = [xp.empty((num_groups, width), dtype=xp.int32) for _ in range(3)]  # dropped, ranks
-    pick_row = xp.zeros((num_groups, width), dtype=xp.int64)
-    pick_score = xp.zeros((num_groups, width), dtype=xp.float32)
-    picks = xp.zeros(num_groups, dtype=xp.int64)
+    num_groups, width = rows.shape
+    device = segs.device
+
+    def buffer(dtype: torch.dtype, fill: bool = False) -> Tensor:
+        return (torch.zeros if fill else torch.empty)((num_groups, width), dtype=dtype, device=device)
+
+    candidates = [buffer(torch.float32) for _ in range(4)] + [buffer(torch.long)]  # x1, x2, area, score, row
+    compaction = [buffer(torch.int32) for _ in range(3)]  # dropped, hole rank, mover by rank
+    picks = GroupPicks(buffer(torch.long, fill=True), buffer(torch.float32, fill=True),
+                       torch.zeros(num_groups, dtype=torch.long, device=device))
     if num_groups:
+        inputs = [as_array(t.detach().contiguous()) for t in (segs, scores, rows, counts)]
         kernel((num_groups,), (threads,),
-               (segs_x, scores_x, rows_x, counts_x, np.int32(width), np.int32(soft), np.float32(sigma),
-                np.float32(min_score), np.float32(iou_threshold), np.int64(max_picks),
-                *candidates_f32, candidate_row, *compaction_i32, pick_row, pick_score, picks))
-    return GroupPicks(torch.from_dlpack(pick_row), torch.from_dlpack(pick_score), torch.from_dlpack(picks))
+               (*inputs, np.int32(width), np.int32(soft), np.float32(sigma), np.float32(min_score),
+                np.float32(iou_threshold), np.int64(max_picks), *map(as_array, candidates + compaction),
+                *map(as_array, picks)))
+    return picks
 
 
 def greedy_groups_cupy(segs: Tensor, scores: Tensor, rows: Tensor, counts: Tensor, *, soft: bool, sigma: float,
@@ -68,6 +70,6 @@ def greedy_groups_cupy(segs: Tensor, scores: Tensor, rows: Tensor, counts: Tenso
     threads = block_threads(rows.shape[1])
     kernel = compile_module(nms_source(threads)).get_function(KERNEL)
     with torch_stream(device):
-        return greedy_groups_device(cupy, kernel, threads, *(t.to(device) for t in (segs, scores, rows, counts)),
-                                    soft=soft, sigma=sigma, min_score=min_score, iou_threshold=iou_threshold,
-                                    max_picks=max_picks)
+        tensors = (t.to(device) for t in (segs, scores, rows, counts))
+        return greedy_groups_device(cupy.from_dlpack, kernel, threads, *tensors, soft=soft, sigma=sigma,
+                                    min_score=min_score, iou_threshold=iou_threshold, max_picks=max_picks)

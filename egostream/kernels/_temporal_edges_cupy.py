@@ -2,20 +2,20 @@
 
 One thread per target node walks the contiguous run of its sources (positions are sorted inside each segment), a
 prefix sum of the per-target counts gives the output offsets, and a second launch writes the edges sorted by target
-then source, like the CPU path. :func:`radius_runs_device` is written against an array module ``xp`` and a kernel
-lookup, so the same launch code runs with CuPy on a GPU and, in the tests, with NumPy and the CUDA source compiled
-under a block emulator.
+then source, like the CPU path. :func:`radius_runs_device` keeps its buffers in torch and hands the kernels
+zero-copy views made by ``as_array`` (``cupy.from_dlpack`` on a GPU; ``numpy.from_dlpack`` in the tests, where the
+CUDA source runs under a block emulator), so the same launch code serves both.
 """
 from __future__ import annotations
 
-from types import ModuleType
 from typing import Any, Callable
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from egostream.kernels._cuda import CudaSource, compile_module, cuda_device_for, torch_stream
+from egostream.kernels._cuda import ArrayView, CudaSource, compile_module, cuda_device_for, torch_stream
+from egostream.kernels.temporal_edges import _segment_of_rows
 
 __all__ = ["THREADS", "edges_source", "radius_runs_device", "radius_edges_cupy"]
 
@@ -30,12 +30,13 @@ def edges_source(dtype: np.dtype) -> CudaSource:
     return CudaSource(("temporal_edges.cu",), (("POSITION_T", _POSITION_TYPES[np.dtype(dtype)]),))
 
 
-def radius_runs_device(xp: ModuleType, get_function: Callable[[str], Any], threads: int, pos: Tensor, ptr: Tensor,
+def radius_runs_device(as_array: ArrayView, get_function: Callable[[str], Any], threads: int, pos: Tensor, ptr: Tensor,
                        radius: float, loop: bool, *, first_target: int = 0, num_old: int = 0) -> Tensor:
     """``[2, E]`` int64 edges (source, target) on the device of ``pos``, sorted by target then source.
 
     Args:
-        xp: the array module that launches the kernels (CuPy, or NumPy under the test emulator).
+        as_array: zero-copy array view of a tensor for a kernel argument (``cupy.from_dlpack``, or
+            ``numpy.from_dlpack`` under the test emulator); the buffers themselves are torch tensors.
         get_function: kernel lookup of the compiled :func:`edges_source` for the dtype of ``pos``.
         threads: block size.
         pos: ``[N]`` float32/float64 positions, sorted inside each segment ``[ptr[s], ptr[s+1])``.
@@ -46,24 +47,24 @@ def radius_runs_device(xp: ModuleType, get_function: Callable[[str], Any], threa
         num_old: targets ``i < num_old`` keep only sources ``j >= num_old`` (the edges that appending the nodes
             ``num_old..`` adds); ``0`` gives the whole graph.
     """
-    pos_x, ptr_x = xp.from_dlpack(pos.detach().contiguous()), xp.from_dlpack(ptr.contiguous())
-    n = len(pos_x)
+    device, n = pos.device, len(pos)
     num_targets = max(n - first_target, 0)
-    segment_of = xp.repeat(xp.arange(len(ptr_x) - 1, dtype=xp.int64), xp.diff(ptr_x))
-    left, right, count = (xp.zeros(num_targets, dtype=xp.int64) for _ in range(3))
+    left, right, count = (torch.zeros(num_targets, dtype=torch.long, device=device) for _ in range(3))
     blocks = ((num_targets + threads - 1) // threads,)
     scalars = (np.int64(first_target), np.int64(n), np.int64(num_old), np.int32(loop))
     if num_targets:
+        pos_x = as_array(pos.detach().contiguous())
+        segment_of = as_array(_segment_of_rows(ptr, n).contiguous())
         get_function("count_runs")(blocks, (threads,),
-                                   (pos_x, segment_of, ptr_x, pos_x.dtype.type(radius * radius), *scalars, left,
-                                    right, count))
-    offset = xp.cumsum(count) - count
+                                   (pos_x, segment_of, as_array(ptr.contiguous()), pos_x.dtype.type(radius * radius),
+                                    *scalars, as_array(left), as_array(right), as_array(count)))
+    offset = torch.cumsum(count, 0) - count
     total = int(count.sum())
-    source = xp.empty(total, dtype=xp.int64)
-    target = xp.empty(total, dtype=xp.int64)
+    edges = torch.empty(2, total, dtype=torch.long, device=device)
     if total:
-        get_function("write_runs")(blocks, (threads,), (left, right, offset, *scalars, source, target))
-    return torch.stack([torch.from_dlpack(source), torch.from_dlpack(target)])
+        get_function("write_runs")(blocks, (threads,), (as_array(left), as_array(right), as_array(offset), *scalars,
+                                                        as_array(edges[0]), as_array(edges[1])))
+    return edges
 
 
 def radius_edges_cupy(pos: Tensor, ptr: Tensor, radius: float, loop: bool, *, first_target: int = 0,
@@ -75,6 +76,6 @@ def radius_edges_cupy(pos: Tensor, ptr: Tensor, radius: float, loop: bool, *, fi
     module = compile_module(edges_source(np.dtype(str(pos.dtype).removeprefix("torch."))))
     device = cuda_device_for(pos)
     with torch_stream(device):
-        edges = radius_runs_device(cupy, module.get_function, THREADS, pos.to(device), ptr.to(device), radius, loop,
-                                   first_target=first_target, num_old=num_old)
+        edges = radius_runs_device(cupy.from_dlpack, module.get_function, THREADS, pos.to(device), ptr.to(device),
+                                   radius, loop, first_target=first_target, num_old=num_old)
     return edges.to(pos.device)

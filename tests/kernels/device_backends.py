@@ -3,8 +3,8 @@
 A pytest plugin, loaded by ``tests/conftest.py`` so that every test directory can use the fixtures.
 
 ``device_backend`` runs a test twice: ``cupy`` (CUDA tensors, skipped without CuPy and a GPU) and ``emulated`` (CPU
-tensors; the kernels' CuPy launch code runs with NumPy arrays and the CUDA sources compiled for the host under
-``cuda_emulator.h``, skipped without a host C++ compiler). Either way the test calls the public kernels with
+tensors; the kernels' CuPy launch code runs with NumPy views of the tensors and the CUDA sources compiled for the
+host under ``cuda_emulator.h``, skipped without a host C++ compiler). Either way the test calls the public kernels with
 ``backend="cupy"``. ``kernel_backend`` adds the CPU path as a third run.
 """
 from __future__ import annotations
@@ -51,16 +51,18 @@ class EmulatedBuilds:
     def greedy_groups(self, *args: Any, **kwargs: Any) -> Any:
         self.calls["nms"] += 1
         kernel = self.nms.get_function(_nms_cupy.KERNEL)
-        return _nms_cupy.greedy_groups_device(np, kernel, self.threads, *args, **kwargs)
+        return _nms_cupy.greedy_groups_device(np.from_dlpack, kernel, self.threads, *args, **kwargs)
 
     def topk_lowest_index(self, *args: Any, **kwargs: Any) -> Any:
         self.calls["topk"] += 1
-        return _cosine_topk_cupy.topk_lowest_index_device(np, self.topk.get_function, self.threads, *args, **kwargs)
+        return _cosine_topk_cupy.topk_lowest_index_device(np.from_dlpack, self.topk.get_function, self.threads, *args,
+                                                          **kwargs)
 
     def radius_edges(self, pos: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         self.calls["edges"] += 1
         module = self.edges[str(pos.dtype).removeprefix("torch.")]
-        return _temporal_edges_cupy.radius_runs_device(np, module.get_function, self.threads, pos, *args, **kwargs)
+        return _temporal_edges_cupy.radius_runs_device(np.from_dlpack, module.get_function, self.threads, pos, *args,
+                                                       **kwargs)
 
     def install(self, monkeypatch: pytest.MonkeyPatch, *, everywhere: bool = False) -> None:
         """Route ``backend="cupy"`` of every kernel to these builds for the current test; with ``everywhere`` also

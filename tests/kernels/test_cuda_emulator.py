@@ -118,8 +118,8 @@ def test_nms_kernel_at_production_block_sizes(order: int, emulated_build_dir: Pa
             for soft in (True, False):
                 call = dict(soft=soft, sigma=0.5, min_score=0.001 if soft else 0.0, iou_threshold=0.5, max_picks=0)
                 expected = _greedy_groups_numpy(case.segs, case.scores, rows, counts, **call)
-                got = _nms_cupy.greedy_groups_device(np, kernel, threads, case.segs, case.scores, rows, counts,
-                                                     **call)
+                got = _nms_cupy.greedy_groups_device(np.from_dlpack, kernel, threads, case.segs, case.scores, rows,
+                                                     counts, **call)
                 assert torch.equal(got.counts, expected.counts)
                 taken = torch.arange(rows.shape[1])[None, :] < expected.counts[:, None]
                 assert torch.equal(got.rows[taken], expected.rows[taken])
@@ -134,7 +134,8 @@ def test_topk_kernels_at_production_block_size(order: int, emulated_build_dir: P
         values = torch.from_numpy(np.round(rng.standard_normal((3, int(rng.integers(1, 1500)))), 1).astype(np.float32))
         k = int(rng.integers(1, min(values.shape[1], _cosine_topk_cupy.KMAX) + 1))
         columns_per_block = [_cosine_topk_cupy.COLUMNS_PER_BLOCK, 100, k][index % 3]  # one part, several, k each
-        got = _cosine_topk_cupy.topk_lowest_index_device(np, module.get_function, _cosine_topk_cupy.THREADS, values,
-                                                         k, columns_per_block=columns_per_block)
+        got = _cosine_topk_cupy.topk_lowest_index_device(np.from_dlpack, module.get_function,
+                                                         _cosine_topk_cupy.THREADS, values, k,
+                                                         columns_per_block=columns_per_block)
         expected = topk_lowest_index(values, k)
         assert torch.equal(got[0], expected[0]) and torch.equal(got[1], expected[1])

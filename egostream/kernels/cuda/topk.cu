@@ -76,32 +76,33 @@ extern "C" __global__ void topk_rows(const float* sims, const long long num_colu
 }
 
 // One block per (row, part): the k smallest keys of columns [part * chunk, (part + 1) * chunk) into
-// partial[row, part * k .. (part + 1) * k).
+// partial[row, part * k .. (part + 1) * k) (the keys' bits, in a signed buffer that torch allocates).
 extern "C" __global__ void topk_partial(const float* sims, const long long num_columns, const int k,
-                                        const long long chunk, const long long parts, unsigned long long* partial) {
+                                        const long long chunk, const long long parts, long long* partial) {
     __shared__ unsigned long long reduce[THREADS];
     __shared__ unsigned long long selected[KMAX];
     const long long row = blockIdx.x / parts, part = blockIdx.x % parts;
     const long long begin = part * chunk;
     const long long end = begin + chunk < num_columns ? begin + chunk : num_columns;
     block_select(sims + row * num_columns, 0, begin, end, k, selected, reduce);
-    for (int r = threadIdx.x; r < k; r += THREADS) partial[(row * parts + part) * k + r] = selected[r];
+    for (int r = threadIdx.x; r < k; r += THREADS) partial[(row * parts + part) * k + r] = (long long)selected[r];
 }
 
 // One block per row: the top-k among the row's parts * k candidate keys of topk_partial.
-extern "C" __global__ void topk_merge(const unsigned long long* partial, const long long parts, const float* sims,
+extern "C" __global__ void topk_merge(const long long* partial, const long long parts, const float* sims,
                                       const long long num_columns, const int k, float* values, long long* indices) {
     __shared__ unsigned long long reduce[THREADS];
     __shared__ unsigned long long selected[KMAX];
     const long long row = blockIdx.x;
-    block_select(0, partial + row * parts * k, 0, parts * k, k, selected, reduce);
+    block_select(0, (const unsigned long long*)(partial + row * parts * k), 0, parts * k, k, selected, reduce);
     write_selected(selected, sims + row * num_columns, k, values + row * k, indices + row * k);
 }
 
-// The key of every element of a C-contiguous [Q, num_columns] float32 matrix (for k > KMAX, sorted row-wise).
+// The key of every element of a C-contiguous [Q, num_columns] float32 matrix (for k > KMAX, sorted row-wise), with
+// the top bit flipped so that signed 64-bit order is the keys' unsigned order (torch sorts int64 on every device).
 extern "C" __global__ void row_keys(const float* sims, const long long num_columns, const long long size,
-                                    unsigned long long* keys) {
+                                    long long* keys) {
     const long long e = (long long)blockDim.x * blockIdx.x + threadIdx.x;
     if (e >= size) return;
-    keys[e] = descending_key(sims[e], (unsigned long long)(e % num_columns));
+    keys[e] = (long long)(descending_key(sims[e], (unsigned long long)(e % num_columns)) ^ 0x8000000000000000ULL);
 }
