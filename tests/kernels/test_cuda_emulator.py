@@ -62,21 +62,15 @@ def test_a_race_between_barriers_depends_on_the_thread_order(emulated_build_dir:
         np.testing.assert_array_equal(_run_neighbour(safe, order), expected)
 
 
-def test_barrier_divergence_is_reported(emulated_build_dir: Path) -> None:
-    text = r"""
+_DIVERGENT_KERNELS = {
+    "early_exit": r"""
 extern "C" __global__ void early_exit(int* out) {
     if (threadIdx.x == 0) return;
     __syncthreads();
     out[threadIdx.x] = 1;
 }
-"""
-    module = EmulatedModule(InlineSource((), (), text), emulated_build_dir)
-    with pytest.raises(RuntimeError, match="barrier divergence"):
-        module.get_function("early_exit")((1,), (4,), (np.zeros(4, dtype=np.int32),))
-
-
-def test_barriers_at_different_places_are_reported(emulated_build_dir: Path) -> None:
-    text = r"""
+""",
+    "split_barriers": r"""
 extern "C" __global__ void split_barriers(int* out) {
     if (threadIdx.x % 2) {
         __syncthreads();
@@ -86,10 +80,16 @@ extern "C" __global__ void split_barriers(int* out) {
         out[threadIdx.x] = 2;
     }
 }
-"""
-    module = EmulatedModule(InlineSource((), (), text), emulated_build_dir)
+""",
+}
+
+
+@pytest.mark.parametrize("name", sorted(_DIVERGENT_KERNELS))
+def test_barrier_divergence_is_reported(name: str, emulated_build_dir: Path) -> None:
+    """Threads that return while others wait at a barrier, or that wait at different barriers."""
+    module = EmulatedModule(InlineSource((), (), _DIVERGENT_KERNELS[name]), emulated_build_dir)
     with pytest.raises(RuntimeError, match="barrier divergence"):
-        module.get_function("split_barriers")((1,), (4,), (np.zeros(4, dtype=np.int32),))
+        module.get_function(name)((1,), (4,), (np.zeros(4, dtype=np.int32),))
 
 
 def test_arguments_are_checked_against_the_kernel_signature(emulated_build_dir: Path) -> None:
