@@ -11,6 +11,8 @@
 #pragma once
 
 #include <math.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdint.h>
 #include <string.h>
 #include <ucontext.h>
@@ -44,6 +46,7 @@ namespace emulator {
 constexpr size_t kStackBytes = 256 * 1024;
 constexpr int kOk = 0;
 constexpr int kBarrierDivergence = 1;
+constexpr int kMemoryFault = 2;
 
 struct Fiber {
     ucontext_t context;
@@ -52,27 +55,29 @@ struct Fiber {
     int barrier_line = 0;  // the source line of the __syncthreads() the fiber waits at
 };
 
+// Static so that a memory fault, which leaves a launch by siglongjmp without unwinding, skips no destructor.
+static std::vector<Fiber> fibers;
+static std::vector<unsigned int> sequence;
 static ucontext_t scheduler;
 static Fiber* running = nullptr;
 static const std::function<void()>* kernel_body = nullptr;
+static sigjmp_buf fault_return;
 
 static void fiber_main() {
     (*kernel_body)();
     running->finished = true;  // returning resumes uc_link, the scheduler
 }
 
+static void on_memory_fault(int) { siglongjmp(fault_return, 1); }
+
 inline void barrier(int line) {
     running->barrier_line = line;
     swapcontext(&running->context, &scheduler);
 }
 
-// order: 0 ascending thread index, 1 descending, >= 2 a shuffle per phase seeded with order.
-inline int launch(unsigned int grid, unsigned int block, unsigned int order, const std::function<void()>& body) {
-    kernel_body = &body;
-    gridDim = {grid, 1, 1};
-    blockDim = {block, 1, 1};
-    std::vector<Fiber> fibers(block);
-    std::vector<unsigned int> sequence(block);
+inline int run_blocks(unsigned int grid, unsigned int block, unsigned int order) {
+    fibers.resize(block);
+    sequence.resize(block);
     std::mt19937 shuffle_rng(order);
     for (unsigned int b = 0; b < grid; ++b) {
         blockIdx = {b, 0, 0};
@@ -104,6 +109,25 @@ inline int launch(unsigned int grid, unsigned int block, unsigned int order, con
         }
     }
     return kOk;
+}
+
+// order: 0 ascending thread index, 1 descending, >= 2 a shuffle per phase seeded with order. A SIGSEGV or SIGBUS
+// during the launch (an access past an argument's guard page, see cuda_emulator.py) ends it with kMemoryFault; the
+// process's own handlers are restored afterwards.
+inline int launch(unsigned int grid, unsigned int block, unsigned int order, const std::function<void()>& body) {
+    kernel_body = &body;
+    gridDim = {grid, 1, 1};
+    blockDim = {block, 1, 1};
+    struct sigaction fault_action = {}, previous_segv = {}, previous_bus = {};
+    fault_action.sa_handler = on_memory_fault;
+    sigemptyset(&fault_action.sa_mask);
+    sigaction(SIGSEGV, &fault_action, &previous_segv);
+    sigaction(SIGBUS, &fault_action, &previous_bus);
+    int status = kMemoryFault;
+    if (sigsetjmp(fault_return, 1) == 0) status = run_blocks(grid, block, order);
+    sigaction(SIGSEGV, &previous_segv, nullptr);
+    sigaction(SIGBUS, &previous_bus, nullptr);
+    return status;
 }
 
 }  // namespace emulator

@@ -6,13 +6,15 @@ arguments are checked against the kernel's C signature (array dtype and contigui
 does not do: a mismatch there would silently pass garbage to the GPU. This lets the test suite run the kernels' real
 source and the real launch code (the ``*_device`` functions, written against an array module) without a GPU. What it
 cannot show: device memory, CuPy's NVRTC, the DLPack hand-over to CUDA tensors and speed, which the ``cupy`` runs of
-the same tests cover on a GPU (NVRTC compilation alone is checked by ``test_cuda_sources.py``). An out-of-bounds
-access in a kernel crashes the test process (pytest's faulthandler names the test) rather than failing one test.
+the same tests cover on a GPU (NVRTC compilation alone is checked by ``test_cuda_sources.py``). Every array argument
+is copied to the end of pages between two inaccessible ones, so an access just past its end is reported as a memory
+fault of the launch (one before its start only once it leaves the first data page).
 """
 from __future__ import annotations
 
 import ctypes
 import hashlib
+import mmap
 import re
 import shutil
 import subprocess
@@ -43,6 +45,7 @@ class _Parameter:
     name: str
     element: type  # the NumPy scalar type of the value, or of the pointed-to elements
     pointer: bool
+    writable: bool  # a pointer to non-const elements
 
 
 def _parse_parameters(text: str, macros: dict[str, str]) -> list[_Parameter]:
@@ -51,9 +54,46 @@ def _parse_parameters(text: str, macros: dict[str, str]) -> list[_Parameter]:
         declaration = " ".join(declaration.replace("*", " * ").split())
         *type_words, name = declaration.split(" ")
         pointer = "*" in type_words
+        pointee_const = pointer and "const" in type_words[:type_words.index("*")]
         words = [macros.get(word, word) for word in type_words if word not in ("const", "*")]
-        parameters.append(_Parameter(name, _SCALARS[" ".join(words)], pointer))
+        parameters.append(_Parameter(name, _SCALARS[" ".join(words)], pointer, pointer and not pointee_const))
     return parameters
+
+
+_PAGE = mmap.PAGESIZE
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_LIBC.mmap.restype = ctypes.c_void_p
+_LIBC.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+_LIBC.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+_LIBC.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+
+
+class _GuardedCopy:
+    """An array argument's bytes copied to the end of fresh pages, between two inaccessible pages: a kernel reading or
+    writing just past the end of the argument faults at once (the launch then reports a memory fault), and one running
+    off its start faults once past the slack of the first data page instead of touching the interpreter's memory."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = array
+        data_pages = max(1, -(-array.nbytes // _PAGE))
+        self.size = (data_pages + 2) * _PAGE
+        base = _LIBC.mmap(None, self.size, mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS,
+                          -1, 0)
+        if base is None or base == ctypes.c_void_p(-1).value:
+            raise OSError(ctypes.get_errno(), "mmap failed for a guarded kernel argument")
+        self.base = base
+        back_guard = base + (data_pages + 1) * _PAGE
+        for guard in (base, back_guard):
+            if _LIBC.mprotect(guard, _PAGE, 0) != 0:  # PROT_NONE
+                raise OSError(ctypes.get_errno(), "mprotect failed for a guarded kernel argument")
+        self.address = back_guard - array.nbytes
+        ctypes.memmove(self.address, array.ctypes.data, array.nbytes)
+
+    def copy_back(self) -> None:
+        ctypes.memmove(self.array.ctypes.data, self.address, self.array.nbytes)
+
+    def release(self) -> None:
+        _LIBC.munmap(self.base, self.size)
 
 
 class EmulatedKernel:
@@ -66,7 +106,7 @@ class EmulatedKernel:
         self._entry.argtypes = [ctypes.c_uint, ctypes.c_uint, ctypes.c_uint] + [
             ctypes.c_void_p if p.pointer else _CTYPES[p.element] for p in parameters]
 
-    def _convert(self, parameter: _Parameter, value: Any) -> Any:
+    def _check(self, parameter: _Parameter, value: Any) -> None:
         where = f"{self.name}({parameter.name})"
         if parameter.pointer:
             if not isinstance(value, np.ndarray):
@@ -74,21 +114,33 @@ class EmulatedKernel:
             if value.dtype.type is not parameter.element or not value.flags.c_contiguous:
                 raise TypeError(f"{where}: expected a C-contiguous {np.dtype(parameter.element)} array, got "
                                 f"{value.dtype} (contiguous={value.flags.c_contiguous})")
-            return value.ctypes.data
-        if type(value) is not parameter.element:
+        elif type(value) is not parameter.element:
             raise TypeError(f"{where}: expected a {np.dtype(parameter.element)} scalar, got {type(value).__name__}")
-        return value
 
     def __call__(self, grid: tuple[int, ...], block: tuple[int, ...], args: tuple[Any, ...]) -> None:
         if len(grid) != 1 or len(block) != 1:
             raise ValueError(f"{self.name}: the emulator runs 1-D grids and blocks, got {grid} x {block}")
         if len(args) != len(self.parameters):
             raise TypeError(f"{self.name}: expected {len(self.parameters)} arguments, got {len(args)}")
-        converted = [self._convert(p, a) for p, a in zip(self.parameters, args)]
-        status = self._entry(grid[0], block[0], self.order, *converted)
-        if status != 0:
+        for parameter, value in zip(self.parameters, args):
+            self._check(parameter, value)
+        guarded = {i: _GuardedCopy(value) for i, (p, value) in enumerate(zip(self.parameters, args)) if p.pointer}
+        try:
+            status = self._entry(grid[0], block[0], self.order,
+                                 *(guarded[i].address if i in guarded else value for i, value in enumerate(args)))
+            if status == 0:
+                for i, copy in guarded.items():
+                    if self.parameters[i].writable:
+                        copy.copy_back()
+        finally:
+            for copy in guarded.values():
+                copy.release()
+        if status == 1:
             raise RuntimeError(f"{self.name}: barrier divergence (threads returned or waited at different "
                                f"__syncthreads() while others waited)")
+        if status == 2:
+            raise RuntimeError(f"{self.name}: memory fault (an access past the end of an argument, or to an invalid "
+                               f"address)")
 
 
 class EmulatedModule:
@@ -108,7 +160,8 @@ class EmulatedModule:
         signatures = _KERNEL.findall(code)
         self._kernels = {name: _parse_parameters(params, macros) for name, params in signatures}
         harness = "\n".join([f'#include "{_HEADER}"', code, *(self._entry_point(*s) for s in signatures)])
-        digest = hashlib.sha256((harness + repr(source.macro_options())).encode()).hexdigest()[:16]
+        build_key = harness + _HEADER.read_text() + repr(source.macro_options())  # a header edit rebuilds too
+        digest = hashlib.sha256(build_key.encode()).hexdigest()[:16]
         library = build_dir / f"cuda_emulation_{digest}.so"
         if not library.exists():
             build_dir.mkdir(parents=True, exist_ok=True)

@@ -92,6 +92,21 @@ def test_barrier_divergence_is_reported(name: str, emulated_build_dir: Path) -> 
         module.get_function(name)((1,), (4,), (np.zeros(4, dtype=np.int32),))
 
 
+def test_an_access_past_the_end_of_an_argument_is_a_memory_fault(emulated_build_dir: Path) -> None:
+    text = r"""
+extern "C" __global__ void shifted_copy(const int* values, int* out) {
+    out[threadIdx.x] = values[threadIdx.x + 1];
+}
+"""
+    kernel = EmulatedModule(InlineSource((), (), text), emulated_build_dir).get_function("shifted_copy")
+    values, out = np.arange(4, dtype=np.int32), np.zeros(4, dtype=np.int32)
+    with pytest.raises(RuntimeError, match="memory fault"):
+        kernel((1,), (4,), (values, out))
+    np.testing.assert_array_equal(out, 0)  # nothing is copied back from a failed launch
+    kernel((1,), (3,), (values, out[:3]))  # in bounds, the next launch runs normally
+    np.testing.assert_array_equal(out, [1, 2, 3, 0])
+
+
 def test_arguments_are_checked_against_the_kernel_signature(emulated_build_dir: Path) -> None:
     module = EmulatedModule(_cosine_topk_cupy.topk_source(4), emulated_build_dir)
     kernel = module.get_function("topk_rows")
