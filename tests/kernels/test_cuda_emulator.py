@@ -15,7 +15,7 @@ from egostream.kernels._cuda import CudaSource
 from egostream.kernels.cosine_topk import topk_lowest_index
 from egostream.kernels.nms import _greedy_groups_numpy, pack_groups
 from tests.kernels.cuda_emulator import EmulatedModule, requires_host_compiler
-from tests.kernels.test_nms import _case_rng, random_case
+from tests.kernels.nms_cases import case_rng, random_case
 
 pytestmark = requires_host_compiler
 
@@ -123,7 +123,7 @@ def test_arguments_are_checked_against_the_kernel_signature(emulated_build_dir: 
 @pytest.mark.parametrize("order", [0, 1, 7])
 def test_nms_kernel_at_production_block_sizes(order: int, emulated_build_dir: Path) -> None:
     for index in range(12):
-        case = random_case(_case_rng("production", order, index))
+        case = random_case(case_rng("production", order, index))
         if len(case.scores) == 0:
             continue
         rows, counts = pack_groups(case.cls_idxs)

@@ -6,7 +6,6 @@ import itertools
 import json
 import math
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -16,6 +15,15 @@ from egostream.errors import InputError
 from egostream.kernels.nms import NMSResult, batched_nms, nms, soft_nms
 from egostream.testing import golden_dir
 from tests.kernels.device_backends import DeviceBackend
+from tests.kernels.nms_cases import (
+    RandomCase,
+    case_rng,
+    random_batched_call,
+    random_cap,
+    random_case,
+    random_operator_params,
+    rounded_segments,
+)
 from tests.kernels.nms_oracle import OraclePicks, batched_nms_oracle, hard_nms_rows, soft_nms_rows
 
 
@@ -184,79 +192,7 @@ def test_bad_inputs_name_the_field() -> None:
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Random cross-checks: the CPU path against the sequential oracle of tests/kernels/nms_oracle.py, and the CuPy path
-# against the CPU path, on cases drawn by one generator built to hit every tie rule.
-
-class RandomCase(NamedTuple):
-    """An NMS input: ``[N, 2]`` float32 segments (start, end; seconds), ``[N]`` float32 scores, ``[N]`` int64 ids."""
-
-    segs: torch.Tensor
-    scores: torch.Tensor
-    cls_idxs: torch.Tensor
-
-
-def _rounded_segments(rng: np.random.Generator, n: int) -> np.ndarray:
-    start = np.round(rng.random(n) * rng.choice([1, 5, 50]), int(rng.integers(0, 3)))
-    length = np.round(rng.random(n) * rng.choice([0.5, 5]), 1) + 0.1
-    return np.stack([start, start + length], 1)
-
-
-def _random_segments(rng: np.random.Generator, n: int) -> np.ndarray:
-    kind = rng.choice(["rounded", "duplicated", "identical"], p=[0.5, 0.35, 0.15])
-    if kind == "rounded":
-        return _rounded_segments(rng, n)
-    pool = _rounded_segments(rng, 1 if kind == "identical" else int(rng.integers(1, max(2, n // 3 + 1))))
-    return pool[rng.integers(0, len(pool), n)]
-
-
-def _random_scores(rng: np.random.Generator, n: int) -> np.ndarray:
-    kind = rng.choice(["continuous", "tenths", "few", "identical"], p=[0.3, 0.35, 0.2, 0.15])
-    if kind == "continuous":
-        return 1.0 - rng.random(n)  # in (0, 1]: voting weights never all vanish
-    if kind == "tenths":  # exact ties, and scores equal to the min_score choices 0.3 and 0.5
-        return rng.integers(1, 11, n) / 10
-    values = rng.integers(1, 11, 1 if kind == "identical" else int(rng.integers(2, 4))) / 10
-    return values[rng.integers(0, len(values), n)]
-
-
-def random_case(rng: np.random.Generator) -> RandomCase:
-    """0 to 299 segments (mostly at most 60) of 1 to 8 classes (sparse ids), with many duplicates and exact ties."""
-    n = int(rng.choice([0, 1, int(rng.integers(2, 9)), int(rng.integers(9, 61)), int(rng.integers(61, 300))],
-                       p=[0.03, 0.05, 0.22, 0.62, 0.08]))
-    class_ids = rng.choice(20, size=int(rng.integers(1, 9)), replace=False)
-    return RandomCase(torch.from_numpy(_random_segments(rng, n).astype(np.float32).reshape(n, 2)),
-                      torch.from_numpy(_random_scores(rng, n).astype(np.float32)),
-                      torch.from_numpy(class_ids[rng.integers(0, len(class_ids), n)].astype(np.int64)))
-
-
-def _random_min_score(rng: np.random.Generator, scores: torch.Tensor) -> float:
-    """0, small, a tie with the score grid, or at/above the best score (hard NMS keeps none, soft-NMS the first)."""
-    best = float(scores.max()) if len(scores) else 0.5
-    choices, weights = [0.0, 0.001, 0.3, 0.5, best, best + 0.01, 2.0], [0.25, 0.25, 0.15, 0.1, 0.1, 0.1, 0.05]
-    return float(rng.choice(choices, p=weights))
-
-
-def random_operator_params(rng: np.random.Generator, scores: torch.Tensor) -> dict:
-    """Parameters common to every operator: ``min_score``, ``sigma`` and ``iou_threshold`` (each op takes its own)."""
-    return dict(min_score=_random_min_score(rng, scores), sigma=float(rng.choice([0.01, 0.5, 2.0, 1000.0])),
-                iou_threshold=float(rng.choice([0.0, 0.1, 0.5, 0.75, 1.0], p=[0.08, 0.2, 0.3, 0.3, 0.12])))
-
-
-def random_cap(rng: np.random.Generator) -> int:
-    """``max_num`` / ``max_seg_num``: 0 (no cap for an operator; none kept by ``batched_nms``), small or large."""
-    return int(rng.choice([0, 1, 3, 5, 1000], p=[0.07, 0.08, 0.15, 0.2, 0.5]))
-
-
-def random_batched_call(rng: np.random.Generator, scores: torch.Tensor) -> dict:
-    """Keyword arguments of a random ``batched_nms`` call (all but the tensors and the backend)."""
-    return dict(random_operator_params(rng, scores), max_seg_num=random_cap(rng),
-                use_soft_nms=bool(rng.random() < 0.6), multiclass=bool(rng.random() < 0.5),
-                voting_thresh=float(rng.choice([0.0, 0.5, 0.75])))
-
-
-def _case_rng(test: str, block: int, index: int) -> np.random.Generator:
-    """One generator per case, so that a failing case is rebuilt from its ``(block, index)`` alone."""
-    return np.random.default_rng([sum(test.encode()), block, index])
-
+# against the CPU path, on the cases of tests/kernels/nms_cases.py.
 
 def _assert_matches_oracle(result: NMSResult, expected: OraclePicks, case: RandomCase, *, voted: bool,
                            context: str) -> None:
@@ -307,7 +243,7 @@ OPERATOR_CASES_PER_BLOCK = 140  # each for soft_nms and for nms
 @pytest.mark.parametrize("block", range(RANDOM_BLOCKS))
 def test_batched_nms_matches_oracle_on_random_cases(block: int) -> None:
     for index in range(BATCHED_CASES_PER_BLOCK):
-        rng = _case_rng("batched_nms", block, index)
+        rng = case_rng("batched_nms", block, index)
         case = random_case(rng)
         _check_batched_nms(case, random_batched_call(rng, case.scores), f"batched_nms case ({block}, {index})")
 
@@ -315,7 +251,7 @@ def test_batched_nms_matches_oracle_on_random_cases(block: int) -> None:
 @pytest.mark.parametrize("block", range(RANDOM_BLOCKS))
 def test_soft_nms_and_nms_match_oracle_on_random_cases(block: int) -> None:
     for index in range(OPERATOR_CASES_PER_BLOCK):
-        rng = _case_rng("operators", block, index)
+        rng = case_rng("operators", block, index)
         case = random_case(rng)
         params, max_num = random_operator_params(rng, case.scores), random_cap(rng)
         _check_soft_nms(case, params, max_num, f"soft_nms case ({block}, {index})")
@@ -326,7 +262,7 @@ def _degenerate_cases() -> dict[str, RandomCase]:
     """Empty input, one segment, and 7 rows of 3 classes with all segments or all scores identical."""
     rng = np.random.default_rng(7)
     cls = torch.tensor([2, 0, 2, 5, 0, 2, 5])
-    segs = torch.from_numpy(_rounded_segments(rng, 7).astype(np.float32))
+    segs = torch.from_numpy(rounded_segments(rng, 7).astype(np.float32))
     scores = torch.from_numpy((rng.integers(1, 11, 7) / 10).astype(np.float32))
     return {"empty": RandomCase(segs[:0], scores[:0], cls[:0]),
             "one": RandomCase(segs[:1], scores[:1], cls[:1]),
@@ -352,7 +288,7 @@ def test_degenerate_inputs_match_oracle(name: str) -> None:
 
 def test_device_path_matches_cpu_on_random_inputs(device_backend: DeviceBackend) -> None:
     for index in range(2000):
-        rng = _case_rng("device", 0, index)
+        rng = case_rng("device", 0, index)
         case = random_case(rng)
         call = random_batched_call(rng, case.scores)
         cpu = batched_nms(*case, **call, backend="cpu")
