@@ -2,3 +2,5 @@
 from egostream.backbone.graphs import LevelGraphs, VideoBatch
 from egostream.backbone.hierarchy import BackboneConfig, HierarchicalBackbone, build_backbone
 from egostream.backbone.tdgc import DistanceGatedConv
+
+__all__ = ["LevelGraphs", "VideoBatch", "BackboneConfig", "HierarchicalBackbone", "build_backbone", "DistanceGatedConv"]

@@ -6,3 +6,10 @@ from egostream.io.sources import (SOURCES, CameraSource, FileSource, NetworkSour
                                   open_source)
 from egostream.io.window_stream import StreamStats, WindowStream, iter_windows
 from egostream.io.windows import EGOVLP_WINDOWS, OMNIVORE_WINDOWS, Windower, WindowSpec, expected_window_count
+
+__all__ = [
+    "CANONICAL_FPS", "CanonicalClock", "ClockCounters", "DECODERS", "DecordDecoder", "PyAVDecoder", "StreamReadError",
+    "FrameWindow", "TimedFrame", "SOURCES", "CameraSource", "FileSource", "NetworkSource", "ReconnectPolicy",
+    "VideoSource", "open_source", "StreamStats", "WindowStream", "iter_windows", "EGOVLP_WINDOWS", "OMNIVORE_WINDOWS",
+    "Windower", "WindowSpec", "expected_window_count",
+]

@@ -17,7 +17,6 @@ uninterrupted run (same batches, dropout masks, losses, learning rates, metrics 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
