@@ -7,6 +7,8 @@ Each line has ``kernel``, ``path`` (``cupy``, ``torch-cuda`` or ``cpu``), the si
   the prototypes normalised once (:class:`egostream.kernels.PrototypeIndex`). ``cupy`` and ``cpu`` are the kernel's
   two paths; ``torch-cuda`` is the baseline the CuPy path must not be slower than for ``Q <= 16``: the plain brute
   force on the GPU, ``normalize -> torch.mm -> torch.topk`` (without the lowest-index tie rule).
+* ``incremental_edges``: the engine's per-push edges: ``M`` new level-0 nodes appended to a buffer of ``N`` (nodes
+  every 16/30 s, radius 2 s). ``torch-cuda`` is the kernel's torch path run on the GPU.
 * ``soft_nms``: Hier-EgoPack's MQ call of ``batched_nms`` (Gaussian, per class, sigma 2.0, min score 0.001, at
   most 2000) on ``N`` candidate moments spread over ``C = 110`` classes of one 480 s clip.
 
@@ -26,13 +28,15 @@ import numpy as np
 import torch
 
 from egostream import optional
-from egostream.kernels import PrototypeIndex, batched_nms, normalize_rows
+from egostream.kernels import PrototypeIndex, batched_nms, normalize_rows, radius_edges_incremental
 
 MQ_CALL = dict(iou_threshold=0.1, min_score=0.001, max_seg_num=2000, use_soft_nms=True, multiclass=True, sigma=2.0,
                voting_thresh=0.95)
 NUM_CLASSES = 110
 CLIP_SECONDS = 480.0
 TOP_K = 8
+ROW_SPACING_S = 16 / 30  # level-0 node spacing of the Omnivore/EgoVLP windows
+LEVEL_RADIUS_S = 2.0
 
 
 def _paths() -> list[tuple[str, str | None, str]]:
@@ -82,6 +86,20 @@ def bench_cosine_topk(sizes: list[tuple[int, int, int]], repeats: int) -> Iterat
                 call = partial(_brute_force_topk, index, queries)
             else:
                 call = partial(index.topk, queries, TOP_K, backend="cupy" if path == "cupy" else "cpu")
+            p50, p95 = _time_ms(call, device, repeats)
+            yield {**record, "ms_p50": round(p50, 4), "ms_p95": round(p95, 4)}
+
+
+def bench_incremental_edges(sizes: list[tuple[int, int]], repeats: int) -> Iterator[dict]:
+    for path, skipped, device in _paths():
+        for buffer_rows, new_rows in sizes:
+            record = dict(kernel="incremental_edges", path=path, N=buffer_rows, M=new_rows)
+            if skipped:
+                yield {**record, "skipped": skipped}
+                continue
+            pos = torch.arange(buffer_rows + new_rows, dtype=torch.float32, device=device) * ROW_SPACING_S
+            call = partial(radius_edges_incremental, pos[:buffer_rows], pos[buffer_rows:], LEVEL_RADIUS_S,
+                           backend="cupy" if path == "cupy" else "cpu")
             p50, p95 = _time_ms(call, device, repeats)
             yield {**record, "ms_p50": round(p50, 4), "ms_p95": round(p95, 4)}
 
@@ -143,12 +161,16 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         topk_sizes = list(itertools.product([1, 256], [1024], [256]))
+        edge_sizes = [(1024, 1)]
         nms_sizes = [100, 1000]
     else:
         topk_sizes = list(itertools.product([1, 16, 256, 4096], [1024, 4096, 16384], [256, 768]))
+        edge_sizes = list(itertools.product([1024, 16384], [1, 16]))
         nms_sizes = [100, 1000, 5000]
     records = []
-    for record in itertools.chain(bench_cosine_topk(topk_sizes, args.repeats), bench_soft_nms(nms_sizes, args.repeats)):
+    for record in itertools.chain(bench_cosine_topk(topk_sizes, args.repeats),
+                                  bench_incremental_edges(edge_sizes, args.repeats),
+                                  bench_soft_nms(nms_sizes, args.repeats)):
         print(json.dumps(record), flush=True)
         records.append(record)
     print(json.dumps(target_summary(records)), flush=True)
