@@ -213,9 +213,10 @@ def _check_inputs(segs: Tensor, scores: Tensor, cls_idxs: Tensor | None) -> tupl
     if cls_idxs is not None and cls_idxs.shape != (segs.shape[0],):
         raise InputError(None, "cls_idxs", f"expected shape [{segs.shape[0]}], got {list(cls_idxs.shape)}")
     segs, scores = segs.detach().float().contiguous(), scores.detach().float().contiguous()
-    if not bool(torch.isfinite(segs).all()):
+    segs_finite, scores_finite = torch.stack([torch.isfinite(segs).all(), torch.isfinite(scores).all()]).tolist()
+    if not segs_finite:  # one device-to-host read for both checks
         raise InputError(None, "segs", "segments must be finite")
-    if not bool(torch.isfinite(scores).all()):
+    if not scores_finite:
         raise InputError(None, "scores", "scores must be finite")
     return segs, scores
 
@@ -230,12 +231,16 @@ def _hard_nms_candidates(scores: Tensor, min_score: float) -> Tensor:
 def _run_operator(segs: Tensor, scores: Tensor, group_of: Tensor, *, soft: bool, sigma: float, min_score: float,
                   iou_threshold: float, max_picks: int, on_cupy: bool) -> tuple[Tensor, Tensor]:
     """One soft or hard NMS operator per group; ``(input rows [K], scores [K])``, groups ascending."""
-    rows = torch.arange(len(scores), device=scores.device) if soft else _hard_nms_candidates(scores, min_score)
+    kwargs = dict(soft=soft, sigma=sigma, min_score=min_score, iou_threshold=iou_threshold, max_picks=max_picks,
+                  on_cupy=on_cupy)
+    if soft:  # every row enters
+        if len(scores) == 0:
+            return torch.zeros(0, dtype=torch.long, device=scores.device), scores[:0]
+        return _greedy_groups(segs, scores, group_of, **kwargs)
+    rows = _hard_nms_candidates(scores, min_score)
     if len(rows) == 0:
         return rows, scores[:0]
-    picked, picked_scores = _greedy_groups(segs[rows], scores[rows], group_of[rows], soft=soft, sigma=sigma,
-                                           min_score=min_score, iou_threshold=iou_threshold, max_picks=max_picks,
-                                           on_cupy=on_cupy)
+    picked, picked_scores = _greedy_groups(segs[rows], scores[rows], group_of[rows], **kwargs)
     return rows[picked], picked_scores
 
 
