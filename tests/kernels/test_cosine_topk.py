@@ -12,14 +12,20 @@ from egostream.testing import requires_cuda
 from tests.kernels.device_backends import DeviceBackend
 
 
+def _lexsort_topk(similarities: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k of each row by a full sort on (-value, column): the brute-force definition of the tie rule."""
+    columns = np.arange(similarities.shape[1])
+    order = np.zeros((len(similarities), k), dtype=np.int64)
+    for row, values in enumerate(similarities):
+        order[row] = np.lexsort((columns, -values))[:k]
+    return np.take_along_axis(similarities, order, 1), order
+
+
 def _brute_force(queries: torch.Tensor, prototypes: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
     """float64 cosine similarities, sorted by (-similarity, index) with a full lexsort."""
     q = queries.double() / queries.double().norm(dim=1, keepdim=True)
     p = prototypes.double() / prototypes.double().norm(dim=1, keepdim=True)
-    sims = (q @ p.T).numpy()
-    columns = np.arange(sims.shape[1])
-    order = np.stack([np.lexsort((columns, -row))[:k] for row in sims]) if len(sims) else np.zeros((0, k), int)
-    return np.take_along_axis(sims, order, 1) if len(sims) else np.zeros((0, k)), order
+    return _lexsort_topk((q @ p.T).numpy(), k)
 
 
 def _random_rows(rng: np.random.Generator, n: int, dim: int) -> torch.Tensor:
@@ -43,6 +49,26 @@ def test_matches_brute_force(seed: int) -> None:
     if dim > 1:  # in one dimension every similarity is exactly +-1: order decided by ties, checked below
         np.testing.assert_array_equal(indices.numpy(), expected_indices)
     np.testing.assert_allclose(similarities.numpy(), expected_sims, rtol=0, atol=1e-5)
+
+
+def small_random_case(rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """``(queries [Q, D], prototypes [P, D], k)``: 0-5 queries, 1-60 prototypes of 1-8 dimensions on a small integer
+    grid (duplicates, zero rows and exact ties), any k from 0 to P."""
+    dim, num_prototypes = int(rng.integers(1, 9)), int(rng.integers(1, 61))
+    prototypes = rng.integers(-2, 3, (num_prototypes, dim)).astype(np.float32)
+    queries = rng.integers(-2, 3, (int(rng.integers(0, 6)), dim)).astype(np.float32)
+    return torch.from_numpy(queries), torch.from_numpy(prototypes), int(rng.integers(0, num_prototypes + 1))
+
+
+@pytest.mark.parametrize("block", range(4))
+def test_matches_the_brute_force_on_thousands_of_small_cases(block: int) -> None:
+    for index in range(500):
+        queries, prototypes, k = small_random_case(np.random.default_rng([block, index]))
+        similarities, indices = cosine_topk(queries, normalize_rows(prototypes), k, backend="cpu")
+        brute = torch.mm(normalize_rows(queries), normalize_rows(prototypes).T).numpy()  # normalise, matmul ...
+        expected_values, expected_indices = _lexsort_topk(brute, k)  # ... and a full sort
+        np.testing.assert_array_equal(indices.numpy(), expected_indices, err_msg=f"case ({block}, {index})")
+        np.testing.assert_array_equal(similarities.numpy(), expected_values, err_msg=f"case ({block}, {index})")
 
 
 def test_duplicates_and_ties_take_the_lowest_index() -> None:
@@ -98,10 +124,9 @@ def test_topk_lowest_index_against_lexsort() -> None:
     values = torch.from_numpy(np.round(rng.standard_normal((50, 40)), 1).astype(np.float32))
     for k in (1, 5, 40):
         top_values, top_indices = topk_lowest_index(values, k)
-        columns = np.arange(40)
-        expected = np.stack([np.lexsort((columns, -row))[:k] for row in values.numpy()])
-        np.testing.assert_array_equal(top_indices.numpy(), expected)
-        np.testing.assert_array_equal(top_values.numpy(), np.take_along_axis(values.numpy(), expected, 1))
+        expected_values, expected_indices = _lexsort_topk(values.numpy(), k)
+        np.testing.assert_array_equal(top_indices.numpy(), expected_indices)
+        np.testing.assert_array_equal(top_values.numpy(), expected_values)
 
 
 def test_device_selection_matches_cpu_exactly(device_backend: DeviceBackend) -> None:
@@ -118,6 +143,15 @@ def test_device_selection_matches_cpu_exactly(device_backend: DeviceBackend) -> 
             torch.from_numpy(values).to(device_backend.device), k)
         assert torch.equal(device_indices.cpu(), cpu_indices)
         assert torch.equal(device_values.cpu(), cpu_values)
+
+
+def test_device_path_equals_cpu_path_on_thousands_of_small_cases(device_backend: DeviceBackend) -> None:
+    for index in range(1000):
+        queries, prototypes, k = small_random_case(np.random.default_rng([9, index]))
+        index_ = PrototypeIndex(prototypes)
+        expected = index_.topk(queries, k, backend="cpu")
+        got = index_.to(device_backend.device).topk(queries.to(device_backend.device), k, backend=device_backend.name)
+        assert torch.equal(got[1].cpu(), expected[1]) and torch.equal(got[0].cpu(), expected[0]), f"case {index}"
 
 
 def test_device_path_equals_torch_on_the_same_device(device_backend: DeviceBackend) -> None:

@@ -1,6 +1,7 @@
 """Temporal radius edges against a brute-force all-pairs radius graph (an independent O(N^2) definition)."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -9,15 +10,20 @@ from egostream.testing import requires_cuda
 from tests.kernels.device_backends import DeviceBackend
 
 
+def brute_force_sorted(pos: np.ndarray, group: np.ndarray, radius: float, loop: bool) -> np.ndarray:
+    """``[2, E]`` every (j, i) of one group with (p_j - p_i)^2 < r^2 in pos's dtype, from the full pair matrix,
+    ordered by target then source."""
+    diff = pos[None, :] - pos[:, None]  # [i, j] = p_j - p_i
+    linked = (diff * diff < pos.dtype.type(radius * radius)) & (group[None, :] == group[:, None])
+    if not loop:
+        np.fill_diagonal(linked, False)
+    target, source = np.nonzero(linked)  # row-major: targets ascending, then sources
+    return np.stack([source, target])
+
+
 def brute_force(pos: torch.Tensor, group: torch.Tensor, radius: float, loop: bool) -> set[tuple[int, int]]:
-    """Every (j, i) of the same group with (p_j - p_i)^2 < r^2 in pos's dtype, by enumerating all pairs."""
-    r2 = torch.tensor(radius * radius, dtype=pos.dtype)
-    edges = set()
-    for i in range(len(pos)):
-        for j in range(len(pos)):
-            if group[i] == group[j] and (i != j or loop) and (pos[j] - pos[i]) ** 2 < r2:
-                edges.add((j, i))
-    return edges
+    """Every (j, i) of the same group with (p_j - p_i)^2 < r^2 in pos's dtype, from all pairs, as a set."""
+    return {tuple(pair) for pair in brute_force_sorted(pos.numpy(), group.numpy(), radius, loop).T.tolist()}
 
 
 def as_set(edge_index: torch.Tensor) -> set[tuple[int, int]]:
@@ -49,6 +55,31 @@ def test_matches_brute_force_on_random_batches(seed: int) -> None:
     for loop in (False, True):
         edges = radius_edges(pos, video, radius, loop=loop, backend="cpu")
         assert as_set(edges) == brute_force(pos, video, radius, loop)
+
+
+def small_random_case(rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, float, bool]:
+    """0-40 nodes of 1-4 videos: times on a coarse grid (ties, exact-radius distances) or continuous, unsorted or
+    sorted inside a video, float32 or float64; a radius on or off the grid; with or without self-loops."""
+    lengths = rng.integers(0, 11, int(rng.integers(1, 5)))
+    dtype = rng.choice([np.float32, np.float64])
+    if rng.random() < 0.5:
+        pos = rng.integers(0, 12, lengths.sum()) * 0.5
+    else:
+        pos = rng.random(lengths.sum()) * 8
+    video = np.repeat(np.arange(len(lengths)), lengths)
+    if rng.random() < 0.5:  # sorted inside each video
+        pos = pos[np.lexsort((pos, video))]
+    radius = float(rng.choice([0.5, 1.0, 1.5, 1.7, 3.3]))
+    return (torch.from_numpy(pos.astype(dtype)), torch.from_numpy(video), radius, bool(rng.random() < 0.5))
+
+
+@pytest.mark.parametrize("block", range(4))
+def test_matches_brute_force_on_thousands_of_small_cases(block: int) -> None:
+    for index in range(500):
+        pos, video, radius, loop = small_random_case(np.random.default_rng([block, index]))
+        edges = radius_edges(pos, video, radius, loop=loop, backend="cpu")
+        expected = brute_force_sorted(pos.numpy(), video.numpy(), radius, loop)
+        np.testing.assert_array_equal(edges.numpy(), expected, err_msg=f"case ({block}, {index})")
 
 
 def test_output_is_sorted_by_target_then_source() -> None:
@@ -131,6 +162,22 @@ def test_device_path_equals_cpu_path(seed: int, device_backend: DeviceBackend) -
                                      radius, loop=loop, backend=device_backend.name)
             assert on_device.device.type == device_backend.device.type
             assert torch.equal(cpu, on_device.cpu())
+
+
+def test_device_path_equals_cpu_path_on_thousands_of_small_cases(device_backend: DeviceBackend) -> None:
+    device = device_backend.device
+    for index in range(1000):
+        rng = np.random.default_rng([7, index])
+        pos, video, radius, loop = small_random_case(rng)
+        expected = radius_edges(pos, video, radius, loop=loop, backend="cpu")
+        got = radius_edges(pos.to(device), video.to(device), radius, loop=loop, backend=device_backend.name)
+        assert torch.equal(got.cpu(), expected), f"case {index}"
+        ordered = pos.sort().values
+        split = int(rng.integers(0, len(ordered) + 1))
+        expected = radius_edges_incremental(ordered[:split], ordered[split:], radius, loop=loop, backend="cpu")
+        got = radius_edges_incremental(ordered[:split].to(device), ordered[split:].to(device), radius, loop=loop,
+                                       backend=device_backend.name)
+        assert torch.equal(got.cpu(), expected), f"incremental case {index}"
 
 
 @pytest.mark.parametrize("seed", range(10))
