@@ -4,7 +4,7 @@
 raw kernel, ``kernel(grid, block, args)``, with NumPy arrays for device pointers and NumPy scalars for values. The
 arguments are checked against the kernel's C signature (array dtype and contiguity, exact scalar type), which CuPy
 does not do: a mismatch there would silently pass garbage to the GPU. This lets the test suite run the kernels' real
-source and the real launch code (the ``*_device`` functions, written against an array module) without a GPU. What it
+source and the real launch code (the ``*_device`` functions, which take the array-view function) without a GPU. What it
 cannot show: device memory, CuPy's NVRTC, the DLPack hand-over to CUDA tensors and speed, which the ``cupy`` runs of
 the same tests cover on a GPU (NVRTC compilation alone is checked by ``test_cuda_sources.py``). Every array argument
 is copied to the end of pages between two inaccessible ones, so an access just past its end is reported as a memory
