@@ -84,6 +84,18 @@ def forward_with_loss_terms(task: Task, graphs: LevelGraphs, inputs: TaskInputs)
         return out, task.loss_terms(out, inputs)
 
 
+def verb_noun_results(task: Task, graphs: LevelGraphs, inputs: TaskInputs, name: str,
+                      loss_unit: str) -> dict[str, Tensor]:
+    """The values a verb/noun head (AR, LTA) is compared on, under the case keys ``expected.<name>.*``; the
+    per-item loss is ``loss_per_<loss_unit>`` (segment for AR, step for LTA)."""
+    out, terms = forward_with_loss_terms(task, graphs, inputs)
+    prefix = f"expected.{name}."
+    return {prefix + "verb_logits": out.verb_logits, prefix + "noun_logits": out.noun_logits,
+            prefix + "features": out.features, prefix + f"loss_per_{loss_unit}": terms["total"],
+            prefix + "verb_loss": terms["verb"], prefix + "noun_loss": terms["noun"],
+            prefix + "loss_mean": terms["total"].mean()}
+
+
 def expected(case: ReferenceCase) -> dict[str, Tensor]:
     return torch.load(case.expected, map_location="cpu", weights_only=True)
 

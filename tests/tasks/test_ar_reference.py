@@ -12,17 +12,13 @@ from egostream.tasks.alignment import segment_mean
 from egostream.tasks.ar import ARConfig, AROutput, ARTask
 from egostream.tasks.classifier import ClassifierConfig
 from tests.tasks.reference_cases import (assert_close, assert_expected, build_task, case_ids, expected, expected_graphs,
-                                         forward_with_loss_terms, run_backbone, task_cases, task_inputs)
+                                         run_backbone, task_cases, task_inputs, verb_noun_results)
 
 CASES = task_cases("ar")
 
 
 def ar_results(task: ARTask, graphs, inputs: TaskInputs) -> dict[str, torch.Tensor]:
-    out, terms = forward_with_loss_terms(task, graphs, inputs)
-    return {"expected.ar.verb_logits": out.verb_logits, "expected.ar.noun_logits": out.noun_logits,
-            "expected.ar.features": out.features, "expected.ar.loss_per_segment": terms["total"],
-            "expected.ar.verb_loss": terms["verb"], "expected.ar.noun_loss": terms["noun"],
-            "expected.ar.loss_mean": terms["total"].mean()}
+    return verb_noun_results(task, graphs, inputs, "ar", "segment")
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_ids(CASES))

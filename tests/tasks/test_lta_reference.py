@@ -9,17 +9,13 @@ from egostream.tasks import TaskInputs
 from egostream.tasks.lta import LTATask, future_graph, sample_future_actions, torch_cluster_offsets
 from tests.reference_fixtures import edge_set
 from tests.tasks.reference_cases import (assert_close, assert_expected, build_task, case_ids, expected, expected_graphs,
-                                         forward_with_loss_terms, run_backbone, task_cases, task_inputs, video_graphs)
+                                         run_backbone, task_cases, task_inputs, video_graphs, verb_noun_results)
 
 CASES = task_cases("lta")
 
 
 def lta_results(task: LTATask, graphs, inputs: TaskInputs) -> dict[str, torch.Tensor]:
-    out, terms = forward_with_loss_terms(task, graphs, inputs)
-    return {"expected.lta.verb_logits": out.verb_logits, "expected.lta.noun_logits": out.noun_logits,
-            "expected.lta.features": out.features, "expected.lta.loss_per_step": terms["total"],
-            "expected.lta.verb_loss": terms["verb"], "expected.lta.noun_loss": terms["noun"],
-            "expected.lta.loss_mean": terms["total"].mean()}
+    return verb_noun_results(task, graphs, inputs, "lta", "step")
 
 
 def per_video_results(task: LTATask, graphs, values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
