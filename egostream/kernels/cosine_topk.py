@@ -19,7 +19,8 @@ To rebuild the authors' edge weights from this kernel use ``relu(1 - (1 - simila
 (``(1 - distances).relu()``) and differs from ``relu(similarity)`` in the last float32 bits.
 
 One product (``torch.mm``, on the prototypes' device), two selections: torch (CPU, or a CUDA tensor without CuPy) and
-CuPy (a raw selection kernel, one thread block per query, for ``k <= 32``; a full sort of composite keys above).
+CuPy (raw selection kernels for ``k <= 32``: one thread block per query, or per 1,024-column part of a longer row plus
+a merge; a full sort of composite keys above).
 """
 from __future__ import annotations
 
