@@ -41,7 +41,7 @@ _PUBLIC: dict[str, str] = {
     "load_stream_config": "egostream.stream.config",
     "WindowEmitter": "egostream.stream.windows",
     "WindowResult": "egostream.stream.schema",
-    "LabelNames": "egostream.stream.schema",
+    "LabelNames": "egostream.stream.labels",
     "open_sink": "egostream.io.sinks",
     "read_results": "egostream.io.sinks",
     # video in

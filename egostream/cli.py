@@ -68,7 +68,7 @@ def _cmd_replay_stream(args: argparse.Namespace) -> int:
 
     from egostream.replay import checkpoint_spec
     from egostream.stream.config import DEFAULT_STREAM_CONFIG, load_stream_config
-    from egostream.stream.replay_stream import replay_stream
+    from egostream.replay_stream import replay_stream
 
     if not args.video:
         raise InputError(None, "--video", "replay --stream needs --video UID")

@@ -132,7 +132,7 @@ class EmitterEngineFactory:
     def __call__(self) -> EmitterEngine:
         from egostream.model import ModelBundle
         from egostream.stream.config import StreamConfig
-        from egostream.stream.schema import LabelNames
+        from egostream.stream.labels import LabelNames
         from egostream.stream.windows import WindowEmitter
 
         spec = dict(self.checkpoints) if isinstance(self.checkpoints, Mapping) else self.checkpoints

@@ -1,15 +1,37 @@
-"""Video sources and result sinks."""
-from egostream.io.clock import CANONICAL_FPS, CanonicalClock, ClockCounters
-from egostream.io.decoders import DECODERS, DecordDecoder, PyAVDecoder, StreamReadError
-from egostream.io.frames import FrameWindow, TimedFrame
-from egostream.io.sources import (SOURCES, CameraSource, FileSource, NetworkSource, ReconnectPolicy, VideoSource,
-                                  open_source)
-from egostream.io.window_stream import StreamStats, WindowStream, iter_windows
-from egostream.io.windows import EGOVLP_WINDOWS, OMNIVORE_WINDOWS, Windower, WindowSpec, expected_window_count
+"""Video sources and result sinks.
 
-__all__ = [
-    "CANONICAL_FPS", "CanonicalClock", "ClockCounters", "DECODERS", "DecordDecoder", "PyAVDecoder", "StreamReadError",
-    "FrameWindow", "TimedFrame", "SOURCES", "CameraSource", "FileSource", "NetworkSource", "ReconnectPolicy",
-    "VideoSource", "open_source", "StreamStats", "WindowStream", "iter_windows", "EGOVLP_WINDOWS", "OMNIVORE_WINDOWS",
-    "Windower", "WindowSpec", "expected_window_count",
-]
+The names below load lazily (on first use), so importing one small module of the package, such as
+:mod:`egostream.io.atomic` or :mod:`egostream.io.frames`, does not import the decoders, the sources or the Ego4D
+feature grid (and the packages below ``io`` that write files atomically import no module above them).
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: public name -> the module of the package that defines it
+_PUBLIC: dict[str, str] = {
+    **dict.fromkeys(("CANONICAL_FPS", "CanonicalClock", "ClockCounters"), "egostream.io.clock"),
+    **dict.fromkeys(("DECODERS", "DecordDecoder", "PyAVDecoder", "StreamReadError"), "egostream.io.decoders"),
+    **dict.fromkeys(("FrameWindow", "TimedFrame"), "egostream.io.frames"),
+    **dict.fromkeys(("SOURCES", "CameraSource", "FileSource", "NetworkSource", "ReconnectPolicy", "VideoSource",
+                     "open_source"), "egostream.io.sources"),
+    **dict.fromkeys(("StreamStats", "WindowStream", "iter_windows"), "egostream.io.window_stream"),
+    **dict.fromkeys(("EGOVLP_WINDOWS", "OMNIVORE_WINDOWS", "Windower", "WindowSpec", "expected_window_count"),
+                    "egostream.io.windows"),
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str) -> Any:
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'egostream.io' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_PUBLIC))

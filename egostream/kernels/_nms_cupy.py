@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from egostream.kernels._cuda import ArrayView, CudaSource, compile_module, cuda_device_for, torch_stream
-from egostream.kernels.nms import GroupPicks
+from egostream.kernels._layout import GroupPicks
 
 __all__ = ["THREADS", "MIN_THREADS", "KERNEL", "nms_source", "block_threads", "greedy_groups_device",
            "greedy_groups_cupy"]

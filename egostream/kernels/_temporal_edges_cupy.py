@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from egostream.kernels._cuda import ArrayView, CudaSource, compile_module, cuda_device_for, torch_stream
-from egostream.kernels.temporal_edges import _segment_of_rows
+from egostream.kernels._layout import segment_of_rows
 
 __all__ = ["THREADS", "edges_source", "radius_runs_device", "radius_edges_cupy"]
 
@@ -54,7 +54,7 @@ def radius_runs_device(as_array: ArrayView, get_function: Callable[[str], Any], 
     scalars = (np.int64(first_target), np.int64(n), np.int64(num_old), np.int32(loop))
     if num_targets:
         pos_x = as_array(pos.detach().contiguous())
-        segment_of = as_array(_segment_of_rows(ptr, n).contiguous())
+        segment_of = as_array(segment_of_rows(ptr, n).contiguous())
         get_function("count_runs")(blocks, (threads,),
                                    (pos_x, segment_of, as_array(ptr.contiguous()), pos_x.dtype.type(radius * radius),
                                     *scalars, as_array(left), as_array(right), as_array(count)))

@@ -44,6 +44,7 @@ from torch import Tensor
 
 from egostream.errors import InputError
 from egostream.kernels._dispatch import Backend, use_cupy
+from egostream.kernels._layout import GroupPicks
 
 __all__ = ["NMSResult", "batched_nms", "soft_nms", "nms"]
 
@@ -64,20 +65,6 @@ class NMSResult(NamedTuple):
     scores: Tensor
     cls_idxs: Tensor
     orig_idx: Tensor
-
-
-class GroupPicks(NamedTuple):
-    """Raw output of a greedy NMS kernel over ``G`` independent groups (classes), ``L`` = largest group size.
-
-    Attributes:
-        rows: ``[G, L]`` int64 input row of each pick, in pick order; entries past ``counts[g]`` are undefined.
-        scores: ``[G, L]`` float32 score of each pick at the time it was picked.
-        counts: ``[G]`` int64 number of picks of each group.
-    """
-
-    rows: Tensor
-    scores: Tensor
-    counts: Tensor
 
 
 def pack_groups(group_of: Tensor) -> tuple[Tensor, Tensor]:

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from egostream.kernels._dispatch import Backend, use_cupy
+from egostream.kernels._layout import segment_of_rows
 
 __all__ = ["radius_edges", "radius_edges_ptr", "radius_edges_incremental"]
 
@@ -83,12 +84,6 @@ def _candidate_windows(keys: Tensor, ptr: Tensor, key_segment: Tensor, queries: 
     return lo, hi
 
 
-def _segment_of_rows(ptr: Tensor, num_rows: int) -> Tensor:
-    """``[num_rows]`` segment id of every row, from the offsets ``ptr``."""
-    return torch.repeat_interleave(torch.arange(len(ptr) - 1, device=ptr.device), ptr[1:] - ptr[:-1],
-                                   output_size=num_rows)
-
-
 def _sort_within_segments(pos: Tensor, segment: Tensor) -> Tensor | None:
     """A permutation that sorts ``pos`` inside each (contiguous) segment, or ``None`` if it is already sorted."""
     same = segment[1:] == segment[:-1]
@@ -99,7 +94,7 @@ def _sort_within_segments(pos: Tensor, segment: Tensor) -> Tensor | None:
 
 
 def _radius_edges_torch(pos: Tensor, ptr: Tensor, radius: float, loop: bool) -> Tensor:
-    segment = _segment_of_rows(ptr, len(pos))
+    segment = segment_of_rows(ptr, len(pos))
     order = _sort_within_segments(pos, segment)
     sorted_pos = pos if order is None else pos[order]
     lo, hi = _candidate_windows(sorted_pos, ptr, segment, sorted_pos, segment, radius)
@@ -153,7 +148,7 @@ def radius_edges_ptr(pos: Tensor, ptr: Tensor, radius: float, *, loop: bool = Fa
     if use_cupy(backend, pos):
         from egostream.kernels._temporal_edges_cupy import radius_edges_cupy
 
-        segment = _segment_of_rows(ptr, len(pos))
+        segment = segment_of_rows(ptr, len(pos))
         order = _sort_within_segments(pos, segment)
         if order is None:
             return radius_edges_cupy(pos, ptr, radius, loop)

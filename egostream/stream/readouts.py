@@ -48,7 +48,8 @@ from egostream.kernels.cosine_topk import PrototypeIndex
 from egostream.model import ModelBundle
 from egostream.stream.config import ReadoutConfig, StreamConfig
 from egostream.stream.finality import level_final_counts, neighbour_reach
-from egostream.stream.schema import (Action, ActionReadout, AnticipationReadout, KeyframeReadout, LabelNames, Moment,
+from egostream.stream.labels import LabelNames
+from egostream.stream.schema import (Action, ActionReadout, AnticipationReadout, KeyframeReadout, Moment,
                                      MomentsReadout, PrototypeMatch, ScoredAction, ScoredLabel, Span,
                                      StateChangeReadout)
 from egostream.tasks.alignment import segment_mean

@@ -18,7 +18,7 @@ A stream of results is a sequence of frames, each a 4-byte big-endian payload le
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +31,7 @@ __all__ = [
     "SCHEMA_NAME", "SCHEMA_VERSION", "FRAME_HEADER", "MAX_FRAME_BYTES",
     "Span", "Label", "ScoredLabel", "Action", "ScoredAction", "PrototypeMatch", "Moment",
     "ActionReadout", "AnticipationReadout", "StateChangeReadout", "KeyframeReadout", "MomentsReadout",
-    "WindowResult", "LabelNames",
+    "WindowResult",
     "result_to_record", "result_from_record", "encode_frame", "decode_payload",
 ]
 
@@ -204,40 +204,6 @@ class WindowResult:
     evidence: dict[str, tuple[PrototypeMatch, ...]] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
     schema: str = SCHEMA_NAME
-
-
-@dataclass(frozen=True)
-class LabelNames:
-    """Class names for the ids the heads predict: LTA verbs and nouns, MQ classes.
-
-    An id past the end of a vocabulary (a model trained on a larger one) is named ``"<kind>#<id>"``.
-    """
-
-    verbs: tuple[str, ...] = ()
-    nouns: tuple[str, ...] = ()
-    moments: tuple[str, ...] = ()
-
-    @classmethod
-    def ego4d(cls) -> LabelNames:
-        """The Ego4D v1 vocabularies shipped with the package (115 verbs, 478 nouns, 110 MQ classes)."""
-        from egostream.ego4d.synthetic import vocabulary_path
-        from egostream.ego4d.taxonomy import load_lta_taxonomy, load_mq_labels
-
-        taxonomy = load_lta_taxonomy(vocabulary_path("fho_lta_taxonomy.json"))
-        return cls(taxonomy.verbs, taxonomy.nouns, load_mq_labels(vocabulary_path("mq_labels.tsv")).names)
-
-    def verb(self, class_id: int) -> Label:
-        return Label(int(class_id), _name(self.verbs, class_id, "verb"))
-
-    def noun(self, class_id: int) -> Label:
-        return Label(int(class_id), _name(self.nouns, class_id, "noun"))
-
-    def moment(self, class_id: int) -> Label:
-        return Label(int(class_id), _name(self.moments, class_id, "moment"))
-
-
-def _name(names: Sequence[str], class_id: int, kind: str) -> str:
-    return names[class_id] if 0 <= class_id < len(names) else f"{kind}#{class_id}"
 
 
 # The version key is written first, then the fields in declaration order (which ends with these two).

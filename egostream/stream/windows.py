@@ -23,7 +23,8 @@ from egostream.model import ModelBundle
 from egostream.stream.config import StreamConfig
 from egostream.stream.engine import StreamEngine
 from egostream.stream.readouts import EvidenceReader, MomentLedger, NodeView, ReadoutConfig, Readouts
-from egostream.stream.schema import LabelNames, WindowResult
+from egostream.stream.labels import LabelNames
+from egostream.stream.schema import WindowResult
 
 __all__ = ["WindowEmitter"]
 

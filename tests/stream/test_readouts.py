@@ -18,7 +18,8 @@ from egostream.model import ModelBundle, ModelConfig
 from egostream.stream.config import StreamConfig
 from egostream.stream.readouts import (EvidenceReader, MomentLedger, NodeView, ReadoutConfig, Readouts, pnr_view,
                                        read_action, read_anticipation, read_keyframe, read_moments)
-from egostream.stream.schema import Label, LabelNames, Moment, MomentsReadout, Span
+from egostream.stream.labels import LabelNames
+from egostream.stream.schema import Label, Moment, MomentsReadout, Span
 from egostream.stream.windows import WindowEmitter
 from egostream.tasks.base import TaskInputs
 from egostream.tasks.pnr import keyframe_index

@@ -11,7 +11,7 @@ from rich.console import Console
 from egostream.errors import InputError
 from egostream.io.sinks import read_results
 from egostream.stream.config import StreamConfig
-from egostream.stream.replay_stream import replay_stream
+from egostream.replay_stream import replay_stream
 from tests.stream.test_readouts import tiny_bundle
 
 GRID = StreamConfig(horizon_s=20.0, emit_every_s=8 * 16 / 30)

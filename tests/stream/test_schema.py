@@ -12,8 +12,9 @@ import pytest
 
 from egostream.errors import InputError
 from egostream.stream import schema
+from egostream.stream.labels import LabelNames
 from egostream.stream.schema import (SCHEMA_VERSION, Action, ActionReadout, AnticipationReadout, KeyframeReadout,
-                                     Label, LabelNames, Moment, MomentsReadout, PrototypeMatch, ScoredAction,
+                                     Label, Moment, MomentsReadout, PrototypeMatch, ScoredAction,
                                      ScoredLabel, Span, StateChangeReadout, WindowResult, decode_payload,
                                      encode_frame, result_from_record, result_to_record)
 

@@ -23,8 +23,9 @@ from egostream.errors import InputError
 from egostream.io.sinks import SinkFormat, open_sink
 from egostream.model import CheckpointSpec, ModelBundle
 from egostream.stream.config import StreamConfig, load_stream_config
+from egostream.stream.labels import LabelNames
 from egostream.stream.readouts import EvidenceReader, ReadoutConfig
-from egostream.stream.schema import LabelNames, WindowResult
+from egostream.stream.schema import WindowResult
 from egostream.stream.windows import WindowEmitter
 
 __all__ = ["StreamReplaySummary", "replay_stream", "window_table"]
