@@ -1,8 +1,8 @@
 """The model bundle: task heads on one or more hierarchical backbones, with optional EgoPack interaction.
 
-A :class:`ModelBundle` maps task names ("ar", "lta", "oscc", "pnr", "mq") to a :class:`TaskModel`: a backbone, a
-head and, for an EgoPack novel task, an :class:`EgoPackHead` (the interaction module with the support tasks'
-prototypes, the support tasks' necks and the fusion rule). The common deployment is five heads on ONE shared
+A :class:`ModelBundle` maps task names (the registered tasks, :func:`egostream.tasks.base.task_names`) to a
+:class:`TaskModel`: a backbone, a head and, for a novel task, a cross-task module (:mod:`egostream.crosstask`; EgoPack:
+the interaction module with the support tasks' prototypes, the support tasks' necks and the fusion rule). The common deployment is five heads on ONE shared
 backbone (multi-task checkpoint, or EgoPack heads trained with a frozen backbone); per-task backbones work too.
 :meth:`ModelBundle.graphs` runs each DISTINCT backbone once per batch; backbones are shared when they are the same
 module or, when loaded from checkpoints, when their weights are equal.
@@ -14,41 +14,32 @@ Builders:
 * :meth:`ModelConfig.build` from a preset (``configs/model/*.yaml``) with random weights;
 * :meth:`ModelBundle.save` writes our checkpoint format.
 
-EgoPack forward (``fusion_level: features``, the authors' experiment setting) reproduces the ``EgoPack<Task>Task``
-classes of sapeirone/hier-egopack@4fff4e5:models/tasks/ego4d/{ar,lta,oscc,pnr,mq}.py ``forward``: the novel task's
-features are computed as in its plain head, fused with the interaction outputs by
-:mod:`egostream.backpack.fusion`, and go through the same classifiers.
+The bundle holds no per-task code: presets, fused forwards, decoding and head checks are the task classes'
+(:class:`egostream.tasks.base.Task`), and which cross-task module a checkpoint holds is asked of every registered
+kind (:func:`egostream.crosstask.cross_task_module`).
 """
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor, nn
-from torch_geometric.nn.pool import global_max_pool, global_mean_pool
+from torch import nn
 
 from egostream.backbone.graphs import LevelGraphs, VideoBatch
 from egostream.backbone.hierarchy import BackboneConfig, HierarchicalBackbone
-from egostream.backpack.fusion import FusionRule, Segments, consult_backpack, fusion_rule
-from egostream.backpack.interaction import EgoPackInteraction, authors_interaction_keys
 from egostream.checkpoint import LoadedCheckpoint, load_backbone, load_checkpoint, load_module_state, save_checkpoint
+from egostream.crosstask import CrossTaskModule, EgoPackHead, cross_task_module
 from egostream.errors import InputError
-from egostream.tasks import Task, TaskInputs, task_class
-from egostream.tasks.alignment import segment_mean
-from egostream.tasks.ar import AROutput, ARTask
-from egostream.tasks.lta import LTAOutput, LTATask, future_graph
-from egostream.tasks.mq import MQOutput, MQTask
-from egostream.tasks.neck import ProjectionNeck
-from egostream.tasks.oscc import OSCCOutput, OSCCTask
-from egostream.tasks.pnr import PNROutput, PNRTask
+from egostream.tasks import Task, TaskInputs, task_class, task_names
 
 __all__ = ["ModelConfig", "TaskModel", "EgoPackHead", "ModelBundle", "TASK_NAMES", "CheckpointSpec", "checkpoint_tasks"]
 
-TASK_NAMES = ("ar", "lta", "oscc", "pnr", "mq")
+TASK_NAMES = task_names()
+"""The built-in tasks (ar, lta, oscc, pnr, mq); code that must see plug-in tasks calls :func:`task_names`."""
 
 PathLike = str | os.PathLike[str]
 CheckpointSpec = PathLike | Mapping[str, PathLike]
@@ -59,7 +50,7 @@ def _short(task: str) -> str:
     try:
         return task_class(task).name
     except KeyError:
-        raise InputError(None, "task", f"unknown task {task!r}; known: {', '.join(TASK_NAMES)}") from None
+        raise InputError(None, "task", f"unknown task {task!r}; known: {', '.join(task_names())}") from None
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -116,30 +107,8 @@ class ModelConfig:
 
     def task_node(self, task: str) -> dict[str, Any]:
         """The authors'-style config node of ``task`` (what ``Task.from_authors_config`` reads; stored in our
-        checkpoints as ``task_configs``)."""
-        common = {"input_size": self.hidden_size, "features_size": self.features_size, "dropout": 0.0,
-                  "loss_weight": 1.0}
-
-        def classifier(n_classes: int, prior_prob: float) -> dict[str, Any]:
-            return {"n_classes": n_classes, "hidden_size": self.classifier_hidden, "n_layers": 2,
-                    "prior_prob": prior_prob, "dropout": 0.0}
-
-        short = _short(task)
-        if short == "ar":
-            return {**common, "verb_classifier": classifier(self.num_verbs, 0.0),
-                    "noun_classifier": classifier(self.num_nouns, 0.0)}
-        if short == "lta":
-            return {**common, "num_verbs": self.num_verbs, "num_nouns": self.num_nouns, "K": self.num_future,
-                    "head_dropout": 0.0}
-        if short == "oscc":
-            return {**common, "head_dropout": 0.0}
-        if short == "pnr":
-            return common
-        return {**common, "num_classes": self.num_mq_classes, "depth": self.depth,
-                "classifier": classifier(self.num_mq_classes, 0.01),
-                "regressor": {"hidden_size": self.features_size, "n_layers": 1, "use_ln": True, "use_bias": True,
-                              "dropout": 0.0},
-                "pool_features": self.mq_pool_features, "cls_loss": "focal", "weight_cls": 1.0, "weight_reg": 1.0}
+        checkpoints as ``task_configs``), from the task class's :meth:`~egostream.tasks.base.Task.preset_node`."""
+        return task_class(_short(task)).preset_node(self)
 
     def build(self, seed: int | None = None) -> ModelBundle:
         """A bundle of :attr:`tasks` on one backbone with fresh weights (seeded when ``seed`` is given), eval mode."""
@@ -154,104 +123,18 @@ class ModelConfig:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# EgoPack novel-task forward
-
-
-def _segment_features(head: Task, graphs: LevelGraphs, inputs: TaskInputs, clamp_empty: bool) -> Tensor:
-    x, pos, video = head.level0(graphs)
-    return segment_mean(head.project(x), pos, video, inputs.require("segments", head.name),
-                        inputs.require("segment_video", head.name), clamp_empty=clamp_empty)
-
-
-def _fused_ar(head: ARTask, graphs: LevelGraphs, inputs: TaskInputs, fuse: Callable[..., Tensor]) -> AROutput:
-    fused = fuse(_segment_features(head, graphs, inputs, clamp_empty=True))
-    return AROutput(head.verb_classifier(fused), head.noun_classifier(fused), fused)
-
-
-def _fused_oscc(head: OSCCTask, graphs: LevelGraphs, inputs: TaskInputs, fuse: Callable[..., Tensor]) -> OSCCOutput:
-    fused = fuse(_segment_features(head, graphs, inputs, clamp_empty=False))
-    return OSCCOutput(head.classifier(fused), fused)
-
-
-def _fused_lta(head: LTATask, graphs: LevelGraphs, inputs: TaskInputs, fuse: Callable[..., Tensor]) -> LTAOutput:
-    config = head.config
-    graph = future_graph(fuse(head.pooled(graphs)), config.num_future, config.future_radius,
-                         authors_batched=config.authors_batched_graph)
-    features = head.head(graph.x, graph.edge_index, graph.pos)
-    return LTAOutput(head.verb_classifier(features), head.noun_classifier(features), features)
-
-
-def _fused_pnr(head: PNRTask, graphs: LevelGraphs, inputs: TaskInputs, fuse: Callable[..., Tensor]) -> PNROutput:
-    x, _, _ = head.level0(graphs)
-    indices = inputs.indices if inputs.indices is not None else graphs.indices[graphs.depth == 0]
-    return PNROutput(head.classifier(fuse(head.project(x + head.pe(indices)))))
-
-
-def _fused_mq(head: MQTask, graphs: LevelGraphs, inputs: TaskInputs, fuse: Callable[..., Tensor]) -> MQOutput:
-    # models/tasks/ego4d/mq.py EgoPackMQTask.forward: fusion of the projected features, then MQTask's classifier
-    # (with the video's pooled context) and scaled regressor on the fused features.
-    head.check_graphs(graphs)
-    features = fuse(head.project(graphs.x), neck=head.project)
-    cls_features = features
-    if head.config.pool_features is not None:
-        pool = global_mean_pool if head.config.pool_features == "mean" else global_max_pool
-        cls_features = torch.cat([features, pool(features, graphs.video).index_select(0, graphs.video)], dim=1)
-    reg = head.regressor(features) * head.scales.index_select(0, graphs.depth)[:, None]
-    return MQOutput(head.classifier(cls_features), reg, graphs)
-
-
-_FUSED_FORWARD: dict[str, Callable[..., Any]] = {"ar": _fused_ar, "lta": _fused_lta, "oscc": _fused_oscc,
-                                                 "pnr": _fused_pnr, "mq": _fused_mq}
-
-
-class EgoPackHead(nn.Module):
-    """What an EgoPack novel task adds to its head: the interaction, the support necks and the fusion rule.
-
-    Args:
-        interaction: the EgoPack module (prototypes of each support task, interaction stages).
-        support_necks: support task (authors' name) -> its projection neck.
-        rule: the novel task's fusion rule (:func:`egostream.backpack.fusion.fusion_rule`).
-        config: the EgoPack settings to save with the bundle (``k``, ``dropout``, ...).
-    """
-
-    def __init__(self, interaction: EgoPackInteraction, support_necks: Mapping[str, ProjectionNeck],
-                 rule: FusionRule, config: Mapping[str, Any] | None = None) -> None:
-        super().__init__()
-        missing = set(interaction.support_tasks) - set(support_necks)
-        if missing:
-            raise InputError(None, "support_necks", f"no neck for support tasks {sorted(missing)}")
-        self.interaction = interaction
-        self.support_necks = nn.ModuleDict(dict(support_necks))
-        self.rule = rule
-        self.config = dict(config or {})
-
-    def forward(self, head: Task, graphs: LevelGraphs, inputs: TaskInputs) -> Any:
-        """The novel task's outputs (same type as the plain head's) on fused features."""
-        segments = None
-        if inputs.segments is not None and inputs.segment_video is not None:
-            segments = Segments(inputs.segments, inputs.segment_video)
-        necks = {task: self.support_necks[task] for task in self.interaction.support_tasks}
-        interacted = consult_backpack(graphs, necks, self.interaction, self.rule, segments).features
-
-        def fuse(novel: Tensor, neck: Callable[[Tensor], Tensor] | None = None) -> Tensor:
-            return self.rule.fuse(novel, interacted, neck=neck, training=self.training)
-
-        return _FUSED_FORWARD[head.name](head, graphs, inputs, fuse)
-
-
-# ----------------------------------------------------------------------------------------------------------------
 # The bundle
 
 
 @dataclass
 class TaskModel:
-    """One task's modules: ``backbone``, ``head``, optional ``egopack``; ``config_node`` is the head's authors'-style
-    config (saved with the bundle); ``source`` the checkpoint it came from."""
+    """One task's modules: ``backbone``, ``head``, optional ``crosstask`` module (EgoPack, ...); ``config_node`` is
+    the head's authors'-style config (saved with the bundle); ``source`` the checkpoint it came from."""
 
     backbone: HierarchicalBackbone
     head: Task
     config_node: dict[str, Any] = field(default_factory=dict)
-    egopack: EgoPackHead | None = None
+    crosstask: CrossTaskModule | None = None
     source: Path | None = None
 
 
@@ -270,7 +153,7 @@ class ModelBundle(nn.Module):
         backbones: list[HierarchicalBackbone] = []
         self.backbone_index: dict[str, int] = {}
         self.heads = nn.ModuleDict()
-        self.egopack = nn.ModuleDict()
+        self.crosstask = nn.ModuleDict()
         self.config_nodes: dict[str, dict[str, Any]] = {}
         self.sources: dict[str, Path | None] = {}
         for name, model in models.items():
@@ -280,8 +163,8 @@ class ModelBundle(nn.Module):
             self.backbone_index[task] = next(i for i, known in enumerate(backbones) if known is model.backbone)
             _check_head_fits(task, model.head, model.backbone.cfg, model.source)
             self.heads[task] = model.head
-            if model.egopack is not None:
-                self.egopack[task] = model.egopack
+            if model.crosstask is not None:
+                self.crosstask[task] = model.crosstask
             self.config_nodes[task] = dict(model.config_node)
             self.sources[task] = model.source
         widths = {backbone.cfg.input_size for backbone in backbones}
@@ -292,6 +175,11 @@ class ModelBundle(nn.Module):
     @property
     def tasks(self) -> list[str]:
         return list(self.heads.keys())
+
+    @property
+    def egopack(self) -> dict[str, EgoPackHead]:
+        """Task -> its EgoPack module, for the novel tasks that have one."""
+        return {task: module for task, module in self.crosstask.items() if isinstance(module, EgoPackHead)}
 
     @property
     def feature_dim(self) -> int:
@@ -331,11 +219,11 @@ class ModelBundle(nn.Module):
         return result
 
     def forward_graphs(self, task: str, graphs: LevelGraphs, inputs: TaskInputs) -> Any:
-        """The head of ``task`` (through its EgoPack fusion if it has one) on precomputed graphs."""
+        """The head of ``task`` (through its cross-task module if it has one) on precomputed graphs."""
         task = self._task(task)
         head = self.heads[task]
-        if task in self.egopack:
-            return self.egopack[task](head, graphs, inputs)
+        if task in self.crosstask:
+            return self.crosstask[task](head, graphs, inputs)
         return head(graphs, inputs)
 
     def run(self, task: str, batch: VideoBatch, inputs: TaskInputs) -> Any:
@@ -345,10 +233,7 @@ class ModelBundle(nn.Module):
     def decode(self, task: str, outputs: Any, inputs: TaskInputs | None = None,
                generator: torch.Generator | None = None) -> Any:
         """The head's decoding (top-k, sampled futures, argmax, keyframe, detections); ``generator`` seeds LTA."""
-        head = self.head(task)
-        if isinstance(head, LTATask):
-            return head.decode(outputs, inputs, generator=generator)
-        return head.decode(outputs, inputs)
+        return self.head(task).decode_with(outputs, inputs, generator)
 
     # ------------------------------------------------------------------------------------------------ checkpoints
 
@@ -388,37 +273,24 @@ class ModelBundle(nn.Module):
 
     def save(self, path: PathLike, *, config: Mapping[str, Any] | None = None, step: int | None = None,
              training_state: Mapping[str, Any] | None = None) -> Path:
-        """Write the bundle in our checkpoint format (one shared backbone, at most one EgoPack novel task).
+        """Write the bundle in our checkpoint format (one shared backbone, at most one novel task with a cross-task
+        module, which stores itself: :meth:`~egostream.crosstask.CrossTaskModule.checkpoint_fields`).
 
-        The EgoPack support necks go under their own key, so a novel task that is also a support task keeps both
-        its head and its support neck. ``training_state`` is what ``egostream train`` resumes from.
+        ``training_state`` is what ``egostream train`` resumes from.
         """
         if len(self.backbones) != 1:
             raise InputError(path, "backbones", f"our checkpoint holds one backbone, the bundle has "
                                                 f"{len(self.backbones)}: save each task's bundle separately")
-        if len(self.egopack) > 1:
-            raise InputError(path, "egopack", "our checkpoint holds at most one EgoPack novel task")
-        support_necks: dict[str, dict[str, Tensor]] = {}
-        novel, egopack, egopack_config = None, None, None
-        for task, egopack_head in self.egopack.items():
-            novel = task_class(task).authors_name
-            egopack, egopack_config = _authors_interaction_state(egopack_head.interaction), {
-                **egopack_head.config, "k": egopack_head.interaction.k}
-            for support, neck in egopack_head.support_necks.items():
-                support_necks[support] = {f"projector.{key}": value for key, value in neck.state_dict().items()}
+        if len(self.crosstask) > 1:
+            raise InputError(path, "egopack", "our checkpoint holds at most one novel task with a cross-task module")
+        crosstask: dict[str, Any] = {}
+        for task, module in self.crosstask.items():
+            crosstask = module.checkpoint_fields(task_class(task).authors_name)  # type: ignore[operator]
         names = {task: task_class(task).authors_name for task in self.tasks}
         return save_checkpoint(path, backbone=self.backbones[0],  # type: ignore[arg-type]
                                tasks={names[task]: self.heads[task] for task in self.tasks},
                                task_configs={names[task]: self.config_nodes[task] for task in self.tasks},
-                               novel_task=novel, support_necks=support_necks, egopack=egopack,
-                               egopack_config=egopack_config, config=dict(config or {}), step=step,
-                               training_state=training_state)
-
-
-def _authors_interaction_state(interaction: EgoPackInteraction) -> dict[str, Tensor]:
-    """The interaction's state dict in the authors' ``EgoPack`` key layout (what every checkpoint format holds)."""
-    conv_depth = len(interaction.stages[interaction.support_tasks[0]][0].convs)  # type: ignore[index]
-    return authors_interaction_keys(interaction.state_dict(), conv_depth, to_authors=True)
+                               config=dict(config or {}), step=step, training_state=training_state, **crosstask)
 
 
 def _check_head_fits(task: str, head: Task, backbone: BackboneConfig, source: Path | None) -> None:
@@ -426,9 +298,7 @@ def _check_head_fits(task: str, head: Task, backbone: BackboneConfig, source: Pa
         raise InputError(source, f"task[{task}].input_size",
                          f"the head reads {head.config.input_size}-wide features, the backbone gives "
                          f"hidden_size={backbone.hidden_size}")
-    if isinstance(head, MQTask) and head.config.num_levels < backbone.depth:
-        raise InputError(source, f"task[{task}].depth", f"the MQ head has {head.config.num_levels} level scales, "
-                                                        f"the backbone has depth {backbone.depth}")
+    head.check_backbone(backbone.depth, source)
 
 
 def _default_tasks(checkpoint: LoadedCheckpoint) -> list[str]:
@@ -490,28 +360,4 @@ def _task_model(task: str, checkpoint: LoadedCheckpoint, backbone: HierarchicalB
     except (KeyError, TypeError, ValueError) as err:
         raise InputError(checkpoint.path, f"config of task {name}", f"cannot build the head: {err!r}") from None
     load_module_state(head, state, source=checkpoint.path, field_name=f"task[{name}]")
-    egopack = None
-    if name == checkpoint.novel_task and checkpoint.egopack is not None:
-        egopack = _egopack_head(task, checkpoint, node)
-    return TaskModel(backbone, head.eval(), node, egopack, checkpoint.path)
-
-
-def _egopack_head(task: str, checkpoint: LoadedCheckpoint, novel_node: Mapping[str, Any]) -> EgoPackHead:
-    interaction = EgoPackInteraction.from_checkpoint(checkpoint)
-    necks = {}
-    for support in interaction.support_tasks:
-        state = {key[len("projector."):]: value for key, value in checkpoint.support_state(support).items()
-                 if key.startswith("projector.")}
-        if "net.1.weight" not in state:
-            raise InputError(checkpoint.path, f"tasks[{support}]", "no projection neck ('projector.net.1.weight')")
-        features_size, input_size = state["net.1.weight"].shape
-        necks[support] = load_module_state(ProjectionNeck(int(input_size), int(features_size)), state,
-                                           source=checkpoint.path, field_name=f"tasks[{support}].projector")
-    options: dict[str, Any] = {}
-    if task == "mq":
-        options = {"project_before_fusion": bool(novel_node.get("project_before_fusion", True)),
-                   "dropout": float(novel_node.get("fusion_dropout", 0.0))}
-    egopack_config = checkpoint.config.get("egopack") or checkpoint.config.get("egopack_config") or {}
-    return EgoPackHead(interaction, necks, fusion_rule(task_class(task).authors_name, **options),
-                       {key: egopack_config[key] for key in ("k", "dropout", "conv", "distance_func")
-                        if key in egopack_config}).eval()
+    return TaskModel(backbone, head.eval(), node, cross_task_module(task, checkpoint, node), checkpoint.path)

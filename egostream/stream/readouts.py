@@ -28,6 +28,10 @@ offline backbone on rows ``[0, n)``, :meth:`NodeView.offline`), whatever the eng
 
 Heads run through :meth:`egostream.model.ModelBundle.forward_graphs`, so EgoPack novel tasks fuse their backpack
 exactly as offline.
+
+Dispatch: ``READOUTS`` maps each task (its registry name, :mod:`egostream.tasks.base`) to its :class:`TaskReadout`;
+:meth:`Readouts.read` runs the readout of every task of the bundle and files it under the task's ``result_field``.
+A plug-in task registers its own readout here.
 """
 from __future__ import annotations
 
@@ -35,6 +39,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -49,17 +54,18 @@ from egostream.model import ModelBundle
 from egostream.stream.config import ReadoutConfig, StreamConfig
 from egostream.stream.finality import level_final_counts, neighbour_reach
 from egostream.stream.labels import LabelNames
+from egostream.registry import Registry
 from egostream.stream.schema import (Action, ActionReadout, AnticipationReadout, KeyframeReadout, Moment,
                                      MomentsReadout, PrototypeMatch, ScoredAction, ScoredLabel, Span,
                                      StateChangeReadout)
 from egostream.tasks.alignment import segment_mean
-from egostream.tasks.base import TaskInputs
+from egostream.tasks.base import TaskInputs, task_class, task_names
 from egostream.tasks.mq import MQTask, mq_candidates
 from egostream.tasks.mq_postprocessing import postprocess_mq_detections
 
 __all__ = ["ReadoutConfig", "NodeView", "PNRView", "pnr_view", "span_graphs", "read_action", "read_anticipation",
            "read_state_change", "read_keyframe", "read_moments", "MomentLedger", "EvidenceReader", "Readouts",
-           "ReadoutSet"]
+           "ReadoutSet", "TaskReadout", "READOUTS"]
 
 
 @dataclass
@@ -329,7 +335,8 @@ class EvidenceReader:
 
 @dataclass
 class ReadoutSet:
-    """The readouts of one window and the milliseconds each took."""
+    """The readouts of one window and the milliseconds each took; ``plugins`` holds the readouts of tasks without
+    a field of their own, by result field."""
 
     ar: ActionReadout | None = None
     lta: AnticipationReadout | None = None
@@ -338,6 +345,50 @@ class ReadoutSet:
     mq: MomentsReadout | None = None
     evidence: dict[str, tuple[PrototypeMatch, ...]] = field(default_factory=dict)
     latency_ms: dict[str, float] = field(default_factory=dict)
+    plugins: dict[str, Any] = field(default_factory=dict)
+
+    def put(self, result_field: str, readout: Any) -> None:
+        """File a task's readout under its result field (a built-in field, else ``plugins``)."""
+        if result_field in _BUILTIN_FIELDS:
+            setattr(self, result_field, readout)
+        else:
+            self.plugins[result_field] = readout
+
+
+_BUILTIN_FIELDS = frozenset({"ar", "lta", "oscc", "pnr", "mq"})
+
+
+@dataclass(frozen=True)
+class TaskReadout:
+    """How one task is read from the stream.
+
+    Attributes:
+        read: ``read(readouts, view) -> readout`` (a frozen dataclass of plain fields) from the nodes of the task's
+            backbone.
+        span_s: ``span_s(readouts) -> seconds`` the readout looks back (checked against the engine's horizon).
+    """
+
+    read: Callable[[Readouts, NodeView], Any]
+    span_s: Callable[[Readouts], float]
+
+
+READOUTS: Registry[TaskReadout] = Registry("stream readout")
+READOUTS.register("ar")(TaskReadout(
+    lambda r, view: read_action(r.bundle, view, r.config.ar_span_s, r.stream_config, r.names),
+    lambda r: r.config.ar_span_s))
+READOUTS.register("lta")(TaskReadout(
+    lambda r, view: read_anticipation(r.bundle, view, r.config.lta_span_s, r.config.lta_seed + view.rows,
+                                      r.stream_config, r.names),
+    lambda r: r.config.lta_span_s))
+READOUTS.register("oscc")(TaskReadout(
+    lambda r, view: read_state_change(r.bundle, view, r.config.oscc_span_s, r.stream_config),
+    lambda r: r.config.oscc_span_s))
+READOUTS.register("pnr")(TaskReadout(
+    lambda r, view: read_keyframe(r.bundle, view, r.config.pnr_span_s, r.stream_config),
+    lambda r: r.config.pnr_span_s))
+READOUTS.register("mq")(TaskReadout(
+    lambda r, view: read_moments(r.bundle, view, r.mq_span_s, r.stream_config, r.names, r.config.mq_min_score),
+    lambda r: r.mq_span_s))
 
 
 class Readouts:
@@ -373,9 +424,11 @@ class Readouts:
 
     @property
     def lookback_s(self) -> float:
-        """The longest span any readout reads."""
-        return max(self.config.ar_span_s, self.config.lta_span_s, self.config.oscc_span_s, self.config.pnr_span_s,
-                   self.mq_span_s)
+        """The longest span a readout of the bundle's tasks (or the evidence, over the AR span) reads."""
+        spans = [READOUTS.get(task).span_s(self) for task in self.bundle.tasks]
+        if self.evidence is not None:
+            spans.append(self.config.ar_span_s)
+        return max(spans)
 
     @property
     def evidence_task(self) -> str:
@@ -387,32 +440,19 @@ class Readouts:
 
     def read(self, views: Mapping[str, NodeView]) -> ReadoutSet:
         """Every readout of the bundle's tasks; ``views`` maps each task to the nodes of its backbone."""
-        cfg, grid, names, bundle = self.config, self.stream_config, self.names, self.bundle
         out = ReadoutSet()
         rows = {view.rows for view in views.values()}
         if len(rows) != 1:
             raise InputError(None, "views", f"the backbones' views are at different rows {sorted(rows)}")
         timer = _Timer(out.latency_ms)
-        tasks = bundle.tasks
-        if "ar" in tasks:
-            with timer("ar"):
-                out.ar = read_action(bundle, views["ar"], cfg.ar_span_s, grid, names)
-        if "lta" in tasks:
-            with timer("lta"):
-                out.lta = read_anticipation(bundle, views["lta"], cfg.lta_span_s, cfg.lta_seed + next(iter(rows)),
-                                            grid, names)
-        if "oscc" in tasks:
-            with timer("oscc"):
-                out.oscc = read_state_change(bundle, views["oscc"], cfg.oscc_span_s, grid)
-        if "pnr" in tasks:
-            with timer("pnr"):
-                out.pnr = read_keyframe(bundle, views["pnr"], cfg.pnr_span_s, grid)
-        if "mq" in tasks:
-            with timer("mq"):
-                out.mq = read_moments(bundle, views["mq"], self.mq_span_s, grid, names, cfg.mq_min_score)
+        for task in (name for name in task_names() if name in self.bundle.tasks):
+            result_field = task_class(task).field_name()
+            with timer(result_field):
+                out.put(result_field, READOUTS.get(task).read(self, views[task]))
         if self.evidence is not None:
             with timer("evidence"):
-                out.evidence = self.evidence.read(views[self.evidence_task], cfg.ar_span_s, grid, names)
+                out.evidence = self.evidence.read(views[self.evidence_task], self.config.ar_span_s,
+                                                  self.stream_config, self.names)
         return out
 
 

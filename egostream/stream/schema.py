@@ -187,6 +187,9 @@ class WindowResult:
         latency_ms: stage name -> milliseconds (engine update, each readout, ``total`` receive-to-emit).
         ar, lta, oscc, pnr, mq: the readout of each task the model has (``None`` for a task it lacks).
         evidence: support task -> the backpack prototypes nearest to the current action, nearest first.
+        plugins: the readouts of plug-in tasks (tasks without a field of their own), by the task's result field,
+            as plain maps (the readout dataclass's fields). Written only when not empty, so a stream of the
+            built-in tasks has exactly the keys above.
     """
 
     stream_id: str
@@ -202,6 +205,7 @@ class WindowResult:
     pnr: KeyframeReadout | None = None
     mq: MomentsReadout | None = None
     evidence: dict[str, tuple[PrototypeMatch, ...]] = field(default_factory=dict)
+    plugins: dict[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
     schema: str = SCHEMA_NAME
 
@@ -211,8 +215,11 @@ _HEAD_KEYS = ("schema_version", "schema")
 
 
 def result_to_record(result: WindowResult) -> dict[str, Any]:
-    """The plain map of ``result`` (str keys, lists, numbers, bools, None): ``schema_version`` first."""
+    """The plain map of ``result`` (str keys, lists, numbers, bools, None): ``schema_version`` first; ``plugins``
+    only when a plug-in task reported."""
     record = to_dict(result)
+    if not record["plugins"]:
+        del record["plugins"]
     return {**{key: record.pop(key) for key in _HEAD_KEYS}, **record}
 
 

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor
 
+from egostream.config import to_dict
 from egostream.model import ModelBundle
 from egostream.stream.config import StreamConfig
 from egostream.stream.engine import StreamEngine
@@ -94,7 +95,8 @@ class WindowEmitter:
             stream_id=self.stream_id, window_index=self.window_index, rows=self.num_rows,
             time_s=self.num_rows * self.config.row_period_s, received_wall_s=received, emitted_wall_s=time.time(),
             latency_ms={"engine": engine_ms, **read.latency_ms}, ar=read.ar, lta=read.lta, oscc=read.oscc,
-            pnr=read.pnr, mq=None if read.mq is None else self.ledger.update(read.mq), evidence=read.evidence)
+            pnr=read.pnr, mq=None if read.mq is None else self.ledger.update(read.mq), evidence=read.evidence,
+            plugins={name: to_dict(readout) for name, readout in read.plugins.items()})
         result.latency_ms["total"] = (result.emitted_wall_s - received) * 1e3
         self.window_index += 1
         self._last_emit_row = self.num_rows

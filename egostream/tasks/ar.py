@@ -18,7 +18,8 @@ from torch.nn import functional as F
 
 from egostream.backbone.graphs import LevelGraphs
 from egostream.tasks.alignment import segment_mean
-from egostream.tasks.base import TASKS, Task, TaskConfig, TaskInputs
+from egostream.tasks.base import (TASKS, Fuse, ModelPreset, Task, TaskConfig, TaskInputs, classifier_preset_node,
+                                  common_preset_node)
 from egostream.tasks.classifier import ClassifierConfig, MLPClassifier
 
 __all__ = ["ARConfig", "AROutput", "ARPrediction", "ARTask", "verb_noun_cross_entropy"]
@@ -80,6 +81,8 @@ class ARTask(Task[ARConfig, AROutput]):
     name = "ar"
     authors_name = "ego4d/ar"
     config_class = ARConfig
+    annotation_file = "fho_lta"
+    rank = 0
 
     def __init__(self, config: ARConfig) -> None:
         super().__init__(config)
@@ -92,6 +95,18 @@ class ARTask(Task[ARConfig, AROutput]):
         features = segment_mean(self.project(x), pos, video, inputs.require("segments", self.name),
                                 inputs.require("segment_video", self.name), clamp_empty=True)
         return AROutput(self.verb_classifier(features), self.noun_classifier(features), features)
+
+    def fused_forward(self, graphs: LevelGraphs, inputs: TaskInputs, fuse: Fuse) -> AROutput:
+        """The segment features fused, then the same classifiers (models/tasks/ego4d/ar.py EgoPackARTask.forward)."""
+        x, pos, video = self.level0(graphs)
+        fused = fuse(segment_mean(self.project(x), pos, video, inputs.require("segments", self.name),
+                                  inputs.require("segment_video", self.name), clamp_empty=True))
+        return AROutput(self.verb_classifier(fused), self.noun_classifier(fused), fused)
+
+    @classmethod
+    def preset_node(cls, preset: ModelPreset) -> dict[str, Any]:
+        return {**common_preset_node(preset), "verb_classifier": classifier_preset_node(preset, preset.num_verbs, 0.0),
+                "noun_classifier": classifier_preset_node(preset, preset.num_nouns, 0.0)}
 
     def loss_terms(self, outputs: AROutput, inputs: TaskInputs) -> dict[str, Tensor]:
         """``total`` ``[M]`` = loss_weight * (verb + noun) cross-entropy per segment; ``verb``, ``noun`` ``[M]``."""

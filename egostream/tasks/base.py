@@ -7,17 +7,28 @@ A task consumes the backbone's :class:`~egostream.backbone.graphs.LevelGraphs` p
 * ``loss_terms(outputs, inputs) -> dict`` with ``"total"`` and the named parts, exactly as the authors'
   ``compute_loss`` (sapeirone/hier-egopack@4fff4e5:models/tasks/task.py and models/tasks/ego4d/*.py);
   ``loss(outputs, inputs)`` returns ``loss_terms(...)["total"]``,
-* ``decode(outputs, inputs) -> predictions`` (top-k, sampling, argmax, keyframe, segments).
+* ``decode(outputs, inputs) -> predictions`` (top-k, sampling, argmax, keyframe, segments),
+* ``fused_forward(graphs, inputs, fuse)``: the head with a cross-task module's fusion applied to its features
+  (:mod:`egostream.crosstask`),
+* ``preset_node(preset)``: its authors'-style config node from a model preset (:class:`egostream.model.ModelConfig`),
+
+and declares what the layers above it look up by its name: ``annotation_file`` (the Ego4D file its samples and
+evaluation read), ``result_field`` (the :class:`~egostream.stream.schema.WindowResult` field of its stream readout,
+read by the readout registered under the same name in :mod:`egostream.stream.readouts`) and ``rank`` (its place in
+the task list).
 
 Each task registers itself in ``TASKS`` under its short name ("ar", "lta", "oscc", "pnr", "mq") and carries the
-authors' name ("ego4d/ar", ...) in ``authors_name``; :func:`task_class` accepts either.
+authors' name ("ego4d/ar", ...) in ``authors_name``; :func:`task_class` accepts either. :func:`task_names` is THE
+task list (the CLI, replay, training, streaming and evaluation iterate over it): a new task is one module that
+registers its class here and its hooks in the registries of the layers above.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
+import torch
 from torch import Tensor, nn
 
 from egostream.backbone.graphs import LevelGraphs
@@ -25,12 +36,31 @@ from egostream.errors import InputError
 from egostream.registry import Registry
 from egostream.tasks.neck import ProjectionNeck
 
-__all__ = ["TASKS", "Task", "TaskConfig", "TaskInputs", "task_class"]
+__all__ = ["TASKS", "Task", "TaskConfig", "TaskInputs", "ModelPreset", "Fuse", "task_class", "task_names",
+           "common_preset_node", "classifier_preset_node"]
 
 TASKS: Registry[type[Task]] = Registry("task")
 
 OutputT = TypeVar("OutputT")
 ConfigT = TypeVar("ConfigT", bound="TaskConfig")
+
+
+Fuse = Callable[..., Tensor]
+"""A cross-task module's fusion: ``fuse(features [N, F], neck=None) -> [N, F]`` (see :mod:`egostream.crosstask`)."""
+
+
+class ModelPreset(Protocol):
+    """The sizes of a model preset a head's config node is built from (:class:`egostream.model.ModelConfig`)."""
+
+    hidden_size: int
+    features_size: int
+    classifier_hidden: int
+    depth: int
+    num_verbs: int
+    num_nouns: int
+    num_mq_classes: int
+    num_future: int
+    mq_pool_features: str | None
 
 
 @dataclass(frozen=True)
@@ -122,13 +152,25 @@ class TaskInputs:
 class Task(nn.Module, Generic[ConfigT, OutputT]):
     """Base class of the task heads: a projection neck (``projector``) plus a task-specific head.
 
-    Subclasses set ``name`` (short registry name), ``authors_name`` (key in the authors' checkpoints) and
-    ``config_class``, and implement ``forward``, ``loss_terms`` and ``decode``.
+    Subclasses set ``name`` (short registry name), ``authors_name`` (key in the authors' checkpoints),
+    ``config_class``, ``annotation_file``, ``rank`` and (when it differs from ``name``) ``result_field``, and
+    implement ``forward``, ``loss_terms``, ``decode`` and ``preset_node`` (and ``fused_forward`` when the task can
+    be a cross-task module's novel task).
+
+    Attributes:
+        annotation_file: stem of its Ego4D annotation file, ``annotations/v1/<stem>_<split>.json``.
+        rank: place in :func:`task_names` (the built-in tasks 0..4; plug-ins sort after them, then by name).
+        result_field: name of its readout in a stream's results (default ``name``).
+        decode_takes_generator: ``decode`` draws samples and takes a ``generator=`` (LTA).
     """
 
     name: ClassVar[str]
     authors_name: ClassVar[str]
     config_class: ClassVar[type[TaskConfig]]
+    annotation_file: ClassVar[str]
+    rank: ClassVar[int] = 100
+    result_field: ClassVar[str] = ""
+    decode_takes_generator: ClassVar[bool] = False
 
     def __init__(self, config: ConfigT) -> None:
         super().__init__()
@@ -169,6 +211,48 @@ class Task(nn.Module, Generic[ConfigT, OutputT]):
 
     def decode(self, outputs: OutputT, inputs: TaskInputs) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def fused_forward(self, graphs: LevelGraphs, inputs: TaskInputs, fuse: Fuse) -> OutputT:
+        """The head's outputs with ``fuse`` applied to its task features (a cross-task module's novel task)."""
+        raise InputError(f"task {self.name}", "fused_forward", "this task cannot be a cross-task module's novel task")
+
+    @classmethod
+    def preset_node(cls, preset: ModelPreset) -> dict[str, Any]:  # pragma: no cover - abstract
+        """The authors'-style config node of this head for a model preset (what :meth:`from_authors_config`
+        reads)."""
+        raise NotImplementedError
+
+    def check_backbone(self, depth: int, source: object = None) -> None:
+        """Raise :class:`InputError` naming ``source`` if the head cannot read a backbone of ``depth`` levels."""
+
+    @classmethod
+    def field_name(cls) -> str:
+        """The name of the task's readout in a stream's results (``result_field``, else ``name``)."""
+        return cls.result_field or cls.name
+
+    def decode_with(self, outputs: OutputT, inputs: TaskInputs | None,
+                    generator: torch.Generator | None = None) -> Any:
+        """:meth:`decode`, passing ``generator`` to the tasks whose decoding samples."""
+        if self.decode_takes_generator:
+            return self.decode(outputs, inputs, generator=generator)  # type: ignore[call-arg]
+        return self.decode(outputs, inputs)  # type: ignore[arg-type]
+
+
+def common_preset_node(preset: ModelPreset) -> dict[str, Any]:
+    """The config fields every head's preset node has: neck ``hidden_size -> features_size``, no dropout, weight 1."""
+    return {"input_size": preset.hidden_size, "features_size": preset.features_size, "dropout": 0.0,
+            "loss_weight": 1.0}
+
+
+def classifier_preset_node(preset: ModelPreset, n_classes: int, prior_prob: float) -> dict[str, Any]:
+    """A two-layer MLP classifier node of the preset's ``classifier_hidden`` width."""
+    return {"n_classes": n_classes, "hidden_size": preset.classifier_hidden, "n_layers": 2, "prior_prob": prior_prob,
+            "dropout": 0.0}
+
+
+def task_names() -> tuple[str, ...]:
+    """The registered tasks' short names, by ``rank`` then name (the built-ins: ar, lta, oscc, pnr, mq)."""
+    return tuple(sorted(TASKS, key=lambda name: (TASKS.get(name).rank, name)))
 
 
 def task_class(name: str) -> type[Task]:

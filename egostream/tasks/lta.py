@@ -32,7 +32,7 @@ from egostream.backbone.graphs import LevelGraphs
 from egostream.backbone.tdgc import DistanceGatedConv
 from egostream.kernels.temporal_edges import radius_edges, radius_edges_ptr
 from egostream.tasks.ar import verb_noun_cross_entropy
-from egostream.tasks.base import TASKS, Task, TaskConfig, TaskInputs
+from egostream.tasks.base import TASKS, Fuse, ModelPreset, Task, TaskConfig, TaskInputs, common_preset_node
 from egostream.tasks.classifier import ClassifierConfig, MLPClassifier
 
 __all__ = ["LTAConfig", "LTAOutput", "LTAPrediction", "LTATask", "LTAGraphHead", "FutureGraph",
@@ -209,6 +209,9 @@ class LTATask(Task[LTAConfig, LTAOutput]):
     name = "lta"
     authors_name = "ego4d/lta"
     config_class = LTAConfig
+    annotation_file = "fho_lta"
+    rank = 1
+    decode_takes_generator = True
 
     def __init__(self, config: LTAConfig) -> None:
         super().__init__(config)
@@ -222,10 +225,23 @@ class LTATask(Task[LTAConfig, LTAOutput]):
         return global_max_pool(self.project(x), video, size=graphs.num_videos)
 
     def forward(self, graphs: LevelGraphs, inputs: TaskInputs | None = None) -> LTAOutput:
-        graph = future_graph(self.pooled(graphs), self.config.num_future, self.config.future_radius,
+        return self._future(self.pooled(graphs))
+
+    def fused_forward(self, graphs: LevelGraphs, inputs: TaskInputs, fuse: Fuse) -> LTAOutput:
+        """The pooled clip features fused, then the same future graph and classifiers
+        (models/tasks/ego4d/lta.py EgoPackLTATask.forward)."""
+        return self._future(fuse(self.pooled(graphs)))
+
+    def _future(self, pooled: Tensor) -> LTAOutput:
+        graph = future_graph(pooled, self.config.num_future, self.config.future_radius,
                              authors_batched=self.config.authors_batched_graph)
         features = self.head(graph.x, graph.edge_index, graph.pos)
         return LTAOutput(self.verb_classifier(features), self.noun_classifier(features), features)
+
+    @classmethod
+    def preset_node(cls, preset: ModelPreset) -> dict[str, Any]:
+        return {**common_preset_node(preset), "num_verbs": preset.num_verbs, "num_nouns": preset.num_nouns,
+                "K": preset.num_future, "head_dropout": 0.0}
 
     def loss_terms(self, outputs: LTAOutput, inputs: TaskInputs) -> dict[str, Tensor]:
         """``total`` ``[B * Z]`` = loss_weight * (verb + noun) cross-entropy per step; ``verb``, ``noun``."""

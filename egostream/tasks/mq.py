@@ -30,7 +30,8 @@ from torch_geometric.nn.pool import global_max_pool, global_mean_pool
 
 from egostream.backbone.graphs import LevelGraphs
 from egostream.errors import InputError
-from egostream.tasks.base import TASKS, Task, TaskConfig, TaskInputs
+from egostream.tasks.base import (TASKS, Fuse, ModelPreset, Task, TaskConfig, TaskInputs, classifier_preset_node,
+                                  common_preset_node)
 from egostream.kernels.nms import NMSResult
 from egostream.tasks.classifier import ClassifierConfig, MLPClassifier, OffsetRegressor, RegressorConfig
 from egostream.tasks.mq_postprocessing import postprocess_mq_detections
@@ -224,6 +225,8 @@ class MQTask(Task[MQConfig, MQOutput]):
     name = "mq"
     authors_name = "ego4d/mq"
     config_class = MQConfig
+    annotation_file = "moments"
+    rank = 4
 
     def __init__(self, config: MQConfig) -> None:
         super().__init__(config)
@@ -241,7 +244,15 @@ class MQTask(Task[MQConfig, MQOutput]):
             raise InputError(f"task {self.name}", "graphs.depth",
                              f"the head has {self.config.num_levels} level scales, the graphs reach level "
                              f"{int(graphs.depth.max())}")
-        features = self.project(graphs.x)
+        return self._detect(self.project(graphs.x), graphs)
+
+    def fused_forward(self, graphs: LevelGraphs, inputs: TaskInputs, fuse: Fuse) -> MQOutput:
+        """models/tasks/ego4d/mq.py EgoPackMQTask.forward: fusion of the projected features (the fusion may apply the
+        neck again), then the classifier (with the video's pooled context) and scaled regressor on them."""
+        self.check_graphs(graphs)
+        return self._detect(fuse(self.project(graphs.x), neck=self.project), graphs)
+
+    def _detect(self, features: Tensor, graphs: LevelGraphs) -> MQOutput:
         cls_features = features
         if self.config.pool_features is not None:
             pool = global_mean_pool if self.config.pool_features == "mean" else global_max_pool
@@ -249,6 +260,19 @@ class MQTask(Task[MQConfig, MQOutput]):
             cls_features = torch.cat([features, pooled.index_select(0, graphs.video)], dim=1)
         reg = self.regressor(features) * self.scales.index_select(0, graphs.depth)[:, None]
         return MQOutput(self.classifier(cls_features), reg, graphs)
+
+    @classmethod
+    def preset_node(cls, preset: ModelPreset) -> dict[str, Any]:
+        return {**common_preset_node(preset), "num_classes": preset.num_mq_classes, "depth": preset.depth,
+                "classifier": classifier_preset_node(preset, preset.num_mq_classes, 0.01),
+                "regressor": {"hidden_size": preset.features_size, "n_layers": 1, "use_ln": True, "use_bias": True,
+                              "dropout": 0.0},
+                "pool_features": preset.mq_pool_features, "cls_loss": "focal", "weight_cls": 1.0, "weight_reg": 1.0}
+
+    def check_backbone(self, depth: int, source: object = None) -> None:
+        if self.config.num_levels < depth:
+            raise InputError(source, f"task[{self.name}].depth", f"the MQ head has {self.config.num_levels} level "
+                                                                 f"scales, the backbone has depth {depth}")
 
     def targets(self, graphs: LevelGraphs, inputs: TaskInputs) -> list[MQTargets]:
         """:func:`assign_targets` for every video of the batch (video ``v`` reads the moments with

@@ -18,7 +18,7 @@ from torch.nn import functional as F
 
 from egostream.backbone.graphs import LevelGraphs
 from egostream.tasks.alignment import segment_mean
-from egostream.tasks.base import TASKS, Task, TaskConfig, TaskInputs
+from egostream.tasks.base import TASKS, Fuse, ModelPreset, Task, TaskConfig, TaskInputs, common_preset_node
 from egostream.tasks.classifier import ClassifierConfig, MLPClassifier
 
 __all__ = ["OSCCConfig", "OSCCOutput", "OSCCPrediction", "OSCCTask"]
@@ -61,6 +61,8 @@ class OSCCTask(Task[OSCCConfig, OSCCOutput]):
     name = "oscc"
     authors_name = "ego4d/oscc"
     config_class = OSCCConfig
+    annotation_file = "fho_oscc-pnr"
+    rank = 2
 
     def __init__(self, config: OSCCConfig) -> None:
         super().__init__(config)
@@ -71,6 +73,17 @@ class OSCCTask(Task[OSCCConfig, OSCCOutput]):
         features = segment_mean(self.project(x), pos, video, inputs.require("segments", self.name),
                                 inputs.require("segment_video", self.name), clamp_empty=False)
         return OSCCOutput(self.classifier(features), features)
+
+    def fused_forward(self, graphs: LevelGraphs, inputs: TaskInputs, fuse: Fuse) -> OSCCOutput:
+        """The segment features fused, then the same classifier (models/tasks/ego4d/oscc.py EgoPackOSCCTask)."""
+        x, pos, video = self.level0(graphs)
+        fused = fuse(segment_mean(self.project(x), pos, video, inputs.require("segments", self.name),
+                                  inputs.require("segment_video", self.name), clamp_empty=False))
+        return OSCCOutput(self.classifier(fused), fused)
+
+    @classmethod
+    def preset_node(cls, preset: ModelPreset) -> dict[str, Any]:
+        return {**common_preset_node(preset), "head_dropout": 0.0}
 
     def loss_terms(self, outputs: OSCCOutput, inputs: TaskInputs) -> dict[str, Tensor]:
         """``total`` ``[M]`` = loss_weight * cross-entropy per sample; ``ce`` ``[M]`` unweighted."""

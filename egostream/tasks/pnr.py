@@ -18,7 +18,7 @@ from torch_geometric.nn.encoding import PositionalEncoding
 
 from egostream.backbone.graphs import LevelGraphs
 from egostream.errors import InputError
-from egostream.tasks.base import TASKS, Task, TaskConfig, TaskInputs
+from egostream.tasks.base import TASKS, Fuse, ModelPreset, Task, TaskConfig, TaskInputs, common_preset_node
 
 __all__ = ["PNRConfig", "PNROutput", "PNRPrediction", "PNRTask", "keyframe_index"]
 
@@ -77,6 +77,8 @@ class PNRTask(Task[PNRConfig, PNROutput]):
     name = "pnr"
     authors_name = "ego4d/pnr"
     config_class = PNRConfig
+    annotation_file = "fho_oscc-pnr"
+    rank = 3
 
     def __init__(self, config: PNRConfig) -> None:
         super().__init__(config)
@@ -96,6 +98,17 @@ class PNRTask(Task[PNRConfig, PNROutput]):
             raise InputError(f"task {self.name}", "graphs.x",
                              f"the positional encoding has width {self.pe.out_channels}, the features {x.shape[1]}")
         return PNROutput(self.classifier(self.project(x + self.pe(indices))))
+
+    def fused_forward(self, graphs: LevelGraphs, inputs: TaskInputs, fuse: Fuse) -> PNROutput:
+        """The projected, position-encoded frame features fused, then the same classifier
+        (models/tasks/ego4d/pnr.py EgoPackPNRTask.forward)."""
+        x, _, _ = self.level0(graphs)
+        indices = inputs.indices if inputs.indices is not None else graphs.indices[graphs.depth == 0]
+        return PNROutput(self.classifier(fuse(self.project(x + self.pe(indices)))))
+
+    @classmethod
+    def preset_node(cls, preset: ModelPreset) -> dict[str, Any]:
+        return common_preset_node(preset)
 
     def loss_terms(self, outputs: PNROutput, inputs: TaskInputs) -> dict[str, Tensor]:
         """``bce`` scalar: BCE-with-logits averaged over all ``B * 16`` frames; ``total`` = loss_weight * bce."""
