@@ -1,10 +1,10 @@
 """The model bundle: task heads on one or more hierarchical backbones, with optional EgoPack interaction.
 
 A :class:`ModelBundle` maps task names (the registered tasks, :func:`egostream.tasks.base.task_names`) to a
-:class:`TaskModel`: a backbone, a head and, for a novel task, a cross-task module (:mod:`egostream.crosstask`; EgoPack:
-the interaction module with the support tasks' prototypes, the support tasks' necks and the fusion rule). The common deployment is five heads on ONE shared
-backbone (multi-task checkpoint, or EgoPack heads trained with a frozen backbone); per-task backbones work too.
-:meth:`ModelBundle.graphs` runs each DISTINCT backbone once per batch; backbones are shared when they are the same
+:class:`TaskModel`: a backbone, a head and, for a novel task, a cross-task module (:mod:`egostream.crosstask`;
+EgoPack: the interaction module with the support tasks' prototypes, the support tasks' necks and the fusion rule).
+The common deployment is five heads on ONE shared backbone (multi-task checkpoint, or EgoPack heads trained with a
+frozen backbone); per-task backbones work too. :meth:`ModelBundle.graphs` runs each DISTINCT backbone once per batch; backbones are shared when they are the same
 module or, when loaded from checkpoints, when their weights are equal.
 
 Builders:

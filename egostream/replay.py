@@ -29,13 +29,19 @@ Decoding per task:
 
 Resumable per task: a task whose submission file exists is not run again (its metrics are recomputed from the file)
 unless ``force``.
+
+Every task goes through the same loop: its samples (``SAMPLE_BUILDERS``), its model outputs, its
+:class:`PredictionWriter` (``PREDICTION_WRITERS``: decoding and submission file), its evaluator hook
+(:data:`egostream.ego4d.evaluation.EVALUATORS`) on its annotation file (the task class's ``annotation_file``). A
+plug-in task registers one entry in each.
 """
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +50,7 @@ import torch
 from tqdm import tqdm
 
 from egostream.ego4d.batching import AUTHORS_PAD_ROWS, ModelBatch, TaskDataset, batch_loader
-from egostream.ego4d.evaluation import evaluate_files
+from egostream.ego4d.evaluation import EVALUATORS, evaluate_files
 from egostream.ego4d.features import EGOVLP, OMNIVORE_VIDEO_SWINL, FeatureSpec, FeatureStore
 from egostream.ego4d.layout import Ego4dLayout
 from egostream.ego4d.metrics.pnr import candidate_frames, select_keyframe_index
@@ -56,10 +62,13 @@ from egostream.ego4d.submission import (ActionForecast, ActionScores, Moment, sa
 from egostream.ego4d.taxonomy import load_mq_labels
 from egostream.errors import InputError
 from egostream.io.atomic import write_json_atomic
-from egostream.model import TASK_NAMES, CheckpointSpec, ModelBundle, checkpoint_tasks
+from egostream.model import CheckpointSpec, ModelBundle, checkpoint_tasks
+from egostream.registry import Registry
+from egostream.tasks.base import task_class, task_names
 from egostream.tasks.lta import LTATask, sample_future_actions
 
-__all__ = ["replay", "feature_spec", "checkpoint_spec", "AUTHORS_LTA_BATCH_SIZE", "METRICS_FILE"]
+__all__ = ["replay", "feature_spec", "checkpoint_spec", "annotation_path", "AUTHORS_LTA_BATCH_SIZE", "METRICS_FILE",
+           "ReplayContext", "PredictionWriter", "PREDICTION_WRITERS"]
 
 AUTHORS_LTA_BATCH_SIZE = 64
 """The authors' single-task LTA batch size (configs/experiments/single_tasks/lta.yaml), also their val batch."""
@@ -82,35 +91,55 @@ def feature_spec(features: str | FeatureSpec, dim: int) -> FeatureSpec:
     return spec
 
 
-def _annotations(layout: Ego4dLayout, task: str, split: str) -> Path:
-    if task in ("ar", "lta"):
-        return layout.lta_annotations(split)
-    if task in ("oscc", "pnr"):
-        return layout.state_change_annotations(split)
-    return layout.moments_annotations(split)
+def annotation_path(layout: Ego4dLayout, task: str, split: str) -> Path:
+    """The annotation file of ``task`` in ``split`` (its task class's ``annotation_file`` stem)."""
+    return layout.annotation_file(task_class(task).annotation_file, split)
 
 
 def _split_rows(values: torch.Tensor, counts: Iterable[int]) -> list[torch.Tensor]:
     return list(torch.split(values, list(counts)))
 
 
-class _Predictions:
-    """Accumulates one task's decoded predictions and writes its submission file."""
+@dataclass(frozen=True)
+class ReplayContext:
+    """What a task's :class:`PredictionWriter` may read: the model, the protocol, the data folder's files, the LTA
+    sampling seed and mode (see :func:`replay`)."""
 
-    def __init__(self, task: str, bundle: ModelBundle, protocol: str, layout: Ego4dLayout, seed: int,
-                 authors_batched_lta: bool) -> None:
-        self.task, self.bundle, self.protocol = task, bundle, protocol
+    task: str
+    bundle: ModelBundle
+    protocol: str
+    layout: Ego4dLayout
+    seed: int
+    authors_batched_lta: bool
+
+
+class PredictionWriter(ABC):
+    """Accumulates one task's decoded predictions over the replay's batches and writes its submission file."""
+
+    def __init__(self, context: ReplayContext) -> None:
+        self.context = context
         self.entries: dict[str, Any] = {}
-        self.seed = seed
         self.count = 0
-        self.shared_generator = torch.Generator().manual_seed(seed) if authors_batched_lta else None
-        self.mq_label_names = load_mq_labels(layout.mq_labels()).raw_names if task == "mq" else ()
 
     def add(self, batch: ModelBatch, outputs: Any) -> None:
-        getattr(self, f"_add_{self.task}")(batch, outputs)
+        """Decode the model outputs of one batch into ``entries`` (key -> prediction)."""
+        self._add(batch, outputs)
         self.count += batch.num_videos
 
-    def _add_ar(self, batch: ModelBatch, outputs: Any) -> None:
+    @abstractmethod
+    def _add(self, batch: ModelBatch, outputs: Any) -> None: ...
+
+    @abstractmethod
+    def write(self, path: Path) -> Path:
+        """Write the submission file of everything added (atomically)."""
+
+
+PREDICTION_WRITERS: Registry[type[PredictionWriter]] = Registry("prediction writer")
+
+
+@PREDICTION_WRITERS.register("ar")
+class ARPredictions(PredictionWriter):
+    def _add(self, batch: ModelBatch, outputs: Any) -> None:
         counts = [len(sample.action_idx) for sample in batch.samples]
         for sample, verbs, nouns in zip(batch.samples, _split_rows(outputs.verb_logits, counts),
                                         _split_rows(outputs.noun_logits, counts)):
@@ -118,8 +147,18 @@ class _Predictions:
                 self.entries[sample_key(sample.clip_uid, action_idx)] = ActionScores(verbs[row].numpy(),
                                                                                     nouns[row].numpy())
 
-    def _add_lta(self, batch: ModelBatch, outputs: Any) -> None:
-        head = self.bundle.head("lta")
+    def write(self, path: Path) -> Path:
+        return write_ar_submission(path, self.entries)
+
+
+@PREDICTION_WRITERS.register("lta")
+class LTAPredictions(PredictionWriter):
+    def __init__(self, context: ReplayContext) -> None:
+        super().__init__(context)
+        self.shared_generator = torch.Generator().manual_seed(context.seed) if context.authors_batched_lta else None
+
+    def _add(self, batch: ModelBatch, outputs: Any) -> None:
+        head = self.context.bundle.head("lta")
         assert isinstance(head, LTATask)
         z, k = head.config.num_future, head.config.num_sequences
         if self.shared_generator is not None:
@@ -128,26 +167,39 @@ class _Predictions:
         else:
             draws = [sample_future_actions(outputs.verb_logits[b * z:(b + 1) * z],
                                            outputs.noun_logits[b * z:(b + 1) * z], z, k,
-                                           torch.Generator().manual_seed(self.seed + self.count + b))
+                                           torch.Generator().manual_seed(self.context.seed + self.count + b))
                      for b in range(batch.num_videos)]
             verbs = torch.cat([draw.verbs for draw in draws])
             nouns = torch.cat([draw.nouns for draw in draws])
         for sample, verb, noun in zip(batch.samples, verbs, nouns):
             self.entries[sample.key] = ActionForecast(verb.numpy(), noun.numpy())
 
-    def _add_oscc(self, batch: ModelBatch, outputs: Any) -> None:
-        changed = self.bundle.decode("oscc", outputs).state_change
+    def write(self, path: Path) -> Path:
+        return write_lta_submission(path, self.entries)
+
+
+@PREDICTION_WRITERS.register("oscc")
+class OSCCPredictions(PredictionWriter):
+    def _add(self, batch: ModelBatch, outputs: Any) -> None:
+        changed = self.context.bundle.decode("oscc", outputs).state_change
         counts = [len(sample.unique_ids) for sample in batch.samples]
         for sample, decisions in zip(batch.samples, _split_rows(changed, counts)):
             self.entries.update(zip(sample.unique_ids, (bool(value) for value in decisions)))
 
-    def _add_pnr(self, batch: ModelBatch, outputs: Any) -> None:
+    def write(self, path: Path) -> Path:
+        return write_oscc_submission(path, self.entries)
+
+
+@PREDICTION_WRITERS.register("pnr")
+class PNRPredictions(PredictionWriter):
+    def _add(self, batch: ModelBatch, outputs: Any) -> None:
+        protocol = self.context.protocol
         scores = outputs.logits.reshape(batch.num_videos, -1).numpy()
         for sample, clip_scores in zip(batch.samples, scores):
             assert isinstance(sample, PNRSample)
-            index = select_keyframe_index(clip_scores, protocol=self.protocol)
+            index = select_keyframe_index(clip_scores, protocol=protocol)
             start, end = sample.record_start_frame, sample.record_end_frame
-            if self.protocol == "official":
+            if protocol == "official":
                 # EGO4D/hands-and-objects@0aea0a4:state-change-localization-classification/cnn-lstm/evaluate.py
                 # generate_submission_file: (E - S) / 16 * k, in float32 as torch divides the int64 frames.
                 frame = float(np.float32(end - start) / np.float32(len(clip_scores)) * np.float32(index))
@@ -155,19 +207,26 @@ class _Predictions:
                 frame = float(candidate_frames(start, end)[index] - start)
             self.entries[sample.unique_id] = frame
 
-    def _add_mq(self, batch: ModelBatch, outputs: Any) -> None:
-        for sample, found in zip(batch.samples, self.bundle.decode("mq", outputs, batch.inputs)):
+    def write(self, path: Path) -> Path:
+        return write_pnr_submission(path, self.entries)
+
+
+@PREDICTION_WRITERS.register("mq")
+class MQPredictions(PredictionWriter):
+    def __init__(self, context: ReplayContext) -> None:
+        super().__init__(context)
+        self.label_names = load_mq_labels(context.layout.mq_labels()).raw_names
+
+    def _add(self, batch: ModelBatch, outputs: Any) -> None:
+        for sample, found in zip(batch.samples, self.context.bundle.decode("mq", outputs, batch.inputs)):
             offset = sample.clip_offset_s
             self.entries[sample.clip_uid] = [
-                Moment(self.mq_label_names[int(label)], float(score), float(start) - offset, float(end) - offset)
+                Moment(self.label_names[int(label)], float(score), float(start) - offset, float(end) - offset)
                 for (start, end), score, label in zip(found.segs.tolist(), found.scores.tolist(),
                                                       found.cls_idxs.tolist())]
 
     def write(self, path: Path) -> Path:
-        writers: dict[str, Callable[[Path, Any], Path]] = {
-            "ar": write_ar_submission, "lta": write_lta_submission, "oscc": write_oscc_submission,
-            "pnr": write_pnr_submission, "mq": write_mq_submission}
-        return writers[self.task](path, self.entries)
+        return write_mq_submission(path, self.entries)
 
 
 def checkpoint_spec(items: Sequence[str], task: str) -> CheckpointSpec:
@@ -180,7 +239,7 @@ def checkpoint_spec(items: Sequence[str], task: str) -> CheckpointSpec:
     per_task: dict[str, Path] = {}
     for item in items:
         name, separator, rest = item.partition("=")
-        if separator and name in TASK_NAMES:
+        if separator and name in task_names():
             per_task[name] = Path(rest)
         else:
             default = Path(item)
@@ -189,7 +248,7 @@ def checkpoint_spec(items: Sequence[str], task: str) -> CheckpointSpec:
             raise InputError(None, "checkpoint", "no checkpoint given")
         return default
     available = set(per_task) | set(checkpoint_tasks(default) if default is not None else ())
-    wanted = [task] if task != "all" else [name for name in TASK_NAMES if name in available]
+    wanted = [task] if task != "all" else [name for name in task_names() if name in available]
     spec: dict[str, Path] = {}
     for name in wanted:
         path = per_task.get(name, default)
@@ -217,7 +276,8 @@ def replay(task: str, protocol: str, data_root: str | os.PathLike[str], split: s
     """Evaluate a model on ``split`` under ``protocol`` and write submissions and ``metrics.json`` (module docstring).
 
     Args:
-        task: ``ar``, ``lta``, ``oscc``, ``pnr``, ``mq`` or ``all`` (every task the checkpoint(s) provide).
+        task: a registered task (``ar``, ``lta``, ``oscc``, ``pnr``, ``mq``, plug-ins) or ``all`` (every task the
+            checkpoint(s) provide).
         protocol: ``hier-egopack`` (the authors' samples and meters, the paper's numbers) or ``official``.
         data_root: Ego4D data root (:class:`~egostream.ego4d.layout.Ego4dLayout`).
         split: annotation split, e.g. ``val``.
@@ -236,8 +296,8 @@ def replay(task: str, protocol: str, data_root: str | os.PathLike[str], split: s
         ``{task: metrics}`` for the tasks of this call, also merged into ``<out_dir>/metrics.json``.
     """
     check_protocol(protocol)
-    if task != "all" and task not in TASK_NAMES:
-        raise InputError(None, "task", f"unknown task {task!r}; one of {', '.join(TASK_NAMES)}, all")
+    if task != "all" and task not in task_names():
+        raise InputError(None, "task", f"unknown task {task!r}; one of {', '.join(task_names())}, all")
     known = features if isinstance(features, FeatureSpec) else _KNOWN_FEATURES.get(features)
     feature_dim = known.dim if known is not None else None
     model = bundle if bundle is not None else _bundle(task, checkpoints, feature_dim)
@@ -247,7 +307,7 @@ def replay(task: str, protocol: str, data_root: str | os.PathLike[str], split: s
     store = FeatureStore(data_root, spec.name, expected_dim=spec.dim)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tasks = [name for name in TASK_NAMES if name in model.tasks] if task == "all" else [task]
+    tasks = [name for name in task_names() if name in model.tasks] if task == "all" else [task]
     results: dict[str, Any] = {}
     for name in tasks:
         submission = out / f"{name}.json"
@@ -255,8 +315,9 @@ def replay(task: str, protocol: str, data_root: str | os.PathLike[str], split: s
             _run_task(name, model, protocol, layout, split, spec, store, submission,
                       batch_size=lta_batch_size if name == "lta" and authors_batched_lta else batch_size,
                       authors_batched_lta=authors_batched_lta, seed=seed, progress=progress)
-        results[name] = evaluate_files(name, protocol, _annotations(layout, name, split), submission,
-                                       labels=layout.mq_labels() if name == "mq" else None)
+        labels_file = EVALUATORS.get(name).labels_file
+        results[name] = evaluate_files(name, protocol, annotation_path(layout, name, split), submission,
+                                       labels=labels_file(layout) if labels_file is not None else None)
     metrics_path = out / METRICS_FILE
     merged = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
     merged.update(results)
@@ -270,7 +331,7 @@ def _run_task(task: str, model: ModelBundle, protocol: str, layout: Ego4dLayout,
     samples: Sequence[Any] = SAMPLE_BUILDERS.get(task)(layout, split, spec, protocol=protocol,  # type: ignore[arg-type]
                                                        has_features=store.has)
     dataset = TaskDataset(samples, store, mq_pad_rows=AUTHORS_PAD_ROWS if protocol == "hier-egopack" else None)
-    predictions = _Predictions(task, model, protocol, layout, seed, authors_batched_lta)
+    predictions = PREDICTION_WRITERS.get(task)(ReplayContext(task, model, protocol, layout, seed, authors_batched_lta))
     head = model.head(task)
     if isinstance(head, LTATask):
         original = head.config

@@ -15,6 +15,9 @@ with the counts, under both protocols):
 ``oscc`` every sample (``unique_id``) of ``fho_oscc-pnr_{split}.json``.
 ``pnr``  every sample with ``state_change: true`` must be present; entries for the file's other samples are accepted
          and ignored (the challenge file lists every ``unique_id``), any other ``unique_id`` is extra.
+A task not listed here registers its own evaluator in ``EVALUATORS`` (see :class:`TaskEvaluator`); the annotation
+file of every task is the one its task class names (``annotation_file``).
+
 ``mq``   the official evaluator's rule under both protocols (EGO4D/episodic-memory@5275b95:MQ/Evaluation/ego4d/
          eval_detection.py::compute_average_precision_detection): an evaluated clip missing from the file counts as
          a clip without predictions, predictions on clips outside the ground truth are false positives. The counts
@@ -24,7 +27,7 @@ with the counts, under both protocols):
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -38,6 +41,7 @@ from egostream.ego4d.annotations import (
     read_state_change_annotations,
 )
 from egostream.ego4d.features import FeatureSpec
+from egostream.ego4d.layout import Ego4dLayout
 from egostream.ego4d.metrics import ar_metrics, load_mq_labels, lta_metrics, mq_metrics, oscc_metrics, pnr_metrics
 from egostream.ego4d.protocol import build_ar_samples, build_lta_samples, primary_moments
 from egostream.ego4d.submission import (
@@ -52,21 +56,22 @@ from egostream.ego4d.submission import (
 from egostream.ego4d.synthetic import vocabulary_path
 from egostream.ego4d.taxonomy import LTA_V1_NUM_NOUNS, LTA_V1_NUM_VERBS, load_lta_taxonomy
 from egostream.errors import InputError, PredictionCountError
+from egostream.registry import Registry
+from egostream.tasks.base import task_class, task_names
 
-__all__ = ["TASKS", "PROTOCOLS", "evaluate_files", "split_of", "find_mq_labels"]
+__all__ = ["PROTOCOLS", "EVALUATORS", "TaskEvaluator", "evaluate_files", "split_of", "find_mq_labels"]
 
-TASKS = ("ar", "lta", "oscc", "pnr", "mq")
 PROTOCOLS = ("hier-egopack", "official")
 
 # Samples are built from annotations only; the feature grid (16 frames at 30 fps) matters only for feature windows.
 _ANNOTATION_ONLY_SPEC = FeatureSpec("annotations-only")
-_SPLIT_PREFIXES = ("fho_lta_", "fho_oscc-pnr_", "moments_")
 
 
 def split_of(annotations: Path) -> str:
-    """The split in an official annotation file name (``fho_lta_val.json`` -> ``val``); ``val`` if there is none."""
+    """The split in an annotation file name ``<stem>_<split>.json`` of a registered task's stem
+    (``fho_lta_val.json`` -> ``val``); ``val`` if there is none."""
     stem = annotations.name.removesuffix(".json")
-    for prefix in _SPLIT_PREFIXES:
+    for prefix in sorted({task_class(name).annotation_file + "_" for name in task_names()}, key=len, reverse=True):
         if stem.startswith(prefix):
             return stem[len(prefix):]
     return "val"
@@ -181,9 +186,30 @@ def _evaluate_mq(protocol: str, annotations: Path, predictions: Path, labels: Pa
     return metrics
 
 
-_EVALUATORS: dict[str, Callable[[str, Path, Path], dict[str, Any]]] = {
-    "ar": _evaluate_ar, "lta": _evaluate_lta, "oscc": _evaluate_oscc, "pnr": _evaluate_pnr,
-}
+@dataclass(frozen=True)
+class TaskEvaluator:
+    """A task's evaluator hook: ``evaluate(protocol, annotations, predictions, labels) -> metrics``; ``labels_file``
+    gives the class-name file of a data folder for the tasks that have one (``labels`` is then that file or None for
+    the default, else always None)."""
+
+    evaluate: Callable[[str, Path, Path, Path | None], dict[str, Any]]
+    labels_file: Callable[[Ego4dLayout], Path] | None = None
+
+
+EVALUATORS: Registry[TaskEvaluator] = Registry("evaluator")
+
+
+def _without_labels(evaluate: Callable[[str, Path, Path], dict[str, Any]]) -> TaskEvaluator:
+    """The hook of a task that has no class-name file."""
+    return TaskEvaluator(lambda protocol, annotations, predictions, _labels: evaluate(protocol, annotations,
+                                                                                      predictions))
+
+
+EVALUATORS.register("ar")(_without_labels(_evaluate_ar))
+EVALUATORS.register("lta")(_without_labels(_evaluate_lta))
+EVALUATORS.register("oscc")(_without_labels(_evaluate_oscc))
+EVALUATORS.register("pnr")(_without_labels(_evaluate_pnr))
+EVALUATORS.register("mq")(TaskEvaluator(_evaluate_mq, Ego4dLayout.mq_labels))
 
 
 def evaluate_files(task: str, protocol: str, annotations: str | PathLike[str], predictions: str | PathLike[str],
@@ -191,7 +217,7 @@ def evaluate_files(task: str, protocol: str, annotations: str | PathLike[str], p
     """Metrics of the ``predictions`` file against the ``annotations`` file (see the module docstring).
 
     Args:
-        task: ``ar``, ``lta``, ``oscc``, ``pnr`` or ``mq``.
+        task: ``ar``, ``lta``, ``oscc``, ``pnr``, ``mq`` or a plug-in task with an evaluator in ``EVALUATORS``.
         protocol: ``official`` (the Ego4D evaluators) or ``hier-egopack`` (the authors' meters).
         annotations: ``fho_lta_{split}.json`` (ar, lta), ``fho_oscc-pnr_{split}.json`` (oscc, pnr) or
             ``moments_{split}.json`` (mq).
@@ -202,14 +228,13 @@ def evaluate_files(task: str, protocol: str, annotations: str | PathLike[str], p
         ``{"task", "protocol", "annotations", "predictions", **metrics}``, JSON-able; the metric keys are those of the
         task's function in :mod:`egostream.ego4d.metrics`.
     """
-    if task not in TASKS:
-        raise InputError(None, "task", f"unknown task {task!r}; one of {', '.join(TASKS)}")
+    if task not in EVALUATORS:
+        known = [name for name in task_names() if name in EVALUATORS]
+        raise InputError(None, "task", f"unknown task {task!r}; one of {', '.join(known)}")
     if protocol not in PROTOCOLS:
         raise InputError(None, "protocol", f"unknown protocol {protocol!r}; one of {', '.join(PROTOCOLS)}")
     annotations, predictions = Path(annotations), Path(predictions)
-    if task == "mq":
-        metrics = _evaluate_mq(protocol, annotations, predictions, None if labels is None else Path(labels))
-    else:
-        metrics = _EVALUATORS[task](protocol, annotations, predictions)
+    labels_path = None if labels is None else Path(labels)
+    metrics = EVALUATORS.get(task).evaluate(protocol, annotations, predictions, labels_path)
     return {"task": task, "protocol": protocol, "annotations": str(annotations), "predictions": str(predictions),
             **metrics}

@@ -46,6 +46,10 @@ class Ego4dLayout:
     def annotations_dir(self) -> Path:
         return self.data_dir / "annotations" / f"v{self.version}"
 
+    def annotation_file(self, stem: str, split: str) -> Path:
+        """``annotations/v{version}/<stem>_<split>.json`` (a task's ``annotation_file`` stem, e.g. ``fho_lta``)."""
+        return self.annotations_dir / f"{stem}_{split}.json"
+
     def lta_annotations(self, split: str) -> Path:
         return self.annotations_dir / f"fho_lta_{split}.json"
 

@@ -11,5 +11,5 @@ from egostream.tasks.mq import MQConfig, MQTask
 from egostream.tasks.oscc import OSCCConfig, OSCCTask
 from egostream.tasks.pnr import PNRConfig, PNRTask
 
-__all__ = ["TASKS", "Task", "TaskConfig", "TaskInputs", "task_class", "task_names", "ARConfig", "ARTask", "LTAConfig", "LTATask",
-           "MQConfig", "MQTask", "OSCCConfig", "OSCCTask", "PNRConfig", "PNRTask"]
+__all__ = ["TASKS", "Task", "TaskConfig", "TaskInputs", "task_class", "task_names", "ARConfig", "ARTask", "LTAConfig",
+           "LTATask", "MQConfig", "MQTask", "OSCCConfig", "OSCCTask", "PNRConfig", "PNRTask"]
