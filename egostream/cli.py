@@ -17,8 +17,20 @@ from egostream.errors import InputError
 
 __all__ = ["main", "build_parser"]
 
-TASKS = ("ar", "lta", "oscc", "pnr", "mq")
 PROTOCOLS = ("hier-egopack", "official")
+
+
+def _task(name: str) -> str:
+    """A registered task name (``--task``); the registry is read only when a task is given (it imports torch)."""
+    from egostream.tasks.base import task_names
+
+    if name not in task_names():
+        raise argparse.ArgumentTypeError(f"unknown task {name!r}; known: {', '.join(task_names())}")
+    return name
+
+
+def _task_or_all(name: str) -> str:
+    return name if name == "all" else _task(name)
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
@@ -195,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     p = command("eval", "Score a prediction file against Ego4D annotations; prints one JSON object.", _cmd_eval)
-    p.add_argument("--task", required=True, choices=TASKS)
+    p.add_argument("--task", required=True, type=_task, help="a registered task: ar, lta, oscc, pnr, mq or a plug-in")
     p.add_argument("--protocol", default="official", choices=PROTOCOLS,
                    help="official: the Ego4D evaluators; hier-egopack: the authors' meters (paper numbers)")
     p.add_argument("--annotations", required=True, type=Path,
@@ -213,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("baseline", "Write the class-prior (chance-level) predictions for a task, in the submission format.",
                 _cmd_baseline)
-    p.add_argument("--task", required=True, choices=TASKS)
+    p.add_argument("--task", required=True, type=_task, help="a registered task: ar, lta, oscc, pnr, mq or a plug-in")
     p.add_argument("--annotations", required=True, type=Path, help="the annotation file to predict for")
     p.add_argument("--out", required=True, type=Path, help="prediction file to write (atomically)")
     p.add_argument("--prior", type=Path, default=None,
@@ -223,7 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("replay", "Evaluate a model on an Ego4D split under a benchmark protocol: writes the official "
                           "submission files and metrics.json; prints the metrics as one JSON object.", _cmd_replay)
-    p.add_argument("--task", default=None, choices=(*TASKS, "all"), help="required unless --stream")
+    p.add_argument("--task", default=None, type=_task_or_all,
+                   help="a registered task (ar, lta, oscc, pnr, mq, plug-ins) or all; required unless --stream")
     p.add_argument("--protocol", default="hier-egopack", choices=PROTOCOLS,
                    help="hier-egopack: the authors' samples and meters (paper numbers); official: the Ego4D evaluators")
     p.add_argument("--data", required=True, type=Path, help="Ego4D data root (annotations/, features/<name>/)")
@@ -251,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("train", "Train a model: single-task, multi-task or EgoPack stage (the authors' recipes).", _cmd_train)
     p.add_argument("stage", choices=("single", "multi", "egopack"))
-    p.add_argument("--task", required=True, action="append", choices=TASKS,
+    p.add_argument("--task", required=True, action="append", type=_task,
                    help="task to train (repeat for the multi-task stage)")
     p.add_argument("--data", required=True, type=Path, help="Ego4D data folder (annotations, features/<name>/)")
     p.add_argument("--out", required=True, type=Path, help="output folder: checkpoint.pt, metrics.jsonl, recipe.yaml")
@@ -316,6 +329,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from egostream.plugins import load_plugins
+
+    try:
+        load_plugins()
+    except InputError as err:
+        sys.stderr.write(f"egostream: error: {err}\n")
+        return 2
     parser = build_parser()
     # ``key=value`` overrides may stand before or after the options (``synth ROOT --videos 4 depth=2``); argparse
     # would give the positional an empty list as soon as an option follows it, so the extras are collected here.

@@ -13,12 +13,14 @@ computes the benchmark metrics of the chosen protocol (default ``hier-egopack``,
 
 Only scalar metrics are returned (lists of per-threshold values are kept, per-class tables are dropped), ready for
 the metrics log.
+
+``VALIDATION_METERS`` maps each task to the factory of its meter; a plug-in task registers its own.
 """
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -28,9 +30,14 @@ from egostream.ego4d.batching import ModelBatch
 from egostream.ego4d.metrics import ar_metrics, lta_metrics, mq_metrics, oscc_metrics, pnr_metrics
 from egostream.ego4d.taxonomy import MQLabelMap
 from egostream.errors import InputError
+from egostream.registry import Registry
 from egostream.tasks.base import Task
 
-__all__ = ["ValidationMeter", "ARMeter", "LTAMeter", "OSCCMeter", "PNRMeter", "MQMeter", "validation_meter"]
+if TYPE_CHECKING:
+    from egostream.train.data import TrainingData
+
+__all__ = ["ValidationMeter", "ARMeter", "LTAMeter", "OSCCMeter", "PNRMeter", "MQMeter", "MeterFactory",
+           "VALIDATION_METERS", "validation_meter"]
 
 
 def _scalars(metrics: Mapping[str, Any]) -> dict[str, Any]:
@@ -169,19 +176,22 @@ class MQMeter(ValidationMeter):
         return _scalars(metrics)
 
 
-def validation_meter(task: str, *, protocol: str = "hier-egopack", seed: int = 0,
-                     mq_labels: MQLabelMap | None = None) -> ValidationMeter:
-    """A fresh meter for ``task`` (short name); MQ needs the label map of the dataset (``mq_labels.tsv``)."""
-    if task == "ar":
-        return ARMeter(protocol)
-    if task == "lta":
-        return LTAMeter(protocol, seed)
-    if task == "oscc":
-        return OSCCMeter(protocol)
-    if task == "pnr":
-        return PNRMeter(protocol)
-    if task == "mq":
-        if mq_labels is None:
-            raise InputError(None, "mq_labels", "the MQ meter needs the dataset's label map (mq_labels.tsv)")
-        return MQMeter(mq_labels, protocol)
-    raise InputError(None, "task", f"unknown task {task!r}")
+MeterFactory = Callable[[str, int, "TrainingData"], ValidationMeter]
+"""``factory(protocol, seed, data) -> meter``: a fresh meter of one task (``data`` gives dataset files, such as the
+MQ label map)."""
+
+VALIDATION_METERS: Registry[MeterFactory] = Registry("validation meter")
+VALIDATION_METERS.register("ar")(lambda protocol, seed, data: ARMeter(protocol))
+VALIDATION_METERS.register("lta")(lambda protocol, seed, data: LTAMeter(protocol, seed))
+VALIDATION_METERS.register("oscc")(lambda protocol, seed, data: OSCCMeter(protocol))
+VALIDATION_METERS.register("pnr")(lambda protocol, seed, data: PNRMeter(protocol))
+VALIDATION_METERS.register("mq")(lambda protocol, seed, data: MQMeter(data.mq_labels(), protocol))
+
+
+def validation_meter(task: str, data: TrainingData, *, protocol: str = "hier-egopack",
+                     seed: int = 0) -> ValidationMeter:
+    """A fresh meter for ``task`` (short name) from its factory in ``VALIDATION_METERS``."""
+    if task not in VALIDATION_METERS:
+        raise InputError(None, "task", f"task {task!r} has no validation meter; known: "
+                                       f"{', '.join(VALIDATION_METERS.names())}")
+    return VALIDATION_METERS.get(task)(protocol, seed, data)

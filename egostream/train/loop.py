@@ -65,8 +65,7 @@ class TrainResult:
 def evaluate_task(bundle: ModelBundle, data: TrainingData, task: str, recipe: TrainConfig) -> dict[str, Any]:
     """Validation metrics of ``task`` over its val split (bundle in eval mode; LTA draws seeded by the recipe)."""
     bundle.eval()
-    meter = validation_meter(task, protocol=recipe.protocol, seed=recipe.seed,
-                             mq_labels=data.mq_labels() if task == "mq" else None)
+    meter = validation_meter(task, data, protocol=recipe.protocol, seed=recipe.seed)
     for batch in data.val_loader(task):
         meter.update(bundle.head(task), bundle.run(task, batch.videos, batch.inputs), batch)
     return meter.compute()

@@ -17,7 +17,8 @@ from typing import Literal
 
 from egostream.config import CONFIG_DIR, load_config
 from egostream.errors import InputError
-from egostream.model import TASK_NAMES, ModelConfig
+from egostream.model import ModelConfig
+from egostream.tasks.base import task_names
 from egostream.train.optim import OptimizerConfig
 
 __all__ = ["EgoPackConfig", "TrainConfig", "Stage", "load_recipe", "default_recipe_path", "TRAIN_CONFIG_DIR"]
@@ -108,10 +109,10 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        unknown = [task for task in self.tasks if task not in TASK_NAMES]
+        unknown = [task for task in self.tasks if task not in task_names()]
         if unknown or not self.tasks:
             raise InputError(None, "tasks", f"unknown or no tasks {unknown or list(self.tasks)}; "
-                                            f"known: {', '.join(TASK_NAMES)}")
+                                            f"known: {', '.join(task_names())}")
         if len(set(self.tasks)) != len(self.tasks):
             raise InputError(None, "tasks", f"a task is listed twice: {list(self.tasks)}")
         if self.stage in ("single", "egopack") and len(self.tasks) != 1:
