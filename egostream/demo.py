@@ -567,28 +567,22 @@ def _run_live(pipeline: Any, table: Callable[[str], Table], console: Console, li
 
 # ------------------------------------------------------------------------------------------------ step 5: evaluate
 
-def _annotation_file(layout: Ego4dLayout, task: str, split: str) -> Path:
-    if task in ("ar", "lta"):
-        return layout.lta_annotations(split)
-    if task in ("oscc", "pnr"):
-        return layout.state_change_annotations(split)
-    return layout.moments_annotations(split)
-
-
 def _chance_metrics(cfg: DemoConfig, paths: DemoPaths) -> dict[str, Any]:
     """Every task's metrics of the class-prior predictor (train-split frequencies) on the val split."""
     from egostream.ego4d.baselines import write_prior_submission
-    from egostream.ego4d.evaluation import evaluate_files
+    from egostream.ego4d.evaluation import EVALUATORS, evaluate_files
+    from egostream.replay import annotation_path
 
     layout = Ego4dLayout(paths.data)
     metrics = {}
     for task in cfg.train.tasks:
-        annotations = _annotation_file(layout, task, "val")
+        annotations = annotation_path(layout, task, "val")
         submission = write_prior_submission(task, annotations, paths.chance / f"{task}.json",
-                                            prior=_annotation_file(layout, task, "train"), seed=cfg.synth.seed,
+                                            prior=annotation_path(layout, task, "train"), seed=cfg.synth.seed,
                                             protocol=cfg.protocol)
+        labels_file = EVALUATORS.get(task).labels_file
         metrics[task] = evaluate_files(task, cfg.protocol, annotations, submission,
-                                       labels=layout.mq_labels() if task == "mq" else None)
+                                       labels=labels_file(layout) if labels_file is not None else None)
     write_json_atomic(paths.chance / "metrics.json", metrics, indent=2)
     return metrics
 

@@ -28,6 +28,13 @@ class Registry(Generic[T]):
 
         return add
 
+    def unregister(self, name: str) -> T:
+        """Remove ``name`` (a plug-in being unloaded); returns what was registered."""
+        try:
+            return self._items.pop(name)
+        except KeyError:
+            raise KeyError(f"unknown {self.kind} {name!r}") from None
+
     def get(self, name: str) -> T:
         try:
             return self._items[name]

@@ -178,12 +178,13 @@ def replay_on_cluster(task: str, protocol: str, data_root: str, split: str, chec
     """``egostream replay --ray-address``: each task runs as one Ray task (its submission ``<out>/<task>.json`` is
     written atomically by the driver, skipped when already there, exactly once); then the driver scores the
     submissions as ``egostream replay`` does and returns ``{task: metrics}``."""
-    from egostream.model import TASK_NAMES, checkpoint_tasks
+    from egostream.model import checkpoint_tasks
     from egostream.replay import replay
+    from egostream.tasks.base import task_names
 
     if task == "all":
         tasks = list(checkpoints) if isinstance(checkpoints, Mapping) else [
-            name for name in TASK_NAMES if name in checkpoint_tasks(checkpoints)]
+            name for name in task_names() if name in checkpoint_tasks(checkpoints)]
     else:
         tasks = [task]
     out = Path(out_dir)

@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from egostream.ego4d.baselines import write_prior_submission
-from egostream.ego4d.evaluation import evaluate_files
+from egostream.ego4d.evaluation import EVALUATORS, evaluate_files
 from egostream.ego4d.layout import Ego4dLayout
 from egostream.ego4d.synthetic import SynthConfig
 from egostream.model import TASK_NAMES, ModelBundle
-from egostream.replay import replay
+from egostream.replay import annotation_path, replay
 from egostream.train.data import TrainingData
 from egostream.train.loop import train
 from egostream.train.prototypes import backpack_from_checkpoint
@@ -80,12 +80,7 @@ def stage_recipe(stage: Stage, tasks: Sequence[str], overrides: Sequence[str] = 
 
 def annotation_files(data_root: str | PathLike[str], task: str, split: str) -> Path:
     """The annotation file of ``task`` in ``split`` (what replay and the prior are scored against)."""
-    layout = Ego4dLayout.from_root(data_root)
-    if task in ("ar", "lta"):
-        return layout.lta_annotations(split)
-    if task in ("oscc", "pnr"):
-        return layout.state_change_annotations(split)
-    return layout.moments_annotations(split)
+    return annotation_path(Ego4dLayout.from_root(data_root), task, split)
 
 
 def chance_metrics(data_root: str | PathLike[str], out_dir: str | PathLike[str],
@@ -96,7 +91,8 @@ def chance_metrics(data_root: str | PathLike[str], out_dir: str | PathLike[str],
     for task in tasks:
         annotations = annotation_files(data_root, task, "val")
         submission = write_prior_submission(task, annotations, out / f"prior_{task}.json", protocol=PROTOCOL)
-        labels = Ego4dLayout.from_root(data_root).mq_labels() if task == "mq" else None
+        labels_file = EVALUATORS.get(task).labels_file
+        labels = labels_file(Ego4dLayout.from_root(data_root)) if labels_file is not None else None
         results[task] = evaluate_files(task, PROTOCOL, annotations, submission, labels=labels)
     return results
 
