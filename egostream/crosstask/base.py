@@ -28,7 +28,7 @@ class CrossTaskModule(nn.Module):
     """What a novel task's head is run through (see the module docstring).
 
     Attributes:
-        kind: the registry name, also stored in our checkpoints (``config.cross_task``).
+        kind: the registry name.
         support_tasks: the authors' names of the tasks it draws on.
     """
 
