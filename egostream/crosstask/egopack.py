@@ -84,14 +84,20 @@ class EgoPackHead(CrossTaskModule):
             features_size, input_size = state["net.1.weight"].shape
             necks[support] = load_module_state(ProjectionNeck(int(input_size), int(features_size)), state,
                                                source=checkpoint.path, field_name=f"tasks[{support}].projector")
+        egopack_config = checkpoint.config.get("egopack") or checkpoint.config.get("egopack_config") or {}
+        return cls(interaction, necks, cls.task_fusion_rule(task, novel_node),
+                   {key: egopack_config[key] for key in ("k", "dropout", "conv", "distance_func")
+                    if key in egopack_config}).eval()
+
+    @staticmethod
+    def task_fusion_rule(task: str, novel_node: Mapping[str, Any]) -> FusionRule:
+        """The fusion rule of novel task ``task``; MQ reads ``project_before_fusion`` (default True) and
+        ``fusion_dropout`` (default 0) from its config node (configs/components/egopack_task/ego4d/mq.yaml)."""
         options: dict[str, Any] = {}
         if task_class(task).name == "mq":
             options = {"project_before_fusion": bool(novel_node.get("project_before_fusion", True)),
                        "dropout": float(novel_node.get("fusion_dropout", 0.0))}
-        egopack_config = checkpoint.config.get("egopack") or checkpoint.config.get("egopack_config") or {}
-        return cls(interaction, necks, fusion_rule(task_class(task).authors_name, **options),
-                   {key: egopack_config[key] for key in ("k", "dropout", "conv", "distance_func")
-                    if key in egopack_config}).eval()
+        return fusion_rule(task_class(task).authors_name, **options)
 
     def checkpoint_fields(self, novel_task: str) -> dict[str, Any]:
         """The support necks go under their own key, so a novel task that is also a support task keeps both its

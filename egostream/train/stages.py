@@ -6,7 +6,7 @@
 * ``egopack`` (train_egopack.py): the support checkpoint's backbone (cut to the recipe's depth, as the authors'
   non-strict load of a deeper support model) and every support task's neck; the prototypes built from the AR train
   split with them (or loaded from ``egopack.backpack``) and frozen; a FRESH novel-task head with its
-  :class:`~egostream.model.EgoPackHead`. Trained: the head, the interaction stages, the support necks (unless
+  :class:`~egostream.crosstask.EgoPackHead`. Trained: the head, the interaction stages, the support necks (unless
   ``train_support_necks`` is false) and the backbone (unless ``train_backbone`` is false: then the backbone keeps
   the support model's weights and runs in eval mode, so the five EgoPack heads can share that one backbone).
 """
@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-from egostream.backpack import Backpack, EgoPackInteraction, file_sha256, fusion_rule
+from egostream.backpack import Backpack, EgoPackInteraction, file_sha256
 from egostream.checkpoint import load_checkpoint
 from egostream.errors import InputError
-from egostream.model import EgoPackHead, ModelBundle, TaskModel
+from egostream.crosstask import EgoPackHead
+from egostream.model import ModelBundle, TaskModel
 from egostream.tasks import task_class
 from egostream.train.data import TrainingData
 from egostream.train.prototypes import build_backpack, support_backbone, support_necks
@@ -75,15 +76,12 @@ def _egopack_model(recipe: TrainConfig, data: TrainingData) -> StageModel:
                                   progress=recipe.progress)
     backpack.require(necks, next(iter(necks.values())).features_size)
     task = recipe.tasks[0]
-    authors_name = task_class(task).authors_name
     node = recipe.model.task_node(task)
     head = task_class(task).from_authors_config(node)
     interaction = EgoPackInteraction(backpack.prototypes, backpack.feature_size, hidden_size=settings.hidden_size,
                                      k=settings.k, depth=settings.depth, conv_depth=settings.conv_depth,
                                      dropout=settings.dropout)
-    # configs/components/egopack_task/ego4d/mq.yaml: project_before_fusion True, fusion_dropout 0.
-    options = {"project_before_fusion": True, "dropout": 0.0} if task == "mq" else {}
-    egopack = EgoPackHead(interaction, necks, fusion_rule(authors_name, **options),
+    egopack = EgoPackHead(interaction, necks, EgoPackHead.task_fusion_rule(task, {}),
                           {"k": settings.k, "dropout": settings.dropout, "conv": "sage", "distance_func": "cosine"})
     bundle = ModelBundle({task: TaskModel(backbone, head, node, egopack)})
     trained: list[nn.Module] = [head, interaction]
