@@ -1,0 +1,196 @@
+"""Step 4 of ``egostream demo``: a held-out video through the Ray pipeline, with a live table of its windows."""
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from egostream.demo.config import STRIDE_FRAMES, DemoConfig, DemoPaths
+from egostream.ego4d.annotations import read_lta_annotations
+from egostream.ego4d.layout import Ego4dLayout
+from egostream.ego4d.synthetic import FPS
+from egostream.errors import InputError
+
+__all__ = ["held_out_video", "truth_actions", "window_truth", "stream_held_out"]
+
+
+def held_out_video(cfg: DemoConfig, paths: DemoPaths) -> str:
+    """The uid of the streamed video: the ``cfg.held_out_video``-th video of the val split."""
+    annotations = read_lta_annotations(Ego4dLayout(paths.data).lta_annotations("val"))
+    uids = list(dict.fromkeys(action.video_uid for action in annotations.actions))
+    if cfg.held_out_video >= len(uids):
+        raise InputError("DemoConfig", "held_out_video", f"{cfg.held_out_video} is past the {len(uids)} val videos")
+    return uids[cfg.held_out_video]
+
+
+@dataclass(frozen=True)
+class _TruthAction:
+    start_s: float
+    end_s: float
+    verb: int
+    noun: int
+    name: str
+
+
+def truth_actions(paths: DemoPaths, video_uid: str) -> list[_TruthAction]:
+    """The ground-truth actions of ``video_uid`` (val split) in video seconds."""
+    actions = read_lta_annotations(Ego4dLayout(paths.data).lta_annotations("val")).actions
+    return [_TruthAction((a.clip_parent_start_frame + a.action_clip_start_frame) / FPS,
+                         (a.clip_parent_start_frame + a.action_clip_end_frame) / FPS, int(a.verb_label or 0),
+                         int(a.noun_label or 0), f"{a.verb} {a.noun}")
+            for a in actions if a.video_uid == video_uid]
+
+
+def window_truth(actions: Sequence[Any], start_s: float, end_s: float) -> Any | None:
+    """The action overlapping the span ``[start_s, end_s]`` (seconds) the most, or None when none overlaps;
+    ``actions`` have ``start_s`` / ``end_s``."""
+    best, best_overlap = None, 0.0
+    for action in actions:
+        overlap = min(end_s, action.end_s) - max(start_s, action.start_s)
+        if overlap > best_overlap:
+            best, best_overlap = action, overlap
+    return best
+
+
+def _window_row(result: Any, truth: Sequence[_TruthAction]) -> tuple[str, ...]:
+    """One live-table row of a :class:`~egostream.stream.schema.WindowResult`."""
+    now = expected = nxt = state = pnr = moment = "-"
+    if result.ar is not None and result.ar.verbs and result.ar.nouns:
+        verb, noun = result.ar.verbs[0], result.ar.nouns[0]
+        now = f"{verb.name} {noun.name}"
+        actual = window_truth(truth, result.ar.span.start_s, result.ar.span.end_s)
+        if actual is not None:
+            hit = "[green]✓[/]" if (actual.verb, actual.noun) == (verb.id, noun.id) else "[red]✗[/]"
+            expected = f"{hit} {actual.name}"
+    if result.lta is not None:
+        nxt = " → ".join(f"{step.verb.name} {step.noun.name}" for step in result.lta.top1[:2])
+    if result.oscc is not None:
+        state = f"{'yes' if result.oscc.state_change else 'no'} {result.oscc.probability:.2f}"
+    if result.pnr is not None:
+        pnr = f"{result.pnr.time_s:.1f}"
+    if result.mq is not None and result.mq.moments:
+        best = result.mq.moments[0]
+        moment = f"{best.label.name} {best.start_s:.0f}-{best.end_s:.0f} s{'' if best.final else '?'}"
+    return f"{result.time_s:.1f}", now, expected, nxt, state, pnr, moment
+
+
+#: Live-table columns: (header, width in characters; None: a share of what the console's width leaves).
+_COLUMNS: tuple[tuple[str, int | None], ...] = (("t (s)", 5), ("now (AR)", None), ("truth", None),
+                                                  ("next (LTA)", None), ("OSCC", 8), ("PNR (s)", 7),
+                                                  ("moment (MQ; ?: provisional)", None))
+
+
+def _windows_table(title: str, results: Sequence[Any], truth: Sequence[_TruthAction], caption: str,
+                   console_width: int) -> Table:
+    """The newest windows, one line each: the name columns share the console's width (9 to 40 characters each),
+    longer names are cut with an ellipsis."""
+    fixed = sum(width for _, width in _COLUMNS if width is not None)
+    shared = [header for header, width in _COLUMNS if width is None]
+    borders = 3 * len(_COLUMNS) + 1
+    name_width = max(9, min(40, (console_width - fixed - borders) // len(shared)))
+    table = Table(title=title, caption=caption, header_style="bold", expand=False)
+    for header, width in _COLUMNS:
+        table.add_column(header, width=width or name_width, no_wrap=True, overflow="ellipsis")
+    for result in results:
+        table.add_row(*_window_row(result, truth))
+    return table
+
+
+@contextlib.contextmanager
+def _local_ray(object_store_mb: int) -> Iterator[None]:
+    """A new local Ray instance for the duration of the block (:func:`egostream.actors.ray_stages.connect`: no
+    dashboard; no auth; a small object store), unless this process is already connected to one. Its worker processes
+    inherit ``PYTHONPATH`` with this package's folder first, so a source checkout works uninstalled."""
+    import ray
+
+    from egostream.actors.ray_stages import connect
+
+    package_root = str(Path(__file__).resolve().parent.parent)
+    saved = {name: os.environ.get(name) for name in ("RAY_AUTH_MODE", "RAY_USAGE_STATS_ENABLED", "PYTHONPATH")}
+    os.environ.update(RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0",
+                      PYTHONPATH=os.pathsep.join(filter(None, [package_root, saved["PYTHONPATH"]])))
+    try:
+        owns_ray = connect(None, object_store_memory=object_store_mb * 1024 * 1024)
+        try:
+            yield
+        finally:
+            if owns_ray:
+                ray.shutdown()
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def stream_held_out(cfg: DemoConfig, paths: DemoPaths, console: Console) -> dict[str, Any]:
+    """Step 4: stream the held-out video through decode → extract → engine → sink (one Ray actor each) into
+    ``stream/<uid>.msgpack``, showing the newest windows live; returns the pipeline report."""
+    from egostream.actors.perception import (EmitterEngineFactory, ExtractorSpec, ResultFileFactory, VideoWindows,
+                                             annotate_latency)
+    from egostream.actors.pipeline import Emitted, PipelineConfig, StreamPipeline
+
+    uid = held_out_video(cfg, paths)
+    truth = truth_actions(paths, uid)
+    output = paths.stream / f"{uid}.msgpack"
+    dim = cfg.train.model.feature_dim
+    extractor = ExtractorSpec(cfg.extractor, dict(cfg.extractor_options), dim, str(paths.checkpoint))
+    extractor()  # a wrong width fails here, before Ray starts
+    recent: deque[Any] = deque(maxlen=cfg.table_rows)
+    title = f"held-out video {uid[:8]}: Ray actors decode → extract → engine → sink"
+
+    def remember(emitted: Emitted) -> None:
+        recent.append(emitted.result)
+
+    def table(caption: str) -> Table:
+        return _windows_table(title, list(recent), truth, caption, console.width)
+
+    with _local_ray(cfg.ray_object_store_mb):
+        pipeline = StreamPipeline.from_factories(
+            VideoWindows(str(paths.videos / f"{uid}.mp4"), cfg.window_frames, STRIDE_FRAMES, cfg.decoder),
+            extractor, EmitterEngineFactory(str(paths.checkpoint), uid, cfg.stream, dim),
+            ResultFileFactory(str(output), "msgpack"), live=False, backend="ray", config=PipelineConfig(), name=uid,
+            on_result=remember, annotate=annotate_latency)
+        report = _run_live(pipeline, table, console, cfg.live_table)
+    summary = report.as_dict(cfg.stream.row_period_s)
+    console.print(table(f"{report.results} windows, {report.rows} rows, x-real-time "
+                        f"{summary['x_real_time']:.1f}, end-to-end p50 "
+                        f"{summary['latency_ms'].get('end_to_end', {}).get('p50_ms', 0.0):.0f} ms → {output}"))
+    return {"video_uid": uid, "results_file": str(output), "report": summary}
+
+
+def _run_live(pipeline: Any, table: Callable[[str], Table], console: Console, live: bool) -> Any:
+    """Run ``pipeline`` in a thread while the table is redrawn (when ``live``); returns its report."""
+    outcome: dict[str, Any] = {}
+
+    def body() -> None:
+        try:
+            outcome["report"] = pipeline.run()
+        except BaseException as error:  # re-raised in the caller's thread
+            outcome["error"] = error
+
+    worker = threading.Thread(target=body, name="egostream-demo-stream", daemon=True)
+    context = Live(console=console, refresh_per_second=4, transient=True) if live else contextlib.nullcontext()
+    with context as view:
+        worker.start()
+        try:
+            while worker.is_alive():
+                worker.join(timeout=0.25)
+                if view is not None:
+                    view.update(table(f"windows so far: {pipeline.snapshot_report().results}"))
+        except KeyboardInterrupt:
+            pipeline.stop()
+            worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["report"]
