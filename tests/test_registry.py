@@ -17,3 +17,13 @@ def test_register_get_and_errors() -> None:
         reg.get("lta")
     with pytest.raises(KeyError, match="registered twice"):
         reg.register("ar")(AR)
+
+
+def test_registration_order_and_unregister() -> None:
+    reg: Registry[int] = Registry("cross-task module")
+    reg.register("b")(1)
+    reg.register("a")(2)
+    assert reg.in_order() == ["b", "a"] and reg.names() == ["a", "b"]
+    assert reg.unregister("b") == 1 and reg.in_order() == ["a"] and "b" not in reg
+    with pytest.raises(KeyError, match="unknown cross-task module 'b'"):
+        reg.unregister("b")
