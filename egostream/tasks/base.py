@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from os import PathLike
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import torch
@@ -222,7 +223,7 @@ class Task(nn.Module, Generic[ConfigT, OutputT]):
         reads)."""
         raise NotImplementedError
 
-    def check_backbone(self, depth: int, source: object = None) -> None:
+    def check_backbone(self, depth: int, source: str | PathLike[str] | None = None) -> None:
         """Raise :class:`InputError` naming ``source`` if the head cannot read a backbone of ``depth`` levels."""
 
     @classmethod

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from os import PathLike
 from typing import Any, Literal, NamedTuple
 
 import torch
@@ -269,7 +270,7 @@ class MQTask(Task[MQConfig, MQOutput]):
                               "dropout": 0.0},
                 "pool_features": preset.mq_pool_features, "cls_loss": "focal", "weight_cls": 1.0, "weight_reg": 1.0}
 
-    def check_backbone(self, depth: int, source: object = None) -> None:
+    def check_backbone(self, depth: int, source: str | PathLike[str] | None = None) -> None:
         if self.config.num_levels < depth:
             raise InputError(source, f"task[{self.name}].depth", f"the MQ head has {self.config.num_levels} level "
                                                                  f"scales, the backbone has depth {depth}")
