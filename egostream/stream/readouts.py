@@ -38,7 +38,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import torch
@@ -355,7 +355,8 @@ class ReadoutSet:
             self.plugins[result_field] = readout
 
 
-_BUILTIN_FIELDS = frozenset({"ar", "lta", "oscc", "pnr", "mq"})
+#: The result fields :class:`ReadoutSet` (and :class:`~egostream.stream.schema.WindowResult`) have of their own.
+_BUILTIN_FIELDS = frozenset(item.name for item in fields(ReadoutSet)) - {"evidence", "latency_ms", "plugins"}
 
 
 @dataclass(frozen=True)
