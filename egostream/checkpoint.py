@@ -51,7 +51,7 @@ from egostream.errors import InputError
 from egostream.io.atomic import atomic_output
 
 __all__ = ["CheckpointFormat", "LoadedCheckpoint", "RestrictedUnpickler", "OmegaConfStub", "load_checkpoint",
-           "load_backbone", "load_module_state", "save_checkpoint", "infer_backbone_config", "FORMAT_NAME",
+           "load_backbone", "load_module_state", "load_restricted", "save_checkpoint", "infer_backbone_config", "FORMAT_NAME",
            "FORMAT_VERSION", "READABLE_VERSIONS"]
 
 CheckpointFormat = Literal["egostream", "multi_task", "egopack", "egopack_module"]
@@ -108,9 +108,11 @@ class RestrictedUnpickler(pickle.Unpickler):
     """
 
     source: str | None = None
+    #: further modules whose every global becomes an inert stub (e.g. EgoVLP's pickled ``parse_config``)
+    stub_modules: tuple[str, ...] = ()
 
     def find_class(self, module: str, name: str) -> Any:
-        if module.startswith("omegaconf"):
+        if module.startswith("omegaconf") or module.split(".")[0] in self.stub_modules:
             return _stub_class(module, name)
         if module in ("builtins", "__builtin__"):
             name = _PYTHON2_BUILTINS.get(name, name)
@@ -131,13 +133,15 @@ class RestrictedUnpickler(pickle.Unpickler):
                          "are allowed in a checkpoint (nothing executable)")
 
 
-def _restricted_pickle_module(source: str) -> Any:
-    """A ``pickle_module`` for ``torch.load`` whose Unpickler is :class:`RestrictedUnpickler` bound to ``source``."""
+def _restricted_pickle_module(source: str, stub_modules: tuple[str, ...] = ()) -> Any:
+    """A ``pickle_module`` for ``torch.load`` whose Unpickler is :class:`RestrictedUnpickler` bound to ``source``
+    (and stubbing ``stub_modules``)."""
 
     class BoundUnpickler(RestrictedUnpickler):
         pass
 
     BoundUnpickler.source = source
+    BoundUnpickler.stub_modules = tuple(stub_modules)
 
     class RestrictedPickleModule:
         Unpickler = BoundUnpickler
@@ -201,12 +205,12 @@ def _resolve_interpolations(root: Any) -> Any:
     return resolve(root, [])
 
 
-def _torch_load(path: Path) -> Any:
+def _torch_load(path: Path, stub_modules: tuple[str, ...] = ()) -> Any:
     if not path.is_file():
         raise InputError(path, None, "checkpoint file not found")
     try:
         return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_restricted_pickle_module(
-            str(path)))
+            str(path), stub_modules))
     except InputError:
         raise
     except Exception as err:  # torch/pickle raise many types for corrupt or foreign files
@@ -214,6 +218,13 @@ def _torch_load(path: Path) -> Any:
         if isinstance(cause, InputError):
             raise cause from err
         raise InputError(path, None, f"not a readable torch checkpoint: {type(err).__name__}: {err}") from err
+
+
+def load_restricted(path: str | os.PathLike[str], stub_modules: tuple[str, ...] = ()) -> Any:
+    """``torch.load`` of ``path`` on the CPU through :class:`RestrictedUnpickler`: tensors and plain containers
+    load, ``omegaconf`` and ``stub_modules`` objects become inert stubs, anything else raises :class:`InputError`
+    naming the file and the global. Nothing pickled is executed."""
+    return _torch_load(Path(path), tuple(stub_modules))
 
 
 # ----------------------------------------------------------------------------------------------------------------
