@@ -51,8 +51,8 @@ from egostream.errors import InputError
 from egostream.io.atomic import atomic_output
 
 __all__ = ["CheckpointFormat", "LoadedCheckpoint", "RestrictedUnpickler", "OmegaConfStub", "load_checkpoint",
-           "load_backbone", "load_module_state", "load_restricted", "save_checkpoint", "infer_backbone_config", "FORMAT_NAME",
-           "FORMAT_VERSION", "READABLE_VERSIONS"]
+           "load_backbone", "load_module_state", "load_restricted", "save_checkpoint", "infer_backbone_config",
+           "FORMAT_NAME", "FORMAT_VERSION", "READABLE_VERSIONS"]
 
 CheckpointFormat = Literal["egostream", "multi_task", "egopack", "egopack_module"]
 

@@ -16,9 +16,9 @@ Sampling modes:
              extraction script behind Hier-EgoPack's ``egovlp`` features is not public, so which 4 frames they used
              is unknown: these rows are in EgoVLP's space on Hier-EgoPack's grid, not a copy of that release.
 ``ego4d-mq`` EgoVLP's own MQ/NLQ recipe (run/test_mq.py, data_loader/Ego4D_MQ_dataset.py): about 7.48 frames per
-             second over the whole video (:func:`~egostream.backbone.extractors.video_sampling.egovlp_mq_frame_indices`),
-             4 consecutive samples per row (a row every ~16.04 frames); matches EgoVLP's released MQ/NLQ features
-             (per clip there; here the clip is the whole video). Needs the video's length first, so it runs in
+             second over the whole video (``video_sampling.egovlp_mq_frame_indices``), 4 consecutive samples
+             per row (a row every ~16.04 frames); matches EgoVLP's released MQ/NLQ features (per clip there;
+             here the clip is the whole video). Needs the video's length first, so it runs in
              ``egostream extract`` only. ``zero_rows=true`` reproduces run/test_mq.py's quirk: the last
              ``W % 4`` rows are never computed and saved as zeros.
 
