@@ -195,3 +195,55 @@ def test_run_refuses_whole_video_sampling(clip, egovlp_model, tmp_path, capsys) 
                                   "sampling=ego4d-mq", "--out", str(tmp_path / "x.jsonl"), "--local", "--no-table",
                                   *[arg for option in _egovlp_options() for arg in ("--extractor-option", option)]])
     assert code == 2 and "sampling" in err and "egostream extract" in err
+
+
+def readme_real_model_commands() -> list[list[str]]:
+    """The command lines of the README's "Real models" block (after ``<!-- real-models-commands -->``)."""
+    import shlex
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = text.split("<!-- real-models-commands -->", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    return [shlex.split(line) for line in block.replace("\\\n", " ").splitlines() if line.strip()]
+
+
+def test_readme_real_models_commands_run_on_the_fixture_checkpoints(clip, omnivore_model, egovlp_model, tmp_path,
+                                                                     capsys, monkeypatch) -> None:
+    """Each README line runs with the released file names replaced by the fixture's small checkpoints (and their
+    sizes as extractor options), the camera by the test video, ``device=cuda`` by the CPU, and in-process: ``run``
+    gets ``--local --no-table`` and ``extract`` loses ``--ray-address``/``--gpus-per-video`` (the Ray cluster path
+    is covered by the cluster tests of ``tests/actors/test_commands.py``)."""
+    video, _ = clip
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / video.name).write_bytes(video.read_bytes())
+    data = tmp_path / "data"
+    files = {"/dev/video0": str(video), "videos/": str(videos), "<video_uid>": video.stem,
+             "swinL_In21k_checkpoint.torch": str(OMNIVORE_WEIGHTS), "egovlp.pth": str(EGOVLP_WEIGHTS),
+             "hier_egopack_omnivore.pth": str(omnivore_model), "hier_egopack_egovlp.pth": str(egovlp_model),
+             "device=cuda": "device=cpu"}
+    small = {"omnivore": _omnivore_options(), "egovlp": _egovlp_options()}
+    monkeypatch.chdir(tmp_path)
+    commands = readme_real_model_commands()
+    assert [argv[:2] for argv in commands] == [["egostream", "run"], ["egostream", "extract"],
+                                               ["egostream", "replay"]]
+    for argv in commands:
+        args: list[str] = []
+        tokens = iter(argv[1:])
+        for token in tokens:
+            if token in ("--ray-address", "--gpus-per-video"):
+                next(tokens)
+                continue
+            key, _, value = token.rpartition("=")
+            token = f"{key}={files.get(value, value)}" if key and value in files else files.get(token, token)
+            args.append(token.replace("/data/ego4d", str(data)))
+        if "--extractor" in args:
+            name = args[args.index("--extractor") + 1]
+            args += [arg for option in small[name] for arg in ("--extractor-option", option)]
+        if args[0] == "run":
+            args += ["--local", "--no-table"]
+        code, report, err = _main(capsys, args)
+        assert code == 0, (args, err)
+    assert read_results(tmp_path / "live.msgpack").report.ok
+    features = torch.load(data / "features" / "egovlp" / f"{video.stem}.pt", weights_only=True)
+    assert features.shape[1] == EgoVLPExtractor(EGOVLP_WEIGHTS, **_options(_egovlp_options())).dim
+    assert read_results(tmp_path / "replay.msgpack").results
