@@ -6,12 +6,13 @@ lines, never mixed with float32), ``batch`` (windows per call), ``windows_per_s`
 per wall second: one window advances 16 frames = 16/30 s), ``ms_p50`` / ``ms_p95`` (wall-clock milliseconds per
 call of ``encode``: the official preprocessing of uint8 frames [B, T, 270, 480, 3] already on the device, plus the
 model; CUDA synchronised), ``peak_mem_mb`` (CUDA: peak allocated by torch; CPU: the process's peak resident set,
-which includes every earlier measurement) and ``repeats``.
+which includes every earlier measurement), ``repeats``, ``warmup`` and ``threads`` (torch's intra-op threads).
 
 The last line (``"extractor": "targets"``) checks the GPU target: Omnivore Swin-L at least 10x real time on one
 GPU (``null`` where no CUDA line ran). Usage: ``python benchmarks/extractors.py [--device cpu|cuda|auto]
-[--arch NAME ...] [--batch B ...] [--dtype D ...] [--repeats R]``; defaults: every arch, batch 1 and 2 on the CPU
-(1 and 8 on CUDA), float32 on the CPU (float32, bfloat16 and float16 on CUDA), 3 timed calls after one warm-up.
+[--arch NAME ...] [--batch B ...] [--dtype D ...] [--repeats R] [--warmup W]``; defaults: every arch, batch 1 and 2
+on the CPU (1 and 8 on CUDA), float32 on the CPU (float32, bfloat16 and float16 on CUDA), 3 timed calls after one
+warm-up. On a GPU: ``python benchmarks/extractors.py --device cuda``.
 """
 from __future__ import annotations
 
@@ -43,8 +44,9 @@ def _peak_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
 
 
-def measure(arch: str, device: torch.device, dtype: str, batch: int, repeats: int) -> dict[str, object]:
-    """One JSON line: ``repeats`` timed ``encode`` calls of ``batch`` windows after one warm-up."""
+def measure(arch: str, device: torch.device, dtype: str, batch: int, repeats: int, warmup: int = 1
+            ) -> dict[str, object]:
+    """One JSON line: ``repeats`` timed ``encode`` calls of ``batch`` windows after ``warmup`` untimed ones."""
     extractor_name, frames, build = BUILDERS[arch]
     torch.manual_seed(0)
     extractor = build(device=str(device), precision=dtype, batch_size=batch)
@@ -59,7 +61,8 @@ def measure(arch: str, device: torch.device, dtype: str, batch: int, repeats: in
 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    call()
+    for _ in range(warmup):
+        call()
     samples = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -70,7 +73,7 @@ def measure(arch: str, device: torch.device, dtype: str, batch: int, repeats: in
     return {"extractor": extractor_name, "arch": arch, "device": device.type, "dtype": dtype, "batch": batch,
             "windows_per_s": round(windows_per_s, 4), "x_real_time": round(windows_per_s * ROW_SECONDS, 4),
             "ms_p50": round(p50, 2), "ms_p95": round(p95, 2), "peak_mem_mb": round(_peak_mb(device), 1),
-            "repeats": repeats}
+            "repeats": repeats, "warmup": warmup, "threads": torch.get_num_threads()}
 
 
 def main() -> None:
@@ -80,6 +83,7 @@ def main() -> None:
     parser.add_argument("--batch", action="append", type=int, help="windows per call (default: 1 and 2 / 8)")
     parser.add_argument("--dtype", action="append", choices=("float32", "bfloat16", "float16"))
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=1, help="untimed calls before the timed ones")
     args = parser.parse_args()
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if args.device == "auto" else args.device))
@@ -90,7 +94,7 @@ def main() -> None:
     for arch in args.arch or list(BUILDERS):
         for dtype in dtypes:
             for batch in batches:
-                line = measure(arch, device, dtype, batch, args.repeats)
+                line = measure(arch, device, dtype, batch, args.repeats, args.warmup)
                 print(json.dumps(line), flush=True)
                 if cuda and arch == "swin_l" and dtype == "float32":
                     swin_l_gpu = max(swin_l_gpu or 0.0, float(line["x_real_time"]))  # type: ignore[arg-type]
