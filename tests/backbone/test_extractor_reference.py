@@ -19,6 +19,7 @@ import torch
 from egostream.backbone.extractors import EgoVLPExtractor, OmnivoreExtractor
 from egostream.backbone.extractors.video_sampling import ego4d_windows, egovlp_mq_frame_indices
 from egostream.backbone.extractors.video_transforms import ego4d_omnivore_transform, egovlp_transform
+from egostream.io.windows import Windower, WindowSpec
 from egostream.testing import extractor_reference_dir
 
 FOLDER = extractor_reference_dir()
@@ -129,6 +130,13 @@ def omnivore_windows(case: dict[str, Any], expected: dict[str, torch.Tensor]) ->
         first, count = ego4d_windows(length, config["frame_window"], config["stride"])
         assert np.array_equal(first, expected[f"expected.N{length}.window_first_frame"].numpy()), length
         assert np.array_equal(count, expected[f"expected.N{length}.window_num_frames"].numpy()), length
+        if length >= config["frame_window"]:  # the streaming windower cuts the same windows (shorter: README)
+            windower = Windower(WindowSpec(config["frame_window"], config["stride"], float(config["fps"])))
+            image = np.zeros((1, 1, 3), np.uint8)
+            cut = [w for i in range(length) if (w := windower.push(i, image)) is not None]
+            cut += [w for w in [windower.finish()] if w is not None]
+            assert [w.start_frame for w in cut] == first.tolist(), length
+            assert [w.index for w in cut] == list(range(len(first))), length
 
 
 def omnivore_preprocess_full(case: dict[str, Any], expected: dict[str, torch.Tensor]) -> None:
