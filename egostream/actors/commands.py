@@ -23,7 +23,8 @@ from egostream.actors.perception import (EmitterEngineFactory, ExtractorSpec, Re
 from egostream.actors.pipeline import Emitted, PipelineConfig, StreamPipeline, StreamReport
 from egostream.errors import InputError
 
-__all__ = ["run_stream", "extract_features", "extractor_window_frames", "replay_on_cluster", "ReplayTaskJob", "stream_table"]
+__all__ = ["run_stream", "extract_features", "extractor_window_frames", "replay_on_cluster", "ReplayTaskJob",
+           "stream_table"]
 
 _ROW_PERIOD_S = 16 / 30
 
