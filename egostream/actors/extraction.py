@@ -4,8 +4,8 @@ Each file holds a float32 tensor [T, D]: row t is the extractor's feature of win
 [16 t, 16 t + W) at 30 fps, with the last window backpadded as the Ego4D features are
 (:mod:`egostream.io.windows`), so the rows line up with the released features of the same video. An extractor
 that samples the whole video instead (EgoVLP ``sampling=ego4d-mq``) gets every canonical frame, in two passes. A
-video whose windows cannot all be decoded (a gap longer than the canonical clock bridges) is bad input: it is reported and
-skipped, since a feature file with a missing row would shift every later row.
+video whose windows cannot all be decoded (a gap longer than the canonical clock bridges) is bad input: it is
+reported and skipped, since a feature file with a missing row would shift every later row.
 """
 from __future__ import annotations
 

@@ -25,8 +25,8 @@ import torch
 
 from egostream.errors import InputError
 
-__all__ = ["VideoWindows", "ExtractorSpec", "checkpoint_feature_name", "EmitterEngine", "EmitterEngineFactory", "ResultFile",
-           "ResultFileFactory", "annotate_latency"]
+__all__ = ["VideoWindows", "ExtractorSpec", "checkpoint_feature_name", "EmitterEngine", "EmitterEngineFactory",
+           "ResultFile", "ResultFileFactory", "annotate_latency"]
 
 
 @dataclass(frozen=True)
