@@ -43,6 +43,7 @@ from egostream.backbone.extractors.spacetime_transformer import EgoVLPVideoTower
 from egostream.backbone.extractors.video_sampling import egovlp_mq_frame_indices, egovlp_window_offsets
 from egostream.backbone.extractors.video_transforms import egovlp_transform
 from egostream.errors import InputError
+from egostream.restricted_pickle import load_restricted
 
 __all__ = ["EGOVLP_ARCHS", "SAMPLINGS", "load_egovlp_tower", "EgoVLPExtractor"]
 
@@ -72,8 +73,6 @@ def _tower_config(path: Path, state: Mapping[str, Tensor], num_heads: int) -> Sp
 def load_egovlp_tower(path: str | PathLike[str], num_heads: int = 12) -> tuple[EgoVLPVideoTower, list[str]]:
     """The video tower of an EgoVLP trainer checkpoint (module doc), eval mode, and the sorted checkpoint keys it
     ignores (the text tower's)."""
-    from egostream.checkpoint import load_restricted
-
     file = Path(path)
     if not file.is_file():
         raise InputError(file, "weights", "no such EgoVLP checkpoint file")
