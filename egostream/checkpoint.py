@@ -30,12 +30,8 @@ keep the authors' keys, by the authors' task names (``"ego4d/ar"``, ...).
 """
 from __future__ import annotations
 
-import builtins
-import collections
 import os
-import pickle
 import re
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,10 +45,11 @@ from egostream.backbone.hierarchy import (BackboneConfig, HierarchicalBackbone, 
 from egostream.config import from_dict, to_dict
 from egostream.errors import InputError
 from egostream.io.atomic import atomic_output
+from egostream.restricted_pickle import OmegaConfStub, RestrictedUnpickler, load_restricted
 
 __all__ = ["CheckpointFormat", "LoadedCheckpoint", "RestrictedUnpickler", "OmegaConfStub", "load_checkpoint",
-           "load_backbone", "load_module_state", "save_checkpoint", "infer_backbone_config", "FORMAT_NAME",
-           "FORMAT_VERSION", "READABLE_VERSIONS"]
+           "load_backbone", "load_module_state", "save_checkpoint", "infer_backbone_config",
+           "FORMAT_NAME", "FORMAT_VERSION", "READABLE_VERSIONS"]
 
 CheckpointFormat = Literal["egostream", "multi_task", "egopack", "egopack_module"]
 
@@ -62,92 +59,6 @@ FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 
 StateDict = dict[str, Tensor]
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Restricted unpickling
-
-
-class OmegaConfStub:
-    """Inert stand-in for any pickled ``omegaconf`` object: it records its constructor arguments and state only."""
-
-    omegaconf_name = "omegaconf"
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.args = args
-        self.state: Any = None
-
-    def __setstate__(self, state: Any) -> None:
-        self.state = state
-
-
-_SAFE_BUILTINS = frozenset({"dict", "list", "tuple", "set", "frozenset", "int", "float", "complex", "str", "bytes",
-                            "bytearray", "bool", "slice", "range", "object"})
-_PYTHON2_BUILTINS = {"long": "int", "unicode": "str"}  # protocol-2 pickles name the py2 types
-_SAFE_TYPING = frozenset({"Any", "Dict", "List", "Tuple", "Optional", "Union", "Sequence", "Mapping"})
-_SAFE_TORCH_REBUILDERS = {
-    ("torch._utils", "_rebuild_tensor"), ("torch._utils", "_rebuild_tensor_v2"), ("torch._utils", "_rebuild_parameter"),
-    ("torch._utils", "_rebuild_parameter_with_state"), ("torch._tensor", "_rebuild_from_type_v2"),
-    ("torch.nn.parameter", "Parameter"), ("torch", "Tensor"), ("torch", "Size"), ("torch", "device"),
-    ("torch.storage", "UntypedStorage"), ("torch", "UntypedStorage")}
-_SAFE_NUMPY = {("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"), ("numpy", "dtype"),
-               ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-               ("numpy", "ndarray")}
-
-
-def _stub_class(module: str, name: str) -> type[OmegaConfStub]:
-    return type(name, (OmegaConfStub,), {"omegaconf_name": f"{module}.{name}"})
-
-
-class RestrictedUnpickler(pickle.Unpickler):
-    """An Unpickler that resolves only an allow-list of globals (set ``source`` to the file for error messages).
-
-    Allowed: torch tensor/parameter rebuilders, storages, dtypes, ``torch.Size``/``torch.device``; ``OrderedDict``
-    and ``defaultdict``; plain builtin types; ``typing`` markers; numpy scalars/arrays; ``omegaconf.*`` (as
-    :class:`OmegaConfStub` subclasses). Anything else raises :class:`InputError`.
-    """
-
-    source: str | None = None
-
-    def find_class(self, module: str, name: str) -> Any:
-        if module.startswith("omegaconf"):
-            return _stub_class(module, name)
-        if module in ("builtins", "__builtin__"):
-            name = _PYTHON2_BUILTINS.get(name, name)
-            if name in _SAFE_BUILTINS:
-                return getattr(builtins, name)
-        if module == "collections" and name in ("OrderedDict", "defaultdict"):
-            return getattr(collections, name)
-        if module == "typing" and name in _SAFE_TYPING:
-            return getattr(typing, name)
-        if (module, name) in _SAFE_TORCH_REBUILDERS or (module, name) in _SAFE_NUMPY:
-            return super().find_class(module, name)
-        if module == "torch":
-            value = getattr(torch, name, None)
-            if isinstance(value, torch.dtype) or (isinstance(value, type) and name.endswith("Storage")):
-                return value
-        raise InputError(self.source, "pickle global",
-                         f"refusing to load '{module}.{name}': only tensors, plain containers and omegaconf configs "
-                         "are allowed in a checkpoint (nothing executable)")
-
-
-def _restricted_pickle_module(source: str) -> Any:
-    """A ``pickle_module`` for ``torch.load`` whose Unpickler is :class:`RestrictedUnpickler` bound to ``source``."""
-
-    class BoundUnpickler(RestrictedUnpickler):
-        pass
-
-    BoundUnpickler.source = source
-
-    class RestrictedPickleModule:
-        Unpickler = BoundUnpickler
-        UnpicklingError = pickle.UnpicklingError
-
-        @staticmethod
-        def load(file: Any, **kwargs: Any) -> Any:
-            return BoundUnpickler(file, **kwargs).load()
-
-    return RestrictedPickleModule
 
 
 def _plain(value: Any) -> Any:
@@ -199,21 +110,6 @@ def _resolve_interpolations(root: Any) -> Any:
         return resolve(found, target, depth + 1)
 
     return resolve(root, [])
-
-
-def _torch_load(path: Path) -> Any:
-    if not path.is_file():
-        raise InputError(path, None, "checkpoint file not found")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_restricted_pickle_module(
-            str(path)))
-    except InputError:
-        raise
-    except Exception as err:  # torch/pickle raise many types for corrupt or foreign files
-        cause = err.__cause__ or err.__context__
-        if isinstance(cause, InputError):
-            raise cause from err
-        raise InputError(path, None, f"not a readable torch checkpoint: {type(err).__name__}: {err}") from err
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -361,7 +257,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> LoadedCheckpoint:
         InputError: missing file, unknown layout, a refused pickle global, or a malformed part (naming the key).
     """
     path = Path(path)
-    content = _torch_load(path)
+    content = load_restricted(path)
     kind = _detect_format(path, content)
     if kind == "egostream":
         return _from_egostream(path, content)

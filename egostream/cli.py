@@ -126,7 +126,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from egostream.stream.config import load_stream_config
 
     report = run_stream(args.source, checkpoint_paths(args.checkpoint), args.extractor, str(args.out),
-                        extractor_options=apply_overrides({}, args.overrides), format=args.format,
+                        extractor_options=apply_overrides({}, [*args.overrides, *args.extractor_options]),
+                        format=args.format,
                         stream_config=load_stream_config(args.stream_config or None),
                         backend="local" if args.local else "ray", ray_address=args.ray_address,
                         extractor_gpus=args.extractor_gpus, window_frames=args.window_frames,
@@ -290,12 +291,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", help="video file, /dev/videoN camera, or rtsp/udp/http URL")
     p.add_argument("--checkpoint", required=True, action="append", metavar="[TASK=]CKPT",
                    help="checkpoint for every task, or TASK=CKPT for one task (repeatable)")
-    p.add_argument("--extractor", required=True, help="registered feature extractor (open_clip, torchscript, ...)")
+    p.add_argument("--extractor", required=True,
+                   help="registered feature extractor (omnivore, egovlp, open_clip, torchscript, ...)")
+    p.add_argument("--extractor-option", dest="extractor_options", action="append", default=[], metavar="key=value",
+                   help="extractor option, e.g. weights=swinL_In21k_checkpoint.torch device=cuda (repeatable)")
     p.add_argument("--out", required=True, type=Path, help="result file (msgpack frames or JSONL)")
     p.add_argument("--format", default="msgpack", choices=("msgpack", "jsonl"))
     p.add_argument("--stream-config", type=Path, default=None,
                    help="StreamConfig YAML (default: configs/stream/default.yaml)")
-    p.add_argument("--window-frames", type=int, default=16, help="frames per window: 16 EgoVLP-style, 32 Omnivore")
+    p.add_argument("--window-frames", type=int, default=None,
+                   help="frames per window (default: the extractor's own, omnivore 32, else 16)")
     p.add_argument("--decoder", default="pyav", choices=("pyav", "decord"), help="decoder of video files")
     p.add_argument("--ray-address", default=None, metavar="ADDR", help="Ray cluster to join (default: a local one)")
     p.add_argument("--local", action="store_true", help="run every stage in this process instead of Ray actors")
@@ -309,14 +314,16 @@ def build_parser() -> argparse.ArgumentParser:
                 _cmd_extract)
     p.add_argument("videos", nargs="+", type=Path, metavar="VIDEOS", help="video files and/or folders of videos")
     p.add_argument("--out", required=True, type=Path, help="features folder (e.g. DATA/features/<name>)")
-    p.add_argument("--extractor", required=True, help="registered feature extractor (open_clip, torchscript, ...)")
-    p.add_argument("--window-frames", type=int, default=16, help="frames per window: 16 EgoVLP-style, 32 Omnivore")
+    p.add_argument("--extractor", required=True,
+                   help="registered feature extractor (omnivore, egovlp, open_clip, torchscript, ...)")
+    p.add_argument("--window-frames", type=int, default=None,
+                   help="frames per window (default: the extractor's own, omnivore 32, else 16)")
     p.add_argument("--decoder", default="pyav", choices=("pyav", "decord"))
     p.add_argument("--ray-address", default=None, metavar="ADDR",
                    help="Ray cluster (auto or HOST:PORT); default: this process, one video after the other")
     p.add_argument("--gpus-per-video", type=float, default=0.0, help="GPUs reserved by each video's task")
     p.add_argument("--extractor-option", dest="overrides", action="append", default=[], metavar="key=value",
-                   help="extractor option, e.g. checkpoint=ViT-B-16.pt (repeatable)")
+                   help="extractor option, e.g. weights=egovlp.pth sampling=ego4d-mq (repeatable)")
 
     p = command("demo", "The main job on synthetic data, nothing downloaded: synthesize a dataset and videos, extract "
                         "features, train a tiny model, stream a held-out video through the Ray pipeline (live table), "

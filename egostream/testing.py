@@ -8,7 +8,7 @@ import pytest
 
 from egostream.optional import WITH_CUPY
 
-__all__ = ["requires_cuda", "golden_dir", "reference_dir", "ego4d_fixtures_dir"]
+__all__ = ["requires_cuda", "golden_dir", "reference_dir", "ego4d_fixtures_dir", "extractor_reference_dir"]
 
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 _SHARED_FIXTURES = _REPO_ROOT.parent / "shared" / "fixtures"
@@ -29,3 +29,9 @@ def golden_dir() -> Path:
 def reference_dir() -> Path:
     """Authors'-model parity cases: ``$EGOSTREAM_REFERENCE_DIR``, default ``shared/fixtures/hier_egopack_reference``."""
     return Path(os.environ.get("EGOSTREAM_REFERENCE_DIR", _SHARED_FIXTURES / "hier_egopack_reference"))
+
+
+def extractor_reference_dir() -> Path:
+    """Official Omnivore / EgoVLP extractor outputs: ``$EGOSTREAM_EXTRACTOR_REFERENCE_DIR``, default
+    ``shared/fixtures/extractor_reference``."""
+    return Path(os.environ.get("EGOSTREAM_EXTRACTOR_REFERENCE_DIR", _SHARED_FIXTURES / "extractor_reference"))

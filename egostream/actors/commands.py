@@ -19,11 +19,12 @@ from rich.table import Table
 from egostream.actors.batch import BatchItem, BatchReport, run_batch
 from egostream.actors.extraction import FeatureExtractionJob, extraction_items, find_videos
 from egostream.actors.perception import (EmitterEngineFactory, ExtractorSpec, ResultFileFactory, VideoWindows,
-                                         annotate_latency)
+                                         annotate_latency, checkpoint_feature_name)
 from egostream.actors.pipeline import Emitted, PipelineConfig, StreamPipeline, StreamReport
 from egostream.errors import InputError
 
-__all__ = ["run_stream", "extract_features", "replay_on_cluster", "ReplayTaskJob", "stream_table"]
+__all__ = ["run_stream", "extract_features", "extractor_window_frames", "replay_on_cluster", "ReplayTaskJob",
+           "stream_table"]
 
 _ROW_PERIOD_S = 16 / 30
 
@@ -50,21 +51,26 @@ def stream_table(report: StreamReport, last: Any | None) -> Table:
 def run_stream(source: str, checkpoints: str | Mapping[str, str], extractor: str, out: str, *,
                extractor_options: Mapping[str, Any] | None = None, format: str = "msgpack",
                stream_config: Any = None, backend: str = "ray", ray_address: str | None = None,
-               extractor_gpus: float = 0.0, window_frames: int = 16, decoder_backend: str = "pyav",
+               extractor_gpus: float = 0.0, window_frames: int | None = None, decoder_backend: str = "pyav",
                live_table: bool = True, console: Console | None = None) -> StreamReport:
     """Stream ``source`` (file, camera or network URL) through the model of ``checkpoints`` into ``out``.
 
-    The model is loaded here first so that a missing checkpoint or an extractor of the wrong width fails before any
-    actor starts. ``backend="ray"`` joins ``ray_address`` (``None``: a local Ray instance).
+    The model is loaded here first so that a missing checkpoint or an extractor of the wrong width or feature set
+    fails before any actor starts. ``window_frames`` defaults to the extractor's own (Omnivore 32, else 16).
+    ``backend="ray"`` joins ``ray_address`` (``None``: a local Ray instance).
     """
     from egostream.model import ModelBundle
 
     spec = dict(checkpoints) if isinstance(checkpoints, Mapping) else checkpoints
     feature_dim = ModelBundle.from_checkpoints(spec).feature_dim
     first_checkpoint = next(iter(spec.values())) if isinstance(spec, dict) else spec
-    extractor_spec = ExtractorSpec(extractor, dict(extractor_options or {}), feature_dim, str(first_checkpoint))
-    extractor_spec()  # fail fast: unknown extractor, missing weights, wrong width
-    windows = VideoWindows(source, window_frames, 16, decoder_backend)
+    extractor_spec = ExtractorSpec(extractor, dict(extractor_options or {}), feature_dim, str(first_checkpoint),
+                                   checkpoint_feature_name(first_checkpoint))
+    built = extractor_spec()  # fail fast: unknown extractor, missing weights, wrong width or feature set
+    if getattr(built, "samples_whole_video", False):
+        raise InputError(None, "sampling", f"the {extractor} extractor's sampling reads a whole video first: use it "
+                                           "with `egostream extract`, and stream with its window sampling")
+    windows = VideoWindows(source, extractor_window_frames(built, window_frames), 16, decoder_backend)
     stream_id = os.path.splitext(os.path.basename(source.rstrip("/")))[0] or source
     console = console or Console(stderr=True)
     latest: list[Any] = [None]
@@ -118,18 +124,32 @@ def _run_with_table(pipeline: StreamPipeline, latest: list[Any], console: Consol
     return outcome["report"]
 
 
+def extractor_window_frames(extractor: Any, requested: int | None) -> int:
+    """Frames per window: ``requested``, else the extractor's own ``window_frames`` (Omnivore 32), else 16. An
+    extractor that declares its windows refuses another size (its rows would not be the released features)."""
+    declared = getattr(extractor, "window_frames", None)
+    if requested is None:
+        return int(declared or 16)
+    if declared is not None and requested != declared:
+        raise InputError(None, "--window-frames", f"the {type(extractor).__name__} reads {declared}-frame windows, "
+                                                  f"not {requested}")
+    return requested
+
+
 def extract_features(videos: Sequence[str], out_dir: str, extractor: str, *,
-                     extractor_options: Mapping[str, Any] | None = None, window_frames: int = 16,
+                     extractor_options: Mapping[str, Any] | None = None, window_frames: int | None = None,
                      decoder_backend: str = "pyav", ray_address: str | None = None, gpus_per_video: float = 0.0,
                      max_retries: int = 3) -> BatchReport:
     """Extract every video's features to ``<out_dir>/<video_uid>.pt`` (resumable; see
-    :mod:`egostream.actors.batch`). Without ``ray_address`` the videos are processed in this process."""
+    :mod:`egostream.actors.batch`). Without ``ray_address`` the videos are processed in this process.
+    ``window_frames`` defaults to the extractor's own (Omnivore 32, else 16)."""
     spec = ExtractorSpec(extractor, dict(extractor_options or {}))
-    dim = int(spec().dim)  # fail fast, and the width that validates existing files
+    built = spec()  # fail fast
+    dim = int(built.dim)  # the width that validates existing files
     files = find_videos(videos)
     if not files:
         raise InputError(None, "VIDEOS", "no video files found")
-    job = FeatureExtractionJob(spec, dim, window_frames, 16, decoder_backend)
+    job = FeatureExtractionJob(spec, dim, extractor_window_frames(built, window_frames), 16, decoder_backend)
     items = extraction_items(files, out_dir)
     if ray_address is None:
         return run_batch(items, job, backend="local")

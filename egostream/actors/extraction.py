@@ -2,14 +2,15 @@
 
 Each file holds a float32 tensor [T, D]: row t is the extractor's feature of window t, canonical frames
 [16 t, 16 t + W) at 30 fps, with the last window backpadded as the Ego4D features are
-(:mod:`egostream.io.windows`), so the rows line up with the released features of the same video. A video whose
-windows cannot all be decoded (a gap longer than the canonical clock bridges) is bad input: it is reported and
-skipped, since a feature file with a missing row would shift every later row.
+(:mod:`egostream.io.windows`), so the rows line up with the released features of the same video. An extractor
+that samples the whole video instead (EgoVLP ``sampling=ego4d-mq``) gets every canonical frame, in two passes. A
+video whose windows cannot all be decoded (a gap longer than the canonical clock bridges) is bad input: it is
+reported and skipped, since a feature file with a missing row would shift every later row.
 """
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -64,6 +65,8 @@ class FeatureExtractionJob:
         extractor = _EXTRACTORS.get(key)
         if extractor is None:
             extractor = _EXTRACTORS[key] = self.extractor()
+        if getattr(extractor, "samples_whole_video", False):
+            return self._whole_video(extractor, source)
         windows = VideoWindows(source, self.window_frames, self.stride_frames, self.backend)
         rows: list[torch.Tensor] = []
         batch: list[Any] = []
@@ -82,6 +85,25 @@ class FeatureExtractionJob:
         if not rows:
             raise InputError(source, "frames", "the video has no decodable frames")
         return torch.cat(rows).float().contiguous()
+
+    def _canonical_frames(self, source: str) -> Iterator[tuple[int, Any]]:
+        """``(index, RGB uint8 [H, W, 3])`` of every canonical 30 fps frame of ``source``, in order."""
+        for expected, window in enumerate(VideoWindows(source, 1, 1, self.backend)()):
+            if window.start_frame != expected:
+                raise InputError(source, "frames", f"canonical frame {window.start_frame} follows frame "
+                                                   f"{expected - 1}: frames are missing in between")
+            yield window.start_frame, window.frames[0]
+
+    def _whole_video(self, extractor: Any, source: str) -> torch.Tensor:
+        """Rows of an extractor that samples the whole video (EgoVLP ``ego4d-mq``): a first decoding pass counts
+        the canonical frames, the second feeds them, the extractor keeping only the ones it samples."""
+        num_frames = sum(1 for _ in self._canonical_frames(source))
+        if num_frames == 0:
+            raise InputError(source, "frames", "the video has no decodable frames")
+        features = extractor.video_features(num_frames, self._canonical_frames(source))
+        if len(features) == 0:
+            raise InputError(source, "frames", f"{num_frames} frames are too few for one feature row")
+        return features.float().contiguous()
 
     def compute(self, item: BatchItem) -> bytes:
         buffer = io.BytesIO()

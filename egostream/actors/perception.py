@@ -25,8 +25,8 @@ import torch
 
 from egostream.errors import InputError
 
-__all__ = ["VideoWindows", "ExtractorSpec", "EmitterEngine", "EmitterEngineFactory", "ResultFile",
-           "ResultFileFactory", "annotate_latency"]
+__all__ = ["VideoWindows", "ExtractorSpec", "checkpoint_feature_name", "EmitterEngine", "EmitterEngineFactory",
+           "ResultFile", "ResultFileFactory", "annotate_latency"]
 
 
 @dataclass(frozen=True)
@@ -65,18 +65,34 @@ class VideoWindows:
 @dataclass(frozen=True)
 class ExtractorSpec:
     """A registered extractor ``name`` with constructor ``options``; ``expected_dim`` (the model's feature width)
-    is checked when it is built, naming ``model_checkpoint`` in the error."""
+    and ``expected_name`` (the feature set it was trained on, when the checkpoint records it) are checked when it
+    is built, naming ``model_checkpoint`` in the error."""
 
     name: str
     options: Mapping[str, Any] = field(default_factory=dict)
     expected_dim: int | None = None
     model_checkpoint: str | None = None
+    expected_name: str | None = None
 
     def __call__(self) -> Any:
         from egostream.backbone.extractors import build_extractor
 
         return build_extractor(self.name, expected_dim=self.expected_dim, model_checkpoint=self.model_checkpoint,
-                               **dict(self.options))
+                               expected_name=self.expected_name, **dict(self.options))
+
+
+def checkpoint_feature_name(path: str | os.PathLike[str]) -> str | None:
+    """The feature set a model checkpoint was trained on, when it records one: the authors' ``features.name``
+    (``egovlp``, ``omnivore_video_swinl``) or ours, ``model.feature_name``; ``None`` otherwise."""
+    from egostream.checkpoint import load_checkpoint
+
+    config = load_checkpoint(path).config
+    authors, ours = config.get("features"), config.get("model")
+    if isinstance(authors, Mapping) and isinstance(authors.get("name"), str):
+        return str(authors["name"])
+    if isinstance(ours, Mapping) and isinstance(ours.get("feature_name"), str):
+        return str(ours["feature_name"])
+    return None
 
 
 _MODEL_TOKEN = "egostream-emitter-model"

@@ -108,8 +108,8 @@ def test_width_mismatch_fails_before_streaming(exported_encoder, tmp_path):
     with pytest.raises(InputError) as caught:
         build_extractor("torchscript", expected_dim=256, model_checkpoint=tmp_path / "model.ckpt",
                         checkpoint=exported_encoder, frames_per_window=8, image_size=32, device="cpu")
-    assert str(caught.value).startswith(f"{tmp_path / 'model.ckpt'}: feature width: the model expects 256")
-    with pytest.raises(InputError, match="expects 256 .* produces 32"):
+    assert str(caught.value).startswith(f"{tmp_path / 'model.ckpt'}: feature width: the model was trained on 256")
+    with pytest.raises(InputError, match="trained on 256 .* produces 32"):
         build_extractor("pixel_projection", expected_dim=256, dim=32, device="cpu")
     assert build_extractor("pixel_projection", expected_dim=32, dim=32, device="cpu").dim == 32
 

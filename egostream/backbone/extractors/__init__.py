@@ -2,9 +2,11 @@
 from egostream.backbone.extractors.base import (EXTRACTORS, FeatureExtractor, build_extractor, prepare_frames,
                                                 resolve_device, sample_frame_indices)
 from egostream.backbone.extractors.clip import OpenClipExtractor, cached_pretrained_file
+from egostream.backbone.extractors.egovlp import EgoVLPExtractor
+from egostream.backbone.extractors.omnivore import OmnivoreExtractor
 from egostream.backbone.extractors.pixel_projection import PixelProjectionExtractor
 from egostream.backbone.extractors.torchscript import TorchScriptExtractor
 
 __all__ = ["EXTRACTORS", "FeatureExtractor", "build_extractor", "prepare_frames", "resolve_device",
            "sample_frame_indices", "OpenClipExtractor", "cached_pretrained_file", "PixelProjectionExtractor",
-           "TorchScriptExtractor"]
+           "TorchScriptExtractor", "EgoVLPExtractor", "OmnivoreExtractor"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from os import PathLike
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -73,6 +74,10 @@ class FeatureExtractor(ABC):
     :meth:`encode`."""
 
     dim: int
+    #: the Ego4D feature set (``features/<name>/``) the rows reproduce, or None for features of no release
+    feature_name: str | None = None
+    #: the weights file the extractor loaded, or None
+    weights: Path | None = None
 
     def __init__(self, frames_per_window: int | None = None, device: str | torch.device = "auto",
                  batch_size: int = 8) -> None:
@@ -81,6 +86,10 @@ class FeatureExtractor(ABC):
         self.frames_per_window = frames_per_window
         self.device = resolve_device(device)
         self.batch_size = batch_size
+
+    def frame_offsets(self, window_frames: int) -> np.ndarray:
+        """The frames (offsets into a window of ``window_frames``) the model sees: ``sample_frame_indices``."""
+        return sample_frame_indices(window_frames, self.frames_per_window)
 
     @abstractmethod
     def encode(self, clips: torch.Tensor) -> torch.Tensor:
@@ -93,26 +102,37 @@ class FeatureExtractor(ABC):
         clips = np.stack([window.frames for window in windows]) if not isinstance(windows, np.ndarray) else windows
         if clips.ndim != 5 or clips.shape[-1] != 3:
             raise ValueError(f"expected RGB windows [B, W, H, W, 3], got shape {clips.shape}")
-        clips = clips[:, sample_frame_indices(clips.shape[1], self.frames_per_window)]
+        clips = clips[:, self.frame_offsets(clips.shape[1])]
         rows = []
         for first in range(0, clips.shape[0], self.batch_size):
             batch = torch.from_numpy(np.ascontiguousarray(clips[first:first + self.batch_size])).to(self.device)
             rows.append(self.encode(batch).float().cpu())
         return torch.cat(rows) if rows else torch.empty(0, self.dim)
 
-    def check_width(self, expected_dim: int, checkpoint: str | PathLike[str] | None = None) -> None:
-        """Raise :class:`InputError` naming ``checkpoint`` when this extractor's rows are not ``expected_dim`` wide."""
-        if self.dim != expected_dim:
-            raise InputError(checkpoint, "feature width",
-                             f"the model expects {expected_dim} features per window but the {type(self).__name__} "
-                             f"extractor produces {self.dim}; pick the extractor the model was trained with")
+    def check_width(self, expected_dim: int, checkpoint: str | PathLike[str] | None = None,
+                    expected_name: str | None = None) -> None:
+        """Raise :class:`InputError` naming ``checkpoint`` when this extractor's rows are not ``expected_dim`` wide,
+        or are another released feature set than ``expected_name`` (the features the model was trained on). The
+        one-line message names both widths and both files (the model checkpoint and the extractor's weights)."""
+        name_clash = (expected_name is not None and self.feature_name is not None
+                      and expected_name != self.feature_name)
+        if self.dim == expected_dim and not name_clash:
+            return
+        extractor = f"the {type(self).__name__}" + (f" on {self.weights}" if self.weights is not None else "")
+        produces = f"{self.feature_name} features, {self.dim}" if self.feature_name else f"{self.dim}"
+        trained = f"{expected_name} features, {expected_dim}" if expected_name else f"{expected_dim}"
+        raise InputError(checkpoint, "feature width",
+                         f"the model was trained on {trained} per window but {extractor} produces {produces} per "
+                         "window; pick the extractor the model was trained with")
 
 
 def build_extractor(name: str, *, expected_dim: int | None = None,
-                    model_checkpoint: str | PathLike[str] | None = None, **options: object) -> FeatureExtractor:
+                    model_checkpoint: str | PathLike[str] | None = None, expected_name: str | None = None,
+                    **options: object) -> FeatureExtractor:
     """Build the extractor registered as ``name`` with ``options`` and, when ``expected_dim`` is given (the input
-    width of the model in ``model_checkpoint``), check its output width. Raises before any video is touched."""
+    width of the model in ``model_checkpoint``, trained on the features ``expected_name`` when known), check its
+    output width and feature set. Raises before any video is touched."""
     extractor = EXTRACTORS.get(name)(**options)
     if expected_dim is not None:
-        extractor.check_width(expected_dim, model_checkpoint)
+        extractor.check_width(expected_dim, model_checkpoint, expected_name)
     return extractor
