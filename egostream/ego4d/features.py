@@ -7,8 +7,8 @@ row per 0.533 s). :class:`FeatureSpec` carries those constants, as the authors' 
 
 A file is validated once, where it enters (:meth:`FeatureStore.get`): a 2-D floating tensor of the expected width
 with at least one row, every value finite and at most :data:`MAX_ABS_FEATURE` in magnitude (a larger value is no
-encoder's output and overflows the model's float32 arithmetic); it is returned as float32. A sample that needs rows
-the file does not have fails in :meth:`FeatureStore.covering`, naming the file.
+encoder's output and overflows the model's float32 arithmetic); it is returned as float32. A sample whose rows
+the file does not reach fails in :meth:`FeatureStore.covering`, naming the file.
 """
 from __future__ import annotations
 
@@ -121,17 +121,18 @@ class FeatureStore:
         _check_values(path, features)
         return features.float()
 
-    def covering(self, video_uid: str, start_row: int, end_row: int, tolerated_missing_rows: int = 0) -> torch.Tensor:
-        """The [T, D] features of ``video_uid``, checked to hold the rows [start_row, end_row) a sample needs.
+    def covering(self, video_uid: str, start_row: int, end_row: int, *, all_rows: bool = False) -> torch.Tensor:
+        """The [T, D] features of ``video_uid``, checked to hold rows a sample of rows [start_row, end_row) needs.
 
-        The file may end up to ``tolerated_missing_rows`` rows before ``end_row`` (an extractor leaves off the last
-        frames that do not fill a window) but must hold row ``start_row``; a shorter file is an InputError naming it.
+        By default the file must hold row ``start_row``: rows past its end are simply absent, as the authors' tensor
+        slicing leaves them (hier-egopack@4fff4e5:data/ego4d/AR.py L118-122), but a sample must keep one node.
+        ``all_rows``: it must hold every row (indexing, as PNR samples do). A shorter file is an InputError.
         """
         features = self.get(video_uid)
-        needed = max(start_row + 1, end_row - tolerated_missing_rows)
+        needed = end_row if all_rows else start_row + 1
         if len(features) < needed:
             raise InputError(self.path(video_uid), "shape",
-                             f"the feature file has {len(features)} rows, too short for a sample that needs rows "
+                             f"the feature file has {len(features)} rows, too short for a sample of rows "
                              f"[{start_row}, {end_row})")
         return features
 

@@ -25,19 +25,16 @@ class FeatureWindow:
     """Rows [start_row, end_row) of the features of ``video_uid``; ``grid_offset_frames`` = start_frame mod stride.
 
     The number of nodes is ``min(end_row, T) - start_row`` for a feature file of T rows (0 when start_row >= T).
-    ``tolerated_missing_rows``: how many rows before ``end_row`` a feature file may end (see :func:`feature_window`).
     """
 
     video_uid: str
     start_row: int
     end_row: int
     grid_offset_frames: int
-    tolerated_missing_rows: int = 0
 
     def read(self, store: FeatureStore) -> torch.Tensor:
-        """The [n, D] feature rows of this window; a file too short for it is an InputError naming the file."""
-        features = store.covering(self.video_uid, self.start_row, self.end_row, self.tolerated_missing_rows)
-        return features[self.start_row:self.end_row]
+        """The [n, D] feature rows of this window (n >= 1: a file ending before ``start_row`` is an InputError)."""
+        return store.covering(self.video_uid, self.start_row, self.end_row)[self.start_row:self.end_row]
 
     def num_nodes(self, total_rows: int) -> int:
         """Nodes of the window in a feature file of ``total_rows`` rows."""
@@ -45,16 +42,10 @@ class FeatureWindow:
 
 
 def feature_window(video_uid: str, start_frame: int, end_frame: int, spec: FeatureSpec) -> FeatureWindow:
-    """The rows covering frames [start_frame, end_frame) (hier-egopack@4fff4e5:data/ego4d/AR.py L118-121).
-
-    The feature file may lack up to ``ceil(window_frames / stride_frames)`` of the last rows (1 for EgoVLP, 2 for
-    Omnivore): an extractor emits no row for the last frames of a video that do not fill a window, and the authors'
-    slicing simply yields fewer nodes there. A file ending earlier than that is too short for the sample.
-    """
+    """The rows covering frames [start_frame, end_frame) (hier-egopack@4fff4e5:data/ego4d/AR.py L118-121)."""
     start_row = max(0, start_frame // spec.stride_frames)
     end_row = max(start_row, end_frame // spec.stride_frames)
-    tolerated = -(-spec.window_frames // spec.stride_frames)
-    return FeatureWindow(video_uid, start_row, end_row, start_frame % spec.stride_frames, tolerated)
+    return FeatureWindow(video_uid, start_row, end_row, start_frame % spec.stride_frames)
 
 
 def centred_node_positions_s(num_nodes: int, spec: FeatureSpec, decimals: int | None = None) -> torch.Tensor:
