@@ -96,7 +96,8 @@ def _evaluate_ar(protocol: str, annotations: Path, predictions: Path) -> dict[st
     samples = build_ar_samples(read_lta_annotations(annotations, taxonomy), _ANNOTATION_ONLY_SPEC,
                                split_of(annotations))
     keys = [sample_key(sample.clip_uid, idx) for sample in samples for idx in sample.action_idx]
-    scores = _aligned(read_ar_submission(predictions), keys, predictions)
+    scores = _aligned(read_ar_submission(predictions, (len(taxonomy.verbs), len(taxonomy.nouns))), keys,
+                      predictions)
     verb_labels = np.concatenate([sample.verb_labels.numpy() for sample in samples])
     noun_labels = np.concatenate([sample.noun_labels.numpy() for sample in samples])
     return ar_metrics(np.stack([s.verb for s in scores]), verb_labels, np.stack([s.noun for s in scores]),

@@ -167,6 +167,10 @@ def _keyed_entries(path: Path, document: Any, fields: tuple[str, ...]) -> dict[s
     return document
 
 
+#: Largest magnitude of a score (a finite float32) and of a class id (an int64); NaN fails both comparisons.
+_LIMIT = {False: float(np.finfo(np.float32).max), True: int(np.iinfo(np.int64).max)}
+
+
 def _numeric_array(path: Path, field: str, value: Any, ndim: int, integer: bool) -> np.ndarray:
     """A rectangular list (of lists) of numbers as float32, or int64 when ``integer``."""
     expected = "a list of lists" if ndim == 2 else "a list"
@@ -178,9 +182,10 @@ def _numeric_array(path: Path, field: str, value: Any, ndim: int, integer: bool)
         for position, item in enumerate(row):
             valid = (isinstance(item, int) if integer else isinstance(item, (int, float))) \
                 and not isinstance(item, bool)
-            if not valid or (not integer and not math.isfinite(item)):
+            if not valid or not -_LIMIT[integer] <= item <= _LIMIT[integer]:
                 raise InputError(path, f"{row_field}[{position}]",
-                                 f"expected {'a class id' if integer else 'a finite number'}, got {item!r:.40}")
+                                 f"expected {'a class id' if integer else 'a finite float32 number'}, "
+                                 f"got {item!r:.40}")
         if len(row) != len(rows[0]):
             raise InputError(path, row_field, f"{len(row)} values, but {field}[0] has {len(rows[0])}")
     if not rows or not rows[0]:
@@ -200,15 +205,26 @@ def _same_shapes(path: Path, entries: Mapping[str, Any], head: str, shape_of: Ca
                 raise InputError(path, f"{key}.{head}", f"shape {shape} differs from {first_key}.{head} {first}")
 
 
-def read_ar_submission(path: str | PathLike[str]) -> dict[str, ActionScores]:
-    """Read an AR file; every entry must have the same number of verb (and of noun) scores."""
+def read_ar_submission(path: str | PathLike[str], vocabulary: tuple[int, int] | None = None
+                       ) -> dict[str, ActionScores]:
+    """Read an AR file; every entry must have the same number of verb (and of noun) scores.
+
+    ``vocabulary`` = (verbs, nouns) of the taxonomy in use (115 / 478 for Ego4D v1): every score vector must have
+    exactly that many scores, one per class.
+    """
     path, document = _load(path)
     entries = _keyed_entries(path, document, ("verb", "noun"))
     predictions = {key: ActionScores(_numeric_array(path, f"{key}.verb", entry["verb"], 1, False),
                                      _numeric_array(path, f"{key}.noun", entry["noun"], 1, False))
                    for key, entry in entries.items()}
-    for head in ("verb", "noun"):
+    for index, head in enumerate(("verb", "noun")):
         _same_shapes(path, predictions, head, lambda p, h=head: getattr(p, h).shape)
+        if vocabulary is not None and predictions:
+            key, first = next(iter(predictions.items()))
+            found = len(getattr(first, head))
+            if found != vocabulary[index]:
+                raise InputError(path, f"{key}.{head}", f"{found} scores, but the taxonomy has {vocabulary[index]} "
+                                                        f"{head}s (one score per class)")
     return predictions
 
 
