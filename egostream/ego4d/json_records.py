@@ -123,11 +123,18 @@ class JsonRecord:
         return self._typed(key, True, (int,), "an integer")
 
     def number(self, key: str) -> float:
-        return float(self._typed(key, False, (int, float), "a number"))
+        """A finite number (``NaN`` and ``Infinity``, which Python's JSON parser accepts, are refused)."""
+        return self._finite(key, self._typed(key, False, (int, float), "a number"))
 
     def optional_number(self, key: str) -> float | None:
         value = self._typed(key, True, (int, float), "a number")
-        return None if value is None else float(value)
+        return None if value is None else self._finite(key, value)
+
+    def _finite(self, key: str, value: int | float) -> float:
+        number = float(value)
+        if not math.isfinite(number):
+            raise self.error(key, f"expected a finite number, got {value!r}")
+        return number
 
     def boolean(self, key: str) -> bool:
         return self._typed(key, False, (bool,), "a boolean")

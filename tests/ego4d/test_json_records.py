@@ -56,3 +56,17 @@ def test_a_folder_or_a_missing_file(tmp_path: Path, make: str) -> None:
         read_utf8(path)
     assert caught.value.path == str(path)
     assert ("is a folder" if make == "folder" else "file not found") in str(caught.value)
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_numbers_of_records_must_be_finite(tmp_path: Path, literal: str) -> None:
+    from egostream.ego4d.json_records import load_json_record
+
+    path = tmp_path / "a.json"
+    path.write_text(f'{{"clips": [{{"start_sec": {literal}, "end_sec": 2}}]}}')
+    (clip,) = load_json_record(path).records("clips")
+    assert clip.number("end_sec") == 2.0
+    for read in (clip.number, clip.optional_number):
+        with pytest.raises(InputError) as caught:
+            read("start_sec")
+        assert caught.value.path == str(path) and caught.value.field == "clips[0].start_sec"
