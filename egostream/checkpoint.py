@@ -240,7 +240,8 @@ def _torch_load(path: Path) -> Any:
         cause = err.__cause__ or err.__context__
         if isinstance(cause, InputError):
             raise cause from err
-        raise InputError(path, None, f"not a readable torch checkpoint: {type(err).__name__}: {err}") from err
+        first_line = next(iter(str(err).splitlines()), "")
+        raise InputError(path, None, f"not a readable torch checkpoint: {type(err).__name__}: {first_line}") from err
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -50,7 +50,7 @@ from egostream.ego4d.submission import (
     sample_key,
 )
 from egostream.ego4d.synthetic import vocabulary_path
-from egostream.ego4d.taxonomy import LTA_V1_NUM_NOUNS, LTA_V1_NUM_VERBS, load_lta_taxonomy
+from egostream.ego4d.taxonomy import LTA_V1_NUM_NOUNS, LTA_V1_NUM_VERBS, load_lta_taxonomy, unquote_mq_label
 from egostream.errors import InputError, PredictionCountError
 
 __all__ = ["TASKS", "PROTOCOLS", "evaluate_files", "split_of", "find_mq_labels"]
@@ -164,6 +164,12 @@ def _evaluate_mq(protocol: str, annotations: Path, predictions: Path, labels: Pa
                 }
     if not ground_truth:
         raise InputError(annotations, "videos", "no clip has a primary moment")
+    known = {unquote_mq_label(label) for label in label_ids}
+    for clip_uid, clip_truth in ground_truth.items():
+        for label in (annotation["label"] for annotation in clip_truth["annotations"]):
+            if unquote_mq_label(label) not in known:
+                raise InputError(labels_path, None, f"no class {label!r} (a label of clip {clip_uid} in "
+                                                    f"{annotations.name}); {len(label_ids)} classes in the file")
     submission = read_mq_submission(predictions)
 
     def completed(per_clip: Mapping[str, Sequence[Moment]]) -> dict[str, list[dict[str, Any]]]:

@@ -109,7 +109,8 @@ class FeatureStore:
         try:
             features = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as error:  # torch raises many types for a corrupt or non-tensor file
-            raise InputError(path, None, f"cannot load the feature file: {error}") from None
+            first_line = next(iter(str(error).splitlines()), type(error).__name__)
+            raise InputError(path, None, f"cannot load the feature file: {first_line}") from None
         if not isinstance(features, torch.Tensor):
             raise InputError(path, None, f"expected a tensor, found {type(features).__name__}")
         if features.dim() != 2 or features.shape[1] != self.expected_dim:

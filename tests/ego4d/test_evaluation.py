@@ -199,3 +199,17 @@ def test_labels_pointing_at_a_folder(tmp_path: Path, annotations: Path) -> None:
     file = annotations / "moments_val.json"
     with pytest.raises(InputError, match="is a folder"):
         evaluate_files("mq", "official", file, _submission(tmp_path, "mq", file, "official"), labels=tmp_path)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_a_label_file_missing_a_ground_truth_class_is_named(tmp_path: Path, annotations: Path, protocol: str) -> None:
+    file = annotations / "moments_val.json"
+    used = {label["label"] for video in json.loads(file.read_text())["videos"] for clip in video["clips"]
+            for annotation in clip["annotations"] for label in annotation["labels"] if label["primary"]}
+    lines = (annotations.parent / "mq_labels.tsv").read_text().splitlines()
+    kept = [line for line in lines if line.split("\t")[1].strip('"') not in {u.strip('"') for u in used}]
+    labels = tmp_path / "mq_labels.tsv"
+    labels.write_text("".join(f"{index:03d}\t{line.split(chr(9))[1]}\n" for index, line in enumerate(kept)))
+    with pytest.raises(InputError) as caught:
+        evaluate_files("mq", protocol, file, _submission(tmp_path, "mq", file, protocol), labels=labels)
+    assert caught.value.path == str(labels) and "no class" in str(caught.value)

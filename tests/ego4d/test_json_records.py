@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from egostream.ego4d.json_records import load_json, read_utf8
+from egostream.ego4d.json_records import load_json, load_json_record, read_utf8
 from egostream.errors import InputError
 
 
@@ -60,8 +60,6 @@ def test_a_folder_or_a_missing_file(tmp_path: Path, make: str) -> None:
 
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
 def test_numbers_of_records_must_be_finite(tmp_path: Path, literal: str) -> None:
-    from egostream.ego4d.json_records import load_json_record
-
     path = tmp_path / "a.json"
     path.write_text(f'{{"clips": [{{"start_sec": {literal}, "end_sec": 2}}]}}')
     (clip,) = load_json_record(path).records("clips")
