@@ -30,7 +30,9 @@ from egostream.io.synthetic_video import render_video
 from egostream.model import ModelConfig
 
 SEED = 20261206
-CASES_PER_KIND = 3  # random variants (position, field, value) of every (input, mutation) pair
+# Random variants (position, field, value) of every (input, mutation) pair: fewer where each command builds the
+# model first (feature files, videos), to keep the whole run near a minute on two cores.
+VARIANTS = {"eval": 3, "checkpoint": 3, "features": 2, "video": 1}
 MINIMUM_CASES = 200
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -135,28 +137,31 @@ def _json_edit(edit: Callable[[Any, tuple, random.Random], None], fields: set[st
     def mutate(original: bytes, rng: random.Random) -> bytes:
         document = json.loads(original)
         edit(document, rng.choice(_field_paths(document, fields)), rng)
-        return json.dumps(document).encode()  # NaN and Infinity are written as the literals Python's parser reads
+        # NaN and Infinity are written as the literals Python's parser reads; _HUGE as a number beyond any float.
+        return json.dumps(document).replace(json.dumps(_HUGE), "1e400").encode()
     return mutate
 
 
 def _wrong_type(document: Any, path: tuple, rng: random.Random) -> None:
-    _parent(document, path)[path[-1]] = rng.choice([[], [1, 2], {"k": 1}, None])
+    _parent(document, path)[path[-1]] = rng.choice([[], {"k": 1}, None])  # wrong for every required field
 
 
 def _missing_field(document: Any, path: tuple, rng: random.Random) -> None:
     del _parent(document, path)[path[-1]]
 
 
+_HUGE = "<a number beyond the float range>"
+
+
 def _non_finite(document: Any, path: tuple, rng: random.Random) -> None:
-    """A NaN, an infinity or a value beyond float32 in a numeric field or a score vector."""
-    value = rng.choice([float("nan"), float("inf"), -float("inf"), 1e39])
+    """A NaN, an infinity or a number beyond range: beyond float32 in a score vector, beyond float64 elsewhere."""
     target = _parent(document, path)[path[-1]]
-    if isinstance(target, list):  # a score vector: one bad element
+    if isinstance(target, list):  # a score vector or a segment: one bad element
         if isinstance(target[0], list):
             target = target[rng.randrange(len(target))]
-        target[rng.randrange(len(target))] = value
+        target[rng.randrange(len(target))] = rng.choice([float("nan"), float("inf"), -float("inf"), 1e39, _HUGE])
     else:
-        _parent(document, path)[path[-1]] = value
+        _parent(document, path)[path[-1]] = rng.choice([float("nan"), float("inf"), -float("inf"), _HUGE])
 
 
 def _wrong_shape(document: Any, path: tuple, rng: random.Random) -> None:
@@ -268,9 +273,8 @@ EVALS = {  # role -> the eval command that reads the file in that role
 }
 
 
-def _stream_argv(w: World, out: Path, video: str | None = None) -> list[str]:
-    uid = video or w.feature_files[0].stem
-    return ["replay", "--stream", "--data", str(w.data), "--video", uid, "--features", "synthetic",
+def _stream_argv(w: World, out: Path) -> list[str]:
+    return ["replay", "--stream", "--data", str(w.data), "--video", w.feature_files[0].stem, "--features", "synthetic",
             "--checkpoint", str(w.checkpoint), "--out", str(out / "stream.msgpack")]
 
 
@@ -279,15 +283,18 @@ def _cases() -> list[Case]:
     cases = []
 
     def add(name: str, target: Callable[[World], Path], mutate: Callable[[bytes, random.Random], bytes],
-            argv: Callable[[World, Path], list[str]]) -> None:
-        for variant in range(CASES_PER_KIND):
+            argv: Callable[[World, Path], list[str]], kind: str = "eval") -> None:
+        for variant in range(VARIANTS[kind]):
             cases.append(Case(f"{name} #{variant}", target, mutate, argv, rng.randrange(2 ** 31)))
 
     text_mutations = {"truncated": _truncate, "random bytes": _random_bytes, "bad encoding": _bad_encoding}
     for role, argv in EVALS.items():
         target = (lambda r: lambda w: w.inputs[r])(role)
         for name, mutate in text_mutations.items():
-            add(f"{role}: {name}", target, mutate, argv)
+            # A label file cut anywhere in its first half loses classes the ground truth uses.
+            cut = (lambda original, rng: original[:rng.randrange(1, len(original) // 2)]) if (
+                role == "labels" and name == "truncated") else mutate
+            add(f"{role}: {name}", target, cut, argv)
         if role == "labels":
             add(f"{role}: bad line", target, lambda original, rng: original + b"not a label line\n", argv)
             continue
@@ -299,17 +306,14 @@ def _cases() -> list[Case]:
             add(f"{role}: NaN / infinite / huge", target, _json_edit(_non_finite, NUMERIC[role]), argv)
         if role in ("ar", "lta_predictions"):
             add(f"{role}: wrong shape", target, _json_edit(_wrong_shape, REQUIRED[role]), argv)
-    for index in range(2):
-        feature = (lambda i: lambda w: w.feature_files[i])(index)
-        argv = (lambda i: lambda w, out: _stream_argv(w, out, w.feature_files[i].stem))(index)
-        for name, mutate in _feature_mutations().items():
-            add(f"feature file {index}: {name}", feature, mutate, argv)
+    for name, mutate in _feature_mutations().items():
+        add(f"feature file: {name}", lambda w: w.feature_files[0], mutate, _stream_argv, "features")
     for name, mutate in _checkpoint_mutations().items():
-        add(f"checkpoint: {name}", lambda w: w.checkpoint, mutate, _stream_argv)
+        add(f"checkpoint: {name}", lambda w: w.checkpoint, mutate, _stream_argv, "checkpoint")
     for name, mutate in _video_mutations().items():
         add(f"video: {name}", lambda w: w.video, mutate,
             lambda w, out: ["run", str(w.video), "--checkpoint", str(w.checkpoint), "--extractor", "pixel_projection",
-                            "--local", "--no-table", "--out", str(out / "run.msgpack"), "dim=32"])
+                            "--local", "--no-table", "--out", str(out / "run.msgpack"), "dim=32"], "video")
     return cases
 
 
