@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import torch
 
+from egostream.backbone.hierarchy import authors_backbone_keys
 from egostream.cli import main
 from egostream.config import load_config
 from egostream.ego4d.baselines import write_prior_submission
@@ -74,10 +75,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     predictions = root / "predictions"
     inputs = {"lta": layout.lta_annotations("val"), "state_change": layout.state_change_annotations("val"),
               "moments": layout.moments_annotations("val")}
-    for task, annotations in (("ar", "lta"), ("lta_predictions", "lta"), ("oscc", "state_change"),
-                              ("pnr", "state_change"), ("mq", "moments")):
-        inputs[task] = write_prior_submission(task.removesuffix("_predictions"), inputs[annotations],
-                                              predictions / f"{task}.json")
+    for role, truth in (("ar", "lta"), ("lta_predictions", "lta"), ("oscc", "state_change"),
+                        ("pnr", "state_change"), ("mq", "moments")):
+        inputs[role] = write_prior_submission(role.removesuffix("_predictions"), inputs[truth],
+                                              predictions / f"{role}.json")
     inputs["labels"] = layout.mq_labels()
     (root / "video").mkdir()
     video = render_video(root / "video" / "clip.mp4", [0] * 40 + [1] * 40, size=(32, 32))
@@ -220,11 +221,9 @@ def _checkpoint_mutations() -> dict[str, Callable[[bytes, random.Random], bytes]
         return _saved(content)
 
     def cyclic(original: bytes, rng: random.Random) -> bytes:
+        """The same weights as an authors' train_multi_task.py checkpoint whose config refers to itself."""
         content = loaded(original)
-        backbone = {key: value for key, value in content["backbone"].items()}
-        from egostream.backbone.hierarchy import authors_backbone_keys
-
-        authors = authors_backbone_keys(backbone, content["backbone_config"]["n_layers"], to_authors=True)
+        authors = authors_backbone_keys(content["backbone"], content["backbone_config"]["n_layers"], to_authors=True)
         config = rng.choice([{"model": {"hidden_size": "${model.hidden_size}"}},
                              {"a": "${b}", "b": {"c": "${a}"}}, {"model": {"conv": "${model}"}}])
         return _saved({"model": authors, "task": content["tasks"], "config": config})
