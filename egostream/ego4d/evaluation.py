@@ -105,11 +105,13 @@ def _evaluate_ar(protocol: str, annotations: Path, predictions: Path) -> dict[st
 
 
 def _evaluate_lta(protocol: str, annotations: Path, predictions: Path) -> dict[str, Any]:
+    taxonomy = load_lta_taxonomy(vocabulary_path("fho_lta_taxonomy.json"), (LTA_V1_NUM_VERBS, LTA_V1_NUM_NOUNS))
     samples = build_lta_samples(read_lta_annotations(annotations), _ANNOTATION_ONLY_SPEC, split_of(annotations),
                                 protocol=protocol)  # type: ignore[arg-type]
     if not samples:
         raise InputError(annotations, "clips", "no clip has enough actions for one forecasting window")
-    forecasts = _aligned(read_lta_submission(predictions), [sample.key for sample in samples], predictions)
+    forecasts = _aligned(read_lta_submission(predictions, (len(taxonomy.verbs), len(taxonomy.nouns))),
+                         [sample.key for sample in samples], predictions)
     # The submission holds [K, Z] per window; the metric takes [N, Z, K].
     verb_preds = np.stack([forecast.verb.T for forecast in forecasts])
     noun_preds = np.stack([forecast.noun.T for forecast in forecasts])

@@ -228,14 +228,23 @@ def read_ar_submission(path: str | PathLike[str], vocabulary: tuple[int, int] | 
     return predictions
 
 
-def read_lta_submission(path: str | PathLike[str]) -> dict[str, ActionForecast]:
-    """Read an LTA file; every entry must hold K x Z class ids with the same K and Z for verbs and nouns."""
+def read_lta_submission(path: str | PathLike[str], vocabulary: tuple[int, int] | None = None
+                        ) -> dict[str, ActionForecast]:
+    """Read an LTA file; every entry must hold K x Z class ids with the same K and Z for verbs and nouns.
+
+    ``vocabulary`` = (verbs, nouns) of the taxonomy in use: every id must be below that size.
+    """
     path, document = _load(path)
     entries = _keyed_entries(path, document, ("verb", "noun"))
     predictions = {}
     for key, entry in entries.items():
         verb = _numeric_array(path, f"{key}.verb", entry["verb"], 2, True)
         noun = _numeric_array(path, f"{key}.noun", entry["noun"], 2, True)
+        for head, ids, size in (("verb", verb, None if vocabulary is None else vocabulary[0]),
+                                ("noun", noun, None if vocabulary is None else vocabulary[1])):
+            if size is not None and (ids >= size).any():
+                raise InputError(path, f"{key}.{head}", f"class id {int(ids.max())} out of range: the taxonomy has "
+                                                        f"{size} {head}s")
         if noun.shape != verb.shape:
             raise InputError(path, f"{key}.noun", f"shape {noun.shape} differs from {key}.verb {verb.shape}")
         predictions[key] = ActionForecast(verb, noun)

@@ -213,3 +213,19 @@ def test_a_label_file_missing_a_ground_truth_class_is_named(tmp_path: Path, anno
     with pytest.raises(InputError) as caught:
         evaluate_files("mq", protocol, file, _submission(tmp_path, "mq", file, protocol), labels=labels)
     assert caught.value.path == str(labels) and "no class" in str(caught.value)
+
+
+@pytest.mark.parametrize("head", ["verb", "noun"])
+def test_lta_class_ids_beyond_the_vocabulary_name_the_predictions(tmp_path: Path, annotations: Path,
+                                                                 head: str) -> None:
+    file = annotations / "fho_lta_val.json"
+    path = _submission(tmp_path, "lta", file, "official")
+    document = json.loads(path.read_text())
+    size = len(json.loads((annotations / "fho_lta_taxonomy.json").read_text())[f"{head}s"])
+    key = next(iter(document))
+    document[key][head][0][3] = size  # one past the last class
+    path.write_text(json.dumps(document))
+    with pytest.raises(InputError) as caught:
+        evaluate_files("lta", "official", file, path)
+    assert caught.value.path == str(path) and caught.value.field == f"{key}.{head}"
+    assert f"class id {size} out of range" in str(caught.value)
