@@ -210,6 +210,10 @@ def _resolve_interpolations(root: Any, path: Path) -> Any:
     return resolve(root, (), ())
 
 
+#: Top-level checkpoint entries that hold training state or configs, not model weights.
+_NOT_WEIGHTS = frozenset({"optimizer", "warmup_scheduler", "scheduler", "training_state", "config", "step"})
+
+
 def _check_finite(path: Path, content: Any, field: str = "") -> None:
     """InputError naming the first floating tensor of ``content`` (nested mappings) with a NaN or an infinity."""
     if isinstance(content, Tensor):
@@ -222,10 +226,6 @@ def _check_finite(path: Path, content: Any, field: str = "") -> None:
             if key in _NOT_WEIGHTS and not field:
                 continue
             _check_finite(path, value, f"{field}.{key}" if field else str(key))
-
-
-#: Top-level checkpoint entries that hold training state or configs, not model weights.
-_NOT_WEIGHTS = frozenset({"optimizer", "warmup_scheduler", "scheduler", "training_state", "config", "step"})
 
 
 def _torch_load(path: Path) -> Any:

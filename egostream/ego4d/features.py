@@ -158,7 +158,8 @@ def _check_values(path: Path, features: torch.Tensor) -> None:
         return
     row, column = (int(i) for i in bad.nonzero()[0])
     value = float(features[row, column])
-    limit = "" if math.isfinite(value) else "non-finite "
-    limit = f"{limit}value {value:g} in column {column}" + (
-        f" beyond the feature magnitude limit {MAX_ABS_FEATURE:g}" if math.isfinite(value) else "")
-    raise InputError(path, f"rows[{row}]", f"{limit} ({int(bad.any(dim=1).sum())} bad rows in all)")
+    if math.isfinite(value):
+        problem = f"value {value:g} in column {column} beyond the feature magnitude limit {MAX_ABS_FEATURE:g}"
+    else:
+        problem = f"non-finite value {value:g} in column {column}"
+    raise InputError(path, f"rows[{row}]", f"{problem} ({int(bad.any(dim=1).sum())} bad rows in all)")
