@@ -80,36 +80,63 @@ def _plain(value: Any) -> Any:
 _INTERPOLATION = re.compile(r"^\$\{(\.*)([A-Za-z0-9_/\.\-]+)\}$")
 
 
-def _resolve_interpolations(root: Any) -> Any:
-    """Resolve whole-string ``${a.b}`` (absolute) and ``${..b}`` (relative) references; keep others verbatim."""
+def _resolve_interpolations(root: Any, path: Path) -> Any:
+    """Resolve whole-string ``${a.b}`` (absolute) and ``${..b}`` (relative) references; keep others verbatim.
 
-    def lookup(path: list[str]) -> Any:
+    A reference that leads back to itself (``a: ${a}``, ``a: {x: ${a}}``, ``a: ${b}, b: ${a}``) is an
+    :class:`InputError` naming ``path`` and the key holding it (omegaconf itself fails on such configs too).
+    """
+
+    def lookup(target: tuple[str, ...]) -> Any:
         node = root
-        for part in path:
+        for part in target:
             if not isinstance(node, Mapping) or part not in node:
                 raise KeyError(part)
             node = node[part]
         return node
 
-    def resolve(value: Any, parents: list[str], depth: int = 0) -> Any:
+    def resolve(value: Any, parents: tuple[str, ...], active: tuple[tuple[str, ...], ...]) -> Any:
         if isinstance(value, Mapping):
-            return {k: resolve(v, parents + [k]) for k, v in value.items()}
+            return {k: resolve(v, (*parents, str(k)), active) for k, v in value.items()}
         if isinstance(value, list):
-            return [resolve(v, parents + [str(i)]) for i, v in enumerate(value)]
+            return [resolve(v, (*parents, str(i)), active) for i, v in enumerate(value)]
         match = _INTERPOLATION.match(value) if isinstance(value, str) else None
-        if match is None or depth > 16:
+        if match is None:
             return value
         dots, dotted = match.groups()
         # omegaconf: "${.x}" is a sibling of the node holding the reference, each extra dot goes one level up.
-        base = parents[:len(parents) - len(dots)] if dots else []
-        target = base + dotted.split(".")
+        base = parents[:len(parents) - len(dots)] if dots else ()
+        target = (*base, *dotted.split("."))
         try:
             found = lookup(target)
         except KeyError:
             return value
-        return resolve(found, target, depth + 1)
+        chain = (*active, parents)
+        if any(node[:len(target)] == target for node in chain):
+            raise InputError(path, "config." + ".".join(parents),
+                             f"cyclic interpolation {value}: {' -> '.join('.'.join(node) for node in chain)} -> "
+                             f"{'.'.join(target)}")
+        return resolve(found, target, chain)
 
-    return resolve(root, [])
+    return resolve(root, (), ())
+
+
+#: Top-level checkpoint entries that hold training state or configs, not model weights.
+_NOT_WEIGHTS = frozenset({"optimizer", "warmup_scheduler", "scheduler", "training_state", "config", "step"})
+
+
+def _check_finite(path: Path, content: Any, field: str = "") -> None:
+    """InputError naming the first floating tensor of ``content`` (nested mappings) with a NaN or an infinity."""
+    if isinstance(content, Tensor):
+        if content.is_floating_point() and not bool(torch.isfinite(content).all()):
+            bad = int((~torch.isfinite(content)).sum())
+            raise InputError(path, field, f"{bad} non-finite weight(s) of {content.numel()} (NaN or infinity)")
+        return
+    if isinstance(content, Mapping):
+        for key, value in content.items():
+            if key in _NOT_WEIGHTS and not field:
+                continue
+            _check_finite(path, value, f"{field}.{key}" if field else str(key))
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -254,16 +281,18 @@ def load_checkpoint(path: str | os.PathLike[str]) -> LoadedCheckpoint:
     """Load any supported checkpoint file (see the module docstring) into a :class:`LoadedCheckpoint`.
 
     Raises:
-        InputError: missing file, unknown layout, a refused pickle global, or a malformed part (naming the key).
+        InputError: missing file, unknown layout, a refused pickle global, a malformed part (naming the key), a
+            weight that is NaN or infinite (naming the first such key) or a cyclic config interpolation.
     """
     path = Path(path)
     content = load_restricted(path)
     kind = _detect_format(path, content)
+    _check_finite(path, content)
     if kind == "egostream":
         return _from_egostream(path, content)
     if kind == "egopack_module":
         return LoadedCheckpoint(path, kind, None, None, egopack=dict(content))
-    config = _resolve_interpolations(_plain(content.get("config"))) or {}
+    config = _resolve_interpolations(_plain(content.get("config")), path) or {}
     if not isinstance(config, dict):
         raise InputError(path, "config", f"expected a config mapping, got {type(config).__name__}")
     backbone, backbone_cfg = _authors_backbone(path, content, config)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -352,10 +354,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"unrecognized arguments: {' '.join(extras)}")
         args.overrides = [*args.overrides, *extras]
     try:
-        return int(args.func(args))
+        status = int(args.func(args))
+        sys.stdout.flush()  # a closed pipe (``| head``) surfaces here, not at interpreter exit
+        return status
     except InputError as err:
         sys.stderr.write(f"egostream {args.command}: error: {err}\n")
         return 2
+    except BrokenPipeError:
+        # The reader went away: point stdout at /dev/null so the interpreter's final flush stays silent, and exit
+        # as a process killed by SIGPIPE would (128 + 13), like other Unix tools in a pipeline.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":

@@ -137,7 +137,12 @@ def _parse_override(text: str) -> tuple[list[str], Any]:
     key, sep, raw = text.partition("=")
     if not sep or not key:
         raise InputError(None, text, "an override must look like key=value (for example model.depth=8)")
-    return key.strip().split("."), yaml.safe_load(raw) if raw.strip() else ""
+    if not raw.strip():
+        return key.strip().split("."), ""
+    try:
+        return key.strip().split("."), yaml.safe_load(raw)
+    except yaml.YAMLError as err:
+        raise InputError(None, text, f"the value is not valid YAML: {_yaml_problem(err)}") from None
 
 
 def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
@@ -155,6 +160,25 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
     return out
 
 
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """One line for a YAML error: the problem and where (PyYAML's own text spans several lines)."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or next(iter(str(err).splitlines()), type(err).__name__)
+    return problem if mark is None else f"{problem} at line {mark.line + 1} column {mark.column + 1}"
+
+
+def _refuse_alias_cycles(value: Any, source: str, field: str = "", open_ids: frozenset[int] = frozenset()) -> None:
+    """InputError naming the first key whose value contains itself (a YAML alias cycle such as ``&a [*a]``)."""
+    if not isinstance(value, (dict, list)):
+        return
+    if id(value) in open_ids:
+        raise InputError(source, field or None, "the value contains itself (a cyclic YAML alias)")
+    items = value.items() if isinstance(value, dict) else ((f"[{i}]", item) for i, item in enumerate(value))
+    for key, item in items:
+        child = f"{field}{key}" if str(key).startswith("[") else f"{field}.{key}" if field else str(key)
+        _refuse_alias_cycles(item, source, child, open_ids | {id(value)})
+
+
 def load_config(cls: type[C], path: str | PathLike[str] | None = None, overrides: Sequence[str] = ()) -> C:
     """Load ``cls`` from a YAML file (or from its defaults when ``path`` is None), then apply overrides."""
     data: dict[str, Any] = {}
@@ -166,10 +190,18 @@ def load_config(cls: type[C], path: str | PathLike[str] | None = None, overrides
                 loaded = yaml.safe_load(handle)
         except FileNotFoundError:
             raise InputError(source, None, "config file not found") from None
+        except IsADirectoryError:
+            raise InputError(source, None, "is a folder, not a file") from None
+        except UnicodeDecodeError as err:
+            raise InputError(source, "encoding", f"not UTF-8: byte {err.object[err.start]:#04x} at offset "
+                                                 f"{err.start}") from None
         except yaml.YAMLError as err:
-            raise InputError(source, None, f"not valid YAML: {err}") from None
+            raise InputError(source, None, f"not valid YAML: {_yaml_problem(err)}") from None
+        except RecursionError:
+            raise InputError(source, None, "YAML nested too deeply") from None
         if loaded is not None and not isinstance(loaded, dict):
             raise InputError(source, None, "the top level must be a mapping")
+        _refuse_alias_cycles(loaded, source)
         data = loaded or {}
     if overrides:
         data = apply_overrides(data, overrides)

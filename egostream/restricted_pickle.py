@@ -125,4 +125,5 @@ def load_restricted(path: str | os.PathLike[str], stub_modules: tuple[str, ...] 
         cause = err.__cause__ or err.__context__
         if isinstance(cause, InputError):
             raise cause from err
-        raise InputError(path, None, f"not a readable torch checkpoint: {type(err).__name__}: {err}") from err
+        first_line = next(iter(str(err).splitlines()), "")
+        raise InputError(path, None, f"not a readable torch checkpoint: {type(err).__name__}: {first_line}") from err

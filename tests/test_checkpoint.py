@@ -160,3 +160,52 @@ def test_load_module_state_reports_differences() -> None:
     with pytest.raises(InputError, match=r"task\[ego4d/ar\].*unexpected keys: extra.*shape mismatch: weight"):
         load_module_state(nn.Linear(2, 3), {"weight": torch.zeros(3, 4), "bias": torch.zeros(3),
                                             "extra": torch.zeros(1)}, source="x.pth", field_name="task[ego4d/ar]")
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_weights_fail_at_load_naming_the_first_bad_key(tmp_path: Path, bad: float) -> None:
+    backbone = HierarchicalBackbone(tiny_config())
+    head = nn.Linear(8, 3)
+    with torch.no_grad():
+        head.weight[1, 2] = bad
+        head.bias[0] = bad
+    path = save_checkpoint(tmp_path / "m.pt", backbone=backbone, tasks={"ego4d/ar": head},
+                           training_state={"optimizer": {"state": {0: {"exp_avg": torch.full((2,), bad)}}}})
+    with pytest.raises(InputError) as caught:
+        load_checkpoint(path)
+    assert caught.value.path == str(path) and caught.value.field == "tasks.ego4d/ar.weight"
+    assert "1 non-finite weight(s) of 24" in str(caught.value)
+
+
+def test_non_finite_optimizer_state_alone_is_not_a_weight(tmp_path: Path) -> None:
+    path = save_checkpoint(tmp_path / "m.pt", tasks={"ego4d/ar": nn.Linear(2, 2)},
+                           training_state={"optimizer": {"state": {0: {"exp_avg": torch.full((2,), float("nan"))}}}})
+    assert load_checkpoint(path).training_state is not None
+
+
+def _authors_checkpoint(path: Path, config: dict) -> Path:
+    state = authors_backbone_keys(HierarchicalBackbone(tiny_config()).state_dict(), 2, to_authors=True)
+    torch.save({"model": state, "task": {"ego4d/ar": nn.Linear(8, 3).state_dict()}, "config": config}, path)
+    return path
+
+
+@pytest.mark.parametrize(("config", "key"), [
+    ({"model": {"hidden_size": "${model.hidden_size}"}}, "config.model.hidden_size"),
+    ({"model": {"conv": {"in_channels": "${model}"}}}, "config.model.conv.in_channels"),
+    ({"a": "${b}", "b": {"c": "${..a}"}}, "config.b.c"),
+    ({"model": {"x": "${.y}", "y": "${model.x}"}}, "config.model.y"),
+])
+def test_cyclic_interpolation_fails_naming_the_key(tmp_path: Path, config: dict, key: str) -> None:
+    path = _authors_checkpoint(tmp_path / "cyclic.pth", config)
+    with pytest.raises(InputError) as caught:
+        load_checkpoint(path)
+    assert caught.value.path == str(path) and caught.value.field == key
+    assert "cyclic interpolation" in str(caught.value)
+
+
+def test_chained_and_repeated_interpolations_still_resolve(tmp_path: Path) -> None:
+    config = {"model": {"hidden_size": 8, "conv": {"in_channels": "${model.hidden_size}"}},
+              "a": "${b}", "b": "${model.conv}", "c": "${a}", "d": "${..model.hidden_size}", "e": "${missing}"}
+    loaded = load_checkpoint(_authors_checkpoint(tmp_path / "ok.pth", config))
+    assert loaded.config["a"] == loaded.config["c"] == {"in_channels": 8}
+    assert loaded.config["model"]["conv"]["in_channels"] == 8 and loaded.config["e"] == "${missing}"

@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -108,3 +112,20 @@ def test_replay_options_are_checked_by_name_and_type(data_root: Path, tmp_path: 
     code = main(["replay", "--task", "ar", "--data", str(data_root), "--checkpoint", str(tmp_path / "none.pt"),
                  "--out", str(tmp_path / "out"), override])
     assert code == 2 and message in capsys.readouterr().err
+
+
+def test_eval_into_a_closed_pipe_exits_quietly(data_root: Path, tmp_path: Path) -> None:
+    """``egostream eval ... | head -c 1``: the reader is gone before the JSON is written; no BrokenPipeError trace."""
+    annotations = data_root / "annotations" / "v1" / ANNOTATION_FILES["mq"]
+    predictions = write_prior_submission("mq", annotations, tmp_path / "mq.json")
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write to the pipe now fails with EPIPE
+    try:
+        process = subprocess.run([sys.executable, "-m", "egostream", "eval", "--task", "mq", "--annotations",
+                                  str(annotations), "--predictions", str(predictions)], stdout=write_end,
+                                 stderr=subprocess.PIPE, text=True, timeout=300,
+                                 env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    finally:
+        os.close(write_end)
+    assert process.returncode == 128 + signal.SIGPIPE
+    assert process.stderr == ""

@@ -83,3 +83,28 @@ def test_fixed_length_tuples_and_optional_sections_keep_types_and_key_names() ->
         from_dict(WithPairs, {"span": [3, 4.5]})
     with pytest.raises(InputError, match="inner.depth: expected an integer"):
         from_dict(WithPairs, {"inner": {"depth": "x"}})
+
+
+@pytest.mark.parametrize(("content", "field", "words"), [
+    (b"name: caf\xe9\n", "encoding", "not UTF-8: byte 0xe9 at offset 9"),
+    (b"a: [[[[", None, "not valid YAML: expected the node content, but found '<stream end>' at line 1 column 8"),
+    (b"a: " + b"[" * 1200 + b"]" * 1200 + b"\n", None, "nested too deeply"),
+    (b"inner: &x {loop: *x}\n", "inner.loop", "contains itself"),
+    (b"inner: {values: &y [1, *y]}\n", "inner.values[1]", "contains itself"),
+])
+def test_unreadable_config_files_are_one_line_errors(tmp_path: Path, content: bytes, field: str | None,
+                                                     words: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(content)
+    with pytest.raises(InputError) as caught:
+        load_config(Outer, path)
+    assert caught.value.path == str(path) and caught.value.field == field
+    assert words in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_config_path_that_is_a_folder_and_an_override_that_is_not_yaml(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="is a folder"):
+        load_config(Outer, tmp_path)
+    with pytest.raises(InputError) as caught:
+        apply_overrides({}, ["inner.values=[[["])
+    assert caught.value.field == "inner.values=[[[" and "not valid YAML" in str(caught.value)

@@ -54,7 +54,7 @@ from egostream.ego4d.submission import (
     sample_key,
 )
 from egostream.ego4d.synthetic import vocabulary_path
-from egostream.ego4d.taxonomy import LTA_V1_NUM_NOUNS, LTA_V1_NUM_VERBS, load_lta_taxonomy
+from egostream.ego4d.taxonomy import LTA_V1_NUM_NOUNS, LTA_V1_NUM_VERBS, load_lta_taxonomy, unquote_mq_label
 from egostream.errors import InputError, PredictionCountError
 from egostream.registry import Registry
 from egostream.tasks.base import task_class, task_names
@@ -101,7 +101,8 @@ def _evaluate_ar(protocol: str, annotations: Path, predictions: Path) -> dict[st
     samples = build_ar_samples(read_lta_annotations(annotations, taxonomy), _ANNOTATION_ONLY_SPEC,
                                split_of(annotations))
     keys = [sample_key(sample.clip_uid, idx) for sample in samples for idx in sample.action_idx]
-    scores = _aligned(read_ar_submission(predictions), keys, predictions)
+    scores = _aligned(read_ar_submission(predictions, (len(taxonomy.verbs), len(taxonomy.nouns))), keys,
+                      predictions)
     verb_labels = np.concatenate([sample.verb_labels.numpy() for sample in samples])
     noun_labels = np.concatenate([sample.noun_labels.numpy() for sample in samples])
     return ar_metrics(np.stack([s.verb for s in scores]), verb_labels, np.stack([s.noun for s in scores]),
@@ -109,11 +110,13 @@ def _evaluate_ar(protocol: str, annotations: Path, predictions: Path) -> dict[st
 
 
 def _evaluate_lta(protocol: str, annotations: Path, predictions: Path) -> dict[str, Any]:
+    taxonomy = load_lta_taxonomy(vocabulary_path("fho_lta_taxonomy.json"), (LTA_V1_NUM_VERBS, LTA_V1_NUM_NOUNS))
     samples = build_lta_samples(read_lta_annotations(annotations), _ANNOTATION_ONLY_SPEC, split_of(annotations),
                                 protocol=protocol)  # type: ignore[arg-type]
     if not samples:
         raise InputError(annotations, "clips", "no clip has enough actions for one forecasting window")
-    forecasts = _aligned(read_lta_submission(predictions), [sample.key for sample in samples], predictions)
+    forecasts = _aligned(read_lta_submission(predictions, (len(taxonomy.verbs), len(taxonomy.nouns))),
+                         [sample.key for sample in samples], predictions)
     # The submission holds [K, Z] per window; the metric takes [N, Z, K].
     verb_preds = np.stack([forecast.verb.T for forecast in forecasts])
     noun_preds = np.stack([forecast.noun.T for forecast in forecasts])
@@ -168,6 +171,12 @@ def _evaluate_mq(protocol: str, annotations: Path, predictions: Path, labels: Pa
                 }
     if not ground_truth:
         raise InputError(annotations, "videos", "no clip has a primary moment")
+    known = {unquote_mq_label(label) for label in label_ids}
+    for clip_uid, clip_truth in ground_truth.items():
+        for label in (annotation["label"] for annotation in clip_truth["annotations"]):
+            if unquote_mq_label(label) not in known:
+                raise InputError(labels_path, None, f"no class {label!r} (a label of clip {clip_uid} in "
+                                                    f"{annotations.name}); {len(label_ids)} classes in the file")
     submission = read_mq_submission(predictions)
 
     def completed(per_clip: Mapping[str, Sequence[Moment]]) -> dict[str, list[dict[str, Any]]]:

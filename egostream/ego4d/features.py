@@ -4,9 +4,15 @@ Each video is one file ``<features dir>/<video_uid>.pt`` holding a floating tens
 [t * stride, t * stride + window) of the canonical 30 fps video (stride 16 frames for the Ego4D features, so one
 row per 0.533 s). :class:`FeatureSpec` carries those constants, as the authors' ``Features`` dataclass does
 (sapeirone/hier-egopack@4fff4e5:data/features.py; values from configs/components/features/ego4d/*.yaml).
+
+A file is validated once, where it enters (:meth:`FeatureStore.get`): a 2-D floating tensor of the expected width
+with at least one row, every value finite and at most :data:`MAX_ABS_FEATURE` in magnitude (a larger value is no
+encoder's output and overflows the model's float32 arithmetic); it is returned as float32. A sample whose rows
+the file does not reach fails in :meth:`FeatureStore.covering`, naming the file.
 """
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -18,7 +24,11 @@ import torch
 from egostream.errors import InputError
 from egostream.ego4d.layout import Ego4dLayout
 
-__all__ = ["FeatureSpec", "EGOVLP", "OMNIVORE_VIDEO_SWINL", "FeatureStore"]
+__all__ = ["FeatureSpec", "EGOVLP", "OMNIVORE_VIDEO_SWINL", "FeatureStore", "MAX_ABS_FEATURE"]
+
+#: Largest feature magnitude accepted. Squares of values this size summed over any realistic width stay far
+#: below float32's 3.4e38 through the backbone's LayerNorms and products.
+MAX_ABS_FEATURE = 1e6
 
 
 @dataclass(frozen=True)
@@ -99,13 +109,32 @@ class FeatureStore:
         try:
             features = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as error:  # torch raises many types for a corrupt or non-tensor file
-            raise InputError(path, None, f"cannot load the feature file: {error}") from None
+            first_line = next(iter(str(error).splitlines()), type(error).__name__)
+            raise InputError(path, None, f"cannot load the feature file: {first_line}") from None
         if not isinstance(features, torch.Tensor):
             raise InputError(path, None, f"expected a tensor, found {type(features).__name__}")
         if features.dim() != 2 or features.shape[1] != self.expected_dim:
             raise InputError(path, "shape", f"expected [T, {self.expected_dim}], found {list(features.shape)}")
         if not features.is_floating_point():
             raise InputError(path, "dtype", f"expected a floating tensor, found {features.dtype}")
+        if features.shape[0] == 0:
+            raise InputError(path, "shape", f"empty feature file: [0, {self.expected_dim}], no rows")
+        _check_values(path, features)
+        return features.float()
+
+    def covering(self, video_uid: str, start_row: int, end_row: int, *, all_rows: bool = False) -> torch.Tensor:
+        """The [T, D] features of ``video_uid``, checked to hold rows a sample of rows [start_row, end_row) needs.
+
+        By default the file must hold row ``start_row``: rows past its end are simply absent, as the authors' tensor
+        slicing leaves them (hier-egopack@4fff4e5:data/ego4d/AR.py L118-122), but a sample must keep one node.
+        ``all_rows``: it must hold every row (indexing, as PNR samples do). A shorter file is an InputError.
+        """
+        features = self.get(video_uid)
+        needed = end_row if all_rows else start_row + 1
+        if len(features) < needed:
+            raise InputError(self.path(video_uid), "shape",
+                             f"the feature file has {len(features)} rows, too short for a sample of rows "
+                             f"[{start_row}, {end_row})")
         return features
 
     def _insert(self, video_uid: str, features: torch.Tensor) -> None:
@@ -120,3 +149,17 @@ class FeatureStore:
                 self.cache_bytes is not None and self._cached_bytes > self.cache_bytes):
             _, evicted = self._cache.popitem(last=False)
             self._cached_bytes -= evicted.element_size() * evicted.nelement()
+
+
+def _check_values(path: Path, features: torch.Tensor) -> None:
+    """InputError naming the first row holding a non-finite value or one larger than :data:`MAX_ABS_FEATURE`."""
+    bad = ~torch.isfinite(features) | (features.abs() > MAX_ABS_FEATURE)
+    if not bool(bad.any()):
+        return
+    row, column = (int(i) for i in bad.nonzero()[0])
+    value = float(features[row, column])
+    if math.isfinite(value):
+        problem = f"value {value:g} in column {column} beyond the feature magnitude limit {MAX_ABS_FEATURE:g}"
+    else:
+        problem = f"non-finite value {value:g} in column {column}"
+    raise InputError(path, f"rows[{row}]", f"{problem} ({int(bad.any(dim=1).sum())} bad rows in all)")

@@ -6,6 +6,7 @@ Every Ego4D reader goes through :class:`JsonRecord`: a bad type or a missing key
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from os import PathLike
 from pathlib import Path
@@ -13,24 +14,54 @@ from typing import Any
 
 from egostream.errors import InputError
 
-__all__ = ["JsonRecord", "load_json", "load_json_record"]
+__all__ = ["JsonRecord", "load_json", "load_json_record", "read_utf8"]
 
 _MISSING = object()
 
 
-def load_json(path: str | PathLike[str]) -> Any:
-    """Parse the UTF-8 JSON document in ``path``; a missing or unreadable file or malformed JSON is an InputError."""
+def read_utf8(path: str | PathLike[str]) -> str:
+    """The text of the UTF-8 file ``path``; a missing file, a folder, an unreadable file or bytes that are not UTF-8
+    are an InputError naming ``path`` (non-UTF-8: the byte offset)."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError(path, None, "is a folder, not a file")
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InputError(path, None, "file not found") from None
+    except UnicodeDecodeError as error:
+        raise InputError(path, "encoding", f"not UTF-8: byte {error.object[error.start]:#04x} at offset "
+                                           f"{error.start}") from None
     except OSError as error:
-        raise InputError(path, None, f"cannot read the file: {error}") from None
+        raise InputError(path, None, f"cannot read the file: {error.strerror or error}") from None
+
+
+def load_json(path: str | PathLike[str]) -> Any:
+    """Parse the UTF-8 JSON document in ``path``.
+
+    A missing or unreadable file, non-UTF-8 bytes, malformed JSON, nesting deeper than Python's parser can follow
+    (about 1,000 levels; the Ego4D files nest 6) or a number too large for a float (``1e400``) is an InputError
+    naming ``path``. ``NaN`` and ``Infinity`` parse (the readers of numbers refuse them where a finite value is
+    needed).
+    """
+    path = Path(path)
+    text = read_utf8(path)
     try:
-        return json.loads(text)
+        return json.loads(text, parse_float=_finite_float)
     except json.JSONDecodeError as error:
         raise InputError(path, None, f"malformed JSON at line {error.lineno} column {error.colno}: {error.msg}") from None
+    except ValueError as error:
+        raise InputError(path, None, str(error)) from None
+    except RecursionError:
+        raise InputError(path, None, "JSON nested too deeply (arrays or objects hundreds of levels deep)") from None
+
+
+def _finite_float(text: str) -> float:
+    """A JSON number; one that overflows a float (``1e400``) is refused instead of becoming infinity."""
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"number {text[:40]} does not fit a float")
+    return value
 
 
 def load_json_record(path: str | PathLike[str]) -> JsonRecord:
@@ -92,11 +123,18 @@ class JsonRecord:
         return self._typed(key, True, (int,), "an integer")
 
     def number(self, key: str) -> float:
-        return float(self._typed(key, False, (int, float), "a number"))
+        """A finite number (``NaN`` and ``Infinity``, which Python's JSON parser accepts, are refused)."""
+        return self._finite(key, self._typed(key, False, (int, float), "a number"))
 
     def optional_number(self, key: str) -> float | None:
         value = self._typed(key, True, (int, float), "a number")
-        return None if value is None else float(value)
+        return None if value is None else self._finite(key, value)
+
+    def _finite(self, key: str, value: int | float) -> float:
+        number = float(value)
+        if not math.isfinite(number):
+            raise self.error(key, f"expected a finite number, got {value!r}")
+        return number
 
     def boolean(self, key: str) -> bool:
         return self._typed(key, False, (bool,), "a boolean")

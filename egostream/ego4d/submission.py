@@ -167,6 +167,10 @@ def _keyed_entries(path: Path, document: Any, fields: tuple[str, ...]) -> dict[s
     return document
 
 
+#: Largest magnitude of a score (a finite float32) and of a class id (an int64); NaN fails both comparisons.
+_LIMIT = {False: float(np.finfo(np.float32).max), True: int(np.iinfo(np.int64).max)}
+
+
 def _numeric_array(path: Path, field: str, value: Any, ndim: int, integer: bool) -> np.ndarray:
     """A rectangular list (of lists) of numbers as float32, or int64 when ``integer``."""
     expected = "a list of lists" if ndim == 2 else "a list"
@@ -178,9 +182,10 @@ def _numeric_array(path: Path, field: str, value: Any, ndim: int, integer: bool)
         for position, item in enumerate(row):
             valid = (isinstance(item, int) if integer else isinstance(item, (int, float))) \
                 and not isinstance(item, bool)
-            if not valid or (not integer and not math.isfinite(item)):
+            if not valid or not -_LIMIT[integer] <= item <= _LIMIT[integer]:
                 raise InputError(path, f"{row_field}[{position}]",
-                                 f"expected {'a class id' if integer else 'a finite number'}, got {item!r:.40}")
+                                 f"expected {'a class id' if integer else 'a finite float32 number'}, "
+                                 f"got {item!r:.40}")
         if len(row) != len(rows[0]):
             raise InputError(path, row_field, f"{len(row)} values, but {field}[0] has {len(rows[0])}")
     if not rows or not rows[0]:
@@ -200,26 +205,46 @@ def _same_shapes(path: Path, entries: Mapping[str, Any], head: str, shape_of: Ca
                 raise InputError(path, f"{key}.{head}", f"shape {shape} differs from {first_key}.{head} {first}")
 
 
-def read_ar_submission(path: str | PathLike[str]) -> dict[str, ActionScores]:
-    """Read an AR file; every entry must have the same number of verb (and of noun) scores."""
+def read_ar_submission(path: str | PathLike[str], vocabulary: tuple[int, int] | None = None
+                       ) -> dict[str, ActionScores]:
+    """Read an AR file; every entry must have the same number of verb (and of noun) scores.
+
+    ``vocabulary`` = (verbs, nouns) of the taxonomy in use (115 / 478 for Ego4D v1): every score vector must have
+    exactly that many scores, one per class.
+    """
     path, document = _load(path)
     entries = _keyed_entries(path, document, ("verb", "noun"))
     predictions = {key: ActionScores(_numeric_array(path, f"{key}.verb", entry["verb"], 1, False),
                                      _numeric_array(path, f"{key}.noun", entry["noun"], 1, False))
                    for key, entry in entries.items()}
-    for head in ("verb", "noun"):
+    for index, head in enumerate(("verb", "noun")):
         _same_shapes(path, predictions, head, lambda p, h=head: getattr(p, h).shape)
+        if vocabulary is not None and predictions:
+            key, first = next(iter(predictions.items()))
+            found = len(getattr(first, head))
+            if found != vocabulary[index]:
+                raise InputError(path, f"{key}.{head}", f"{found} scores, but the taxonomy has {vocabulary[index]} "
+                                                        f"{head}s (one score per class)")
     return predictions
 
 
-def read_lta_submission(path: str | PathLike[str]) -> dict[str, ActionForecast]:
-    """Read an LTA file; every entry must hold K x Z class ids with the same K and Z for verbs and nouns."""
+def read_lta_submission(path: str | PathLike[str], vocabulary: tuple[int, int] | None = None
+                        ) -> dict[str, ActionForecast]:
+    """Read an LTA file; every entry must hold K x Z class ids with the same K and Z for verbs and nouns.
+
+    ``vocabulary`` = (verbs, nouns) of the taxonomy in use: every id must be below that size.
+    """
     path, document = _load(path)
     entries = _keyed_entries(path, document, ("verb", "noun"))
     predictions = {}
     for key, entry in entries.items():
         verb = _numeric_array(path, f"{key}.verb", entry["verb"], 2, True)
         noun = _numeric_array(path, f"{key}.noun", entry["noun"], 2, True)
+        for head, ids, size in (("verb", verb, None if vocabulary is None else vocabulary[0]),
+                                ("noun", noun, None if vocabulary is None else vocabulary[1])):
+            if size is not None and (ids >= size).any():
+                raise InputError(path, f"{key}.{head}", f"class id {int(ids.max())} out of range: the taxonomy has "
+                                                        f"{size} {head}s")
         if noun.shape != verb.shape:
             raise InputError(path, f"{key}.noun", f"shape {noun.shape} differs from {key}.verb {verb.shape}")
         predictions[key] = ActionForecast(verb, noun)

@@ -17,7 +17,7 @@ from os import PathLike
 from pathlib import Path
 
 from egostream.errors import InputError
-from egostream.ego4d.json_records import load_json_record
+from egostream.ego4d.json_records import load_json_record, read_utf8
 
 __all__ = [
     "LTA_V1_NUM_VERBS", "LTA_V1_NUM_NOUNS", "MQ_NUM_CLASSES",
@@ -122,10 +122,7 @@ def load_mq_labels(path: str | PathLike[str], expected_num_classes: int | None =
     (hier-egopack@4fff4e5:data/ego4d/MQ.py, L60), so the file order does not matter.
     """
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise InputError(path, None, "file not found") from None
+    lines = read_utf8(path).splitlines()
     by_id: dict[int, str] = {}
     for line_number, line in enumerate(lines, start=1):
         if not line.strip():

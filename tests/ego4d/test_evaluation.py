@@ -164,3 +164,68 @@ def test_mq_missing_clips_count_as_empty_and_extra_clips_as_false_positives(tmp_
 def test_unknown_task_is_an_input_error(annotations: Path) -> None:
     with pytest.raises(InputError, match="task"):
         evaluate_files("nlq", "official", annotations / "fho_lta_val.json", annotations / "fho_lta_val.json")
+
+
+@pytest.mark.parametrize(("head", "extra"), [("verb", 50), ("noun", -1)])
+def test_ar_score_vectors_must_have_exactly_the_vocabulary_size(tmp_path: Path, annotations: Path, head: str,
+                                                                extra: int) -> None:
+    file = annotations / "fho_lta_val.json"
+    path = _submission(tmp_path, "ar", file, "official")
+    document = json.loads(path.read_text())
+    expected = len(next(iter(document.values()))[head])  # the writer's vector: one score per taxonomy class
+    for entry in document.values():
+        entry[head] = entry[head] + [0.0] * extra if extra > 0 else entry[head][:extra]
+    path.write_text(json.dumps(document))
+    with pytest.raises(InputError) as caught:
+        evaluate_files("ar", "official", file, path)
+    assert caught.value.path == str(path) and caught.value.field == f"{next(iter(document))}.{head}"
+    assert f"{expected + extra} scores, but the taxonomy has {expected} {head}s" in str(caught.value)
+
+
+@pytest.mark.parametrize("which", ["annotations", "predictions", "labels"])
+def test_non_utf8_inputs_name_the_file(tmp_path: Path, annotations: Path, which: str) -> None:
+    file = annotations / "moments_val.json"
+    files = {"annotations": file, "predictions": _submission(tmp_path, "mq", file, "official"),
+             "labels": annotations.parent / "mq_labels.tsv"}
+    broken = tmp_path / f"broken_{which}"
+    broken.write_bytes(b"\xff" + files[which].read_bytes())
+    files[which] = broken
+    with pytest.raises(InputError) as caught:
+        evaluate_files("mq", "official", **files)
+    assert caught.value.path == str(broken) and caught.value.field == "encoding"
+
+
+def test_labels_pointing_at_a_folder(tmp_path: Path, annotations: Path) -> None:
+    file = annotations / "moments_val.json"
+    with pytest.raises(InputError, match="is a folder"):
+        evaluate_files("mq", "official", file, _submission(tmp_path, "mq", file, "official"), labels=tmp_path)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_a_label_file_missing_a_ground_truth_class_is_named(tmp_path: Path, annotations: Path, protocol: str) -> None:
+    file = annotations / "moments_val.json"
+    used = {label["label"] for video in json.loads(file.read_text())["videos"] for clip in video["clips"]
+            for annotation in clip["annotations"] for label in annotation["labels"] if label["primary"]}
+    lines = (annotations.parent / "mq_labels.tsv").read_text().splitlines()
+    kept = [line for line in lines if line.split("\t")[1].strip('"') not in {u.strip('"') for u in used}]
+    labels = tmp_path / "mq_labels.tsv"
+    labels.write_text("".join(f"{index:03d}\t{line.split(chr(9))[1]}\n" for index, line in enumerate(kept)))
+    with pytest.raises(InputError) as caught:
+        evaluate_files("mq", protocol, file, _submission(tmp_path, "mq", file, protocol), labels=labels)
+    assert caught.value.path == str(labels) and "no class" in str(caught.value)
+
+
+@pytest.mark.parametrize("head", ["verb", "noun"])
+def test_lta_class_ids_beyond_the_vocabulary_name_the_predictions(tmp_path: Path, annotations: Path,
+                                                                 head: str) -> None:
+    file = annotations / "fho_lta_val.json"
+    path = _submission(tmp_path, "lta", file, "official")
+    document = json.loads(path.read_text())
+    size = len(json.loads((annotations / "fho_lta_taxonomy.json").read_text())[f"{head}s"])
+    key = next(iter(document))
+    document[key][head][0][3] = size  # one past the last class
+    path.write_text(json.dumps(document))
+    with pytest.raises(InputError) as caught:
+        evaluate_files("lta", "official", file, path)
+    assert caught.value.path == str(path) and caught.value.field == f"{key}.{head}"
+    assert f"class id {size} out of range" in str(caught.value)

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from egostream.ego4d.features import FeatureStore
+from egostream.ego4d.features import MAX_ABS_FEATURE, FeatureStore
 from egostream.errors import InputError
 
 from tests.ego4d.annotation_factory import write_features
@@ -47,3 +47,59 @@ def test_wrong_feature_width(tmp_path: Path):
 def test_missing_feature_file(tmp_path: Path):
     with pytest.raises(InputError, match=r"b\.pt: feature file of video 'b' not found"):
         FeatureStore(tmp_path, "unused", expected_dim=4).get("b")
+
+
+def test_empty_feature_file_is_refused(tmp_path: Path):
+    torch.save(torch.zeros(0, 4), tmp_path / "a.pt")
+    with pytest.raises(InputError) as error:
+        FeatureStore(tmp_path, "unused", expected_dim=4).get("a")
+    assert error.value.path == str(tmp_path / "a.pt") and error.value.field == "shape"
+    assert "no rows" in str(error.value)
+
+
+@pytest.mark.parametrize(("value", "words"), [(float("nan"), "non-finite value nan"),
+                                              (float("-inf"), "non-finite value -inf"),
+                                              (1e38, "value 1e+38 in column 2 beyond the feature magnitude limit")])
+def test_non_finite_or_huge_values_name_the_first_bad_row(tmp_path: Path, value: float, words: str):
+    features = write_features(tmp_path, "a", 6, 4).clone()
+    features[3, 2] = value
+    features[5, 0] = value
+    torch.save(features, tmp_path / "a.pt")
+    with pytest.raises(InputError) as error:
+        FeatureStore(tmp_path, "unused", expected_dim=4).get("a")
+    assert error.value.path == str(tmp_path / "a.pt") and error.value.field == "rows[3]"
+    assert words in str(error.value) and "2 bad rows in all" in str(error.value)
+
+
+def test_the_magnitude_limit_itself_is_accepted(tmp_path: Path):
+    features = torch.full((2, 3), -MAX_ABS_FEATURE)
+    torch.save(features, tmp_path / "a.pt")
+    assert torch.equal(FeatureStore(tmp_path, "unused", expected_dim=3).get("a"), features)
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.bool, torch.complex64])
+def test_non_floating_dtype_is_refused(tmp_path: Path, dtype: torch.dtype):
+    torch.save(torch.ones(3, 4, dtype=dtype), tmp_path / "a.pt")
+    with pytest.raises(InputError) as error:
+        FeatureStore(tmp_path, "unused", expected_dim=4).get("a")
+    assert error.value.field == "dtype" and str(dtype) in str(error.value)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_other_floating_dtypes_load_as_float32(tmp_path: Path, dtype: torch.dtype):
+    features = torch.arange(12, dtype=dtype).reshape(3, 4)
+    torch.save(features, tmp_path / "a.pt")
+    loaded = FeatureStore(tmp_path, "unused", expected_dim=4).get("a")
+    assert loaded.dtype == torch.float32 and torch.equal(loaded, features.float())
+
+
+def test_covering_needs_the_first_row_of_a_window_or_every_indexed_row(tmp_path: Path):
+    write_features(tmp_path, "a", 5, 2)
+    store = FeatureStore(tmp_path, "unused", expected_dim=2)
+    assert len(store.covering("a", 4, 9)) == 5            # rows past the end are absent, as the authors slice
+    with pytest.raises(InputError) as error:
+        store.covering("a", 5, 9)                         # no node left
+    assert error.value.path == str(tmp_path / "a.pt") and "has 5 rows" in str(error.value)
+    assert len(store.covering("a", 0, 5, all_rows=True)) == 5
+    with pytest.raises(InputError, match=r"a\.pt: shape: the feature file has 5 rows, too short .* \[0, 6\)"):
+        store.covering("a", 0, 6, all_rows=True)

@@ -68,7 +68,7 @@ def test_ar_rejects_wrong_feature_width_and_missing_segments(case) -> None:
     task, graphs = build_task(case), expected_graphs(expected(case))
     narrow = type(graphs)(graphs.x[:, :5], graphs.pos, graphs.video, graphs.depth, graphs.extent, graphs.indices,
                           graphs.num_videos)
-    with pytest.raises(InputError, match=r"graphs\.x.*\[N, 48\]"):
+    with pytest.raises(InputError, match=rf"graphs\.x.*\[N, {graphs.x.shape[1]}\]"):  # the case's hidden size
         task(narrow, task_inputs(case))
     with pytest.raises(InputError, match=r"inputs\.segments"):
         task(graphs, TaskInputs())

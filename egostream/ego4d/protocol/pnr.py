@@ -61,8 +61,9 @@ class PNRSample:
     spec: FeatureSpec
 
     def read(self, store: FeatureStore) -> torch.Tensor:
-        """The [16, D] sampled feature rows."""
-        return store.get(self.video_uid)[self.row_indices]
+        """The [16, D] sampled feature rows; a file without them is an InputError naming the file."""
+        first, last = int(self.row_indices.min()), int(self.row_indices.max())
+        return store.covering(self.video_uid, first, last + 1, all_rows=True)[self.row_indices]
 
     def node_positions_s(self, num_nodes: int = NUM_CANDIDATES) -> torch.Tensor:
         """float32 [16]: i * 16 / 30 (PNR.py L156)."""

@@ -33,8 +33,8 @@ class FeatureWindow:
     grid_offset_frames: int
 
     def read(self, store: FeatureStore) -> torch.Tensor:
-        """The [n, D] feature rows of this window."""
-        return store.get(self.video_uid)[self.start_row:self.end_row]
+        """The [n, D] feature rows of this window (n >= 1: a file ending before ``start_row`` is an InputError)."""
+        return store.covering(self.video_uid, self.start_row, self.end_row)[self.start_row:self.end_row]
 
     def num_nodes(self, total_rows: int) -> int:
         """Nodes of the window in a feature file of ``total_rows`` rows."""

@@ -13,6 +13,7 @@ from egostream.errors import InputError
 from egostream.testing import golden_dir
 
 GOLDEN_CASES = sorted(golden_dir().glob("pnr_*__*.json"))
+GOLDEN_ATOL = 1e-6  # the golden README's default float tolerance ("Tolerances": within 1e-6 absolute)
 
 
 def _submission_frame(record: dict, k: int, protocol: str) -> float:
@@ -34,12 +35,12 @@ def test_pnr_golden(case_path: Path) -> None:
     assert [error is None for error in errors] == [error is None for error in expected["per_sample_error_sec"]]
     positives = [i for i, error in enumerate(errors) if error is not None]
     np.testing.assert_allclose([errors[i] for i in positives],
-                               [expected["per_sample_error_sec"][i] for i in positives], rtol=0, atol=1e-6)
+                               [expected["per_sample_error_sec"][i] for i in positives], rtol=0, atol=GOLDEN_ATOL)
     selected = [select_keyframe_index(logits[i], protocol=protocol) for i in positives]
     assert selected == [expected["selected_index"][i] for i in positives]
     if "fps" in expected:
         np.testing.assert_allclose([clip_fps(records[i]) for i in positives],
-                                   [expected["fps"][i] for i in positives], rtol=0, atol=1e-6)
+                                   [expected["fps"][i] for i in positives], rtol=0, atol=GOLDEN_ATOL)
     if "candidate_frames" in expected:
         for i in positives:
             start, end = records[i]["parent_start_frame"], records[i]["parent_end_frame"]
@@ -47,17 +48,18 @@ def test_pnr_golden(case_path: Path) -> None:
 
     metrics = pnr_metrics(records, logits=logits, protocol=protocol)
     assert (metrics["n_clips"], metrics["n_positive"]) == (len(records), expected["n_positive"])
-    assert metrics["mean_error_s"] == pytest.approx(expected["mean_error_sec"], abs=1e-6)
+    assert metrics["mean_error_s"] == pytest.approx(expected["mean_error_sec"], abs=GOLDEN_ATOL)
     if "torchmetrics_meanmetric_float32" in expected:
+        # Each value against its own oracle: the float32 running mean drifts from the exact mean as positives grow
+        # (2e-6 at about a thousand), so the exact mean is not compared with the float32 one.
         oracle = expected["torchmetrics_meanmetric_float32"]
-        assert metrics["mean_error_s_float32"] == pytest.approx(oracle, abs=1e-6)
-        assert metrics["mean_error_s"] == pytest.approx(oracle, abs=1e-6)
+        assert metrics["mean_error_s_float32"] == pytest.approx(oracle, abs=GOLDEN_ATOL)
 
     # The same keyframes given as submission frames (counted from parent_start_frame) score the same.
     frames = [_submission_frame(record, k, protocol) if k is not None else None
               for record, k in zip(records, expected["selected_index"])]
     from_frames = pnr_metrics(records, predicted_frames=frames, protocol=protocol)
-    assert from_frames["mean_error_s"] == pytest.approx(expected["mean_error_sec"], abs=1e-6)
+    assert from_frames["mean_error_s"] == pytest.approx(expected["mean_error_sec"], abs=GOLDEN_ATOL)
 
 
 def _scores(**above: float) -> np.ndarray:
