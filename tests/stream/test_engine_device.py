@@ -12,7 +12,7 @@ import torch
 from egostream.device import resolve_device
 from egostream.stream import StreamConfig, StreamEngine
 from egostream.stream.engine import host_reads_per_push
-from tests.stream.streams import random_backbone, single_threaded_torch  # noqa: F401
+from tests.stream.streams import random_backbone, single_threaded_torch  # noqa: F401 (autouse fixture)
 
 DEPTH = 4
 
