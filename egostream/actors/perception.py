@@ -12,9 +12,7 @@ and a result file that a restarted sink appends to. Each is a small picklable fa
 from __future__ import annotations
 
 import dataclasses
-import io
 import os
-import pickle
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,15 +93,11 @@ def checkpoint_feature_name(path: str | os.PathLike[str]) -> str | None:
     return None
 
 
-_MODEL_TOKEN = "egostream-emitter-model"
-
-
 class EmitterEngine:
     """The engine stage's object for a real model: rows in, :class:`~egostream.stream.schema.WindowResult` s out."""
 
     def __init__(self, emitter: Any) -> None:
         self.emitter = emitter
-        self._shared = {id(emitter.bundle): "bundle", id(emitter.readouts): "readouts"}
 
     def push(self, rows: torch.Tensor) -> list[Any]:
         """Push rows [B, D], split at the emission rows, so a window is emitted at every multiple of
@@ -121,18 +115,11 @@ class EmitterEngine:
         return self.emitter.finish()
 
     def state_dict(self) -> bytes:
-        """The emitter pickled without its model and readouts (bytes; a few rows per level and the counters)."""
-        buffer = io.BytesIO()
-        pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
-        pickler.persistent_id = lambda obj: (_MODEL_TOKEN, self._shared[id(obj)]) if id(obj) in self._shared else None
-        pickler.dump(self.emitter)
-        return buffer.getvalue()
+        """The emitter's stream state (bytes; no model weights: see :meth:`WindowEmitter.state_dict`)."""
+        return self.emitter.state_dict()
 
     def load_state_dict(self, state: bytes) -> None:
-        shared = {"bundle": self.emitter.bundle, "readouts": self.emitter.readouts}
-        unpickler = pickle.Unpickler(io.BytesIO(state))
-        unpickler.persistent_load = lambda token: shared[token[1]]
-        self.emitter = unpickler.load()
+        self.emitter.load_state_dict(state)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,11 @@ Contract (``shared/DESIGN.md`` §4):
 * **Bounded memory**: final nodes anchored before the horizon (``config.horizon_rows`` rows back) are evicted once
   no future push reads them; :meth:`StreamEngine.graphs` covers the horizon.
 
+* **Device**: the state lives on the backbone's device; rows pushed from elsewhere (host rows on a CUDA model) are
+  copied there. A push copies no tensor back to the host; it reads back at most :func:`host_reads_per_push` scalars:
+  the finiteness check of the rows and, per level with a block, the emptiness and reach checks of the new edges, the
+  start of the block's edge window and the edges to evict (data-dependent sizes that decide what runs next).
+
 ``config.engine_mode = "recompute"`` swaps in :class:`~egostream.stream.recompute.RecomputeHierarchy` (the offline
 backbone over the horizon at every push), the benchmark baseline.
 """
@@ -33,13 +38,19 @@ from torch import Tensor
 
 from egostream.backbone.graphs import LevelGraphs
 from egostream.backbone.hierarchy import HierarchicalBackbone
+from egostream.device import module_device
 from egostream.errors import InputError
 from egostream.stream.config import StreamConfig
 from egostream.stream.finality import level_final_counts, neighbour_reach
 from egostream.stream.hierarchy_state import IncrementalHierarchy
 from egostream.stream.recompute import RecomputeHierarchy
 
-__all__ = ["StreamEngine", "PushStats"]
+__all__ = ["StreamEngine", "PushStats", "host_reads_per_push"]
+
+
+def host_reads_per_push(depth: int) -> int:
+    """The most device scalars one incremental push reads back to the host (see the module docstring)."""
+    return 1 + 4 * depth
 
 
 @dataclass(frozen=True)
@@ -75,6 +86,7 @@ class StreamEngine:
                              "active dropout would make no node final")
         self.backbone = backbone
         self.config = config if config is not None else StreamConfig()
+        self.device = module_device(backbone)
         self._state: IncrementalHierarchy | RecomputeHierarchy = (
             IncrementalHierarchy(backbone, self.config) if self.config.engine_mode == "incremental"
             else RecomputeHierarchy(backbone, self.config))
@@ -131,7 +143,7 @@ class StreamEngine:
                              f"{self.backbone.cfg.input_size} and m >= 1, got shape {tuple(rows.shape)}")
         if not bool(torch.isfinite(rows).all()):
             raise InputError(None, "rows", f"rows {self.num_rows}.. contain NaN or infinite values")
-        return rows.to(torch.float32)
+        return rows.to(device=self.device, dtype=torch.float32)
 
     def graphs(self, first_row: int | None = None) -> LevelGraphs:
         """Every level's nodes anchored at rows ``>= first_row`` (default: the horizon's first row), as one video.
@@ -170,5 +182,5 @@ class StreamEngine:
 
     def final_mask(self, graphs: LevelGraphs) -> Tensor:
         """``[N_all]`` bool: which nodes of ``graphs`` (from :meth:`graphs`) are final."""
-        counts = torch.tensor(self.final_counts, dtype=torch.long)
+        counts = torch.tensor(self.final_counts, dtype=torch.long, device=graphs.indices.device)
         return graphs.indices < counts[graphs.depth]

@@ -11,8 +11,14 @@ float32 arithmetic per node). A push of ``m`` rows:
    adds the residual, and rewrites the non-final outputs;
 3. pools the level's trailing outputs with ``backbone.pool`` (absolute indices, so the even-index parity is counted
    from the stream start) into the next level's non-final block inputs;
-4. advances the final counts (:mod:`egostream.stream.finality`) and evicts final nodes older than the horizon that
-   no future computation reads.
+4. advances the final counts (:mod:`egostream.stream.finality`), evicts the block inputs no future block run reads
+   (older than the next run's window) and the final nodes older than the horizon that no future computation reads.
+
+Every tensor of the state lives on the backbone's device (:func:`egostream.device.module_device`).
+
+Pickled (a stream snapshot, :mod:`egostream.stream.snapshot`), the state leaves out the non-final block outputs: they
+are what the last push's block run computed from inputs the state keeps, so unpickling runs those block windows
+again (same inputs, edges and shapes: the same values) instead of storing them.
 
 Work per push is ``O(levels * (m + frontier))``, the frontier being about ``12 + L * R`` nodes per level with the
 Ego4D grid, independent of how long the stream has run.
@@ -25,6 +31,7 @@ import torch
 from torch import Tensor
 
 from egostream.backbone.graphs import LevelGraphs
+from egostream.device import module_device
 from egostream.backbone.hierarchy import HierarchicalBackbone
 from egostream.stream.config import StreamConfig
 from egostream.stream.finality import block_final_count, neighbour_reach, pooled_final_count
@@ -57,8 +64,9 @@ class IncrementalHierarchy:
         self.num_layers = backbone.cfg.n_layers
         self.reach = neighbour_reach(backbone.cfg.radius_s, config.row_period_s)
         width = backbone.hidden_size
+        self.device = module_device(backbone)
         self.levels = [LevelState(d, width, with_block=d < backbone.depth, radius_s=backbone.cfg.radius_s,
-                                  reach=self.reach) for d in range(backbone.depth + 1)]
+                                  reach=self.reach, device=self.device) for d in range(backbone.depth + 1)]
         self.num_rows = 0
 
     @property
@@ -88,22 +96,43 @@ class IncrementalHierarchy:
 
     def _grow(self, level: LevelState, num_nodes: int) -> None:
         step = 2 ** level.level
-        level.add_nodes(self.config.row_positions_s(level.num_nodes * step, num_nodes - level.num_nodes, step=step))
+        level.add_nodes(self.config.row_positions_s(level.num_nodes * step, num_nodes - level.num_nodes,
+                                                    step=step).to(self.device))
 
     def _update_block(self, level: LevelState, block: torch.nn.Module) -> int:
         start = level.outputs_final
-        window = max(0, start - self.num_layers * self.reach)
+        level.block_window = max(0, start - self.num_layers * self.reach)
+        updates = self._run_block(level, block, start)
+        level.outputs_final = block_final_count(level.inputs_final, self.num_layers, self.reach)
+        return updates
+
+    @staticmethod
+    def _run_block(level: LevelState, block: torch.nn.Module, start: int) -> int:
+        """Run ``block`` on the level's window ``[block_window, num_nodes)`` and write the outputs of nodes
+        ``start ..``; returns the nodes evaluated."""
+        window = level.block_window
         inputs = level.read(level.inputs, window)
         outputs = inputs + block(inputs, level.edges_within(window), level.read(level.pos, window))
         level.write(level.outputs, start, outputs[start - window:])
-        level.outputs_final = block_final_count(level.inputs_final, self.num_layers, self.reach)
         return len(inputs)
+
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(vars(self))
+        state["levels"] = [level.without_provisional_outputs() for level in self.levels]
+        return state
+
+    @torch.no_grad()
+    def __setstate__(self, state: dict[str, object]) -> None:
+        vars(self).update(state)
+        for level, block in zip(self.levels, self.backbone.layers):
+            if level.num_nodes > level.outputs_final:
+                self._run_block(level, block, level.outputs_final)
 
     def _update_pooled(self, level: LevelState, upper: LevelState) -> None:
         start = upper.inputs_final
         window = max(0, 2 * start - 1)
         outputs = level.read(level.outputs, window)
-        indices = torch.arange(window, window + len(outputs))
+        indices = torch.arange(window, window + len(outputs), device=self.device)
         pooled, _, _, kept = self.backbone.pool(outputs, level.read(level.pos, window),
                                                 torch.zeros_like(indices), indices)
         upper.write(upper.inputs, start, pooled[kept >= start])
@@ -115,8 +144,10 @@ class IncrementalHierarchy:
         for d, level in enumerate(self.levels):
             keep = math.ceil(horizon_row / 2 ** d)
             if level.with_block:
-                keep = min(keep, max(0, level.outputs_final - self.num_layers * self.reach),
-                           max(0, 2 * self.levels[d + 1].inputs_final - 1))
+                next_window = max(0, level.outputs_final - self.num_layers * self.reach)
+                # the last block window's inputs stay: a restored snapshot runs that window again
+                level.evict_inputs_before(level.block_window)
+                keep = min(keep, next_window, max(0, 2 * self.levels[d + 1].inputs_final - 1))
             else:
                 keep = min(keep, level.inputs_final)
             level.evict_before(keep)
@@ -136,7 +167,7 @@ class IncrementalHierarchy:
     def _level_nodes(self, level: LevelState, features: RowBuffer, first_row: int) -> tuple[Tensor, Tensor, Tensor]:
         start = min(math.ceil(first_row / 2 ** level.level), level.num_nodes)
         return (level.read(features, start).clone(), level.read(level.pos, start).clone(),
-                torch.arange(start, level.num_nodes))
+                torch.arange(start, level.num_nodes, device=self.device))
 
     def outputs_final(self) -> tuple[int, ...]:
         """Final node features per level (level ``d``'s nodes ``0 .. count - 1`` are final)."""

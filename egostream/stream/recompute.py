@@ -16,6 +16,7 @@ from torch import Tensor
 
 from egostream.backbone.graphs import LevelGraphs, VideoBatch
 from egostream.backbone.hierarchy import HierarchicalBackbone
+from egostream.device import module_device
 from egostream.stream.config import StreamConfig
 from egostream.stream.row_buffer import RowBuffer
 
@@ -36,7 +37,8 @@ class RecomputeHierarchy:
         self.num_rows = 0
         self._rows: RowBuffer | None = None
         self._graphs: LevelGraphs | None = None
-        self._final_x = torch.empty(0, backbone.hidden_size)
+        self.device = module_device(backbone)
+        self._final_x = torch.empty(0, backbone.hidden_size, device=self.device)
 
     @property
     def first_row(self) -> int:
@@ -48,13 +50,14 @@ class RecomputeHierarchy:
         """Append ``[m, D]`` (or ``[m, S, D]``) raw feature rows and rerun the backbone; returns the node updates
         (every level node of the horizon)."""
         if self._rows is None:
-            self._rows = RowBuffer(tuple(rows.shape[1:]), torch.float32, capacity=2 * self.config.horizon_rows)
+            self._rows = RowBuffer(tuple(rows.shape[1:]), torch.float32, capacity=2 * self.config.horizon_rows,
+                                   device=self.device)
         self._rows.append(rows)
         self.num_rows += len(rows)
         self._rows.drop_front(max(0, len(self._rows) - self.config.horizon_rows))
         first = self.first_row
-        indices = torch.arange(first, self.num_rows)
-        batch = VideoBatch(self._rows.rows, self.config.row_positions_s(first, len(indices)),
+        indices = torch.arange(first, self.num_rows, device=self.device)
+        batch = VideoBatch(self._rows.rows, self.config.row_positions_s(first, len(indices)).to(self.device),
                            torch.zeros_like(indices), indices, 1)
         self._final_x, self._graphs = self.backbone(batch)
         return len(self._graphs.x)
@@ -73,7 +76,7 @@ class RecomputeHierarchy:
         """``(x, pos, indices)`` of the last run's ``final_x`` nodes anchored at rows ``>= first_row``."""
         step = 2 ** self.backbone.depth
         start = max(math.ceil(first_row / step), math.ceil(self.first_row / step))
-        indices = torch.arange(start, math.ceil(self.num_rows / step))
+        indices = torch.arange(start, math.ceil(self.num_rows / step), device=self.device)
         offset = math.ceil(self.first_row / step)
-        return (self._final_x[start - offset:], self.config.row_positions_s(start * step, len(indices), step=step),
-                indices)
+        return (self._final_x[start - offset:],
+                self.config.row_positions_s(start * step, len(indices), step=step).to(self.device), indices)

@@ -7,6 +7,8 @@ except during those (rare, geometric) compactions.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -20,12 +22,26 @@ class RowBuffer:
         row_shape: shape of one row (``()`` for scalars).
         dtype: element dtype.
         capacity: initial number of row slots (grows by doubling).
+        device: where the rows live (default: the CPU).
+
+    Pickled, a buffer keeps its live rows only (no free slots), so a snapshot holds exactly the retained state.
     """
 
-    def __init__(self, row_shape: tuple[int, ...], dtype: torch.dtype, capacity: int = 64) -> None:
-        self._storage = torch.empty((max(1, capacity), *row_shape), dtype=dtype)
+    def __init__(self, row_shape: tuple[int, ...], dtype: torch.dtype, capacity: int = 64,
+                 device: torch.device | None = None) -> None:
+        self._storage = torch.empty((max(1, capacity), *row_shape), dtype=dtype, device=device)
         self._start = 0
         self._stop = 0
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"rows": self.rows, "capacity": self.capacity}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        rows: Tensor = state["rows"]
+        capacity = max(int(state["capacity"]), len(rows), 1)
+        self._storage = torch.empty((capacity, *rows.shape[1:]), dtype=rows.dtype, device=rows.device)
+        self._storage[:len(rows)] = rows
+        self._start, self._stop = 0, len(rows)
 
     def __len__(self) -> int:
         return self._stop - self._start
@@ -68,7 +84,8 @@ class RowBuffer:
         while 2 * (live + count) > capacity:
             capacity *= 2
         if capacity != len(self._storage):
-            storage = torch.empty((capacity, *self._storage.shape[1:]), dtype=self._storage.dtype)
+            storage = torch.empty((capacity, *self._storage.shape[1:]), dtype=self._storage.dtype,
+                                  device=self._storage.device)
             storage[:live] = self.rows
             self._storage = storage
         else:

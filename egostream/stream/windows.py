@@ -10,6 +10,9 @@ A push that passes several emission rows gives ONE window, at the rows received.
 Latency (``WindowResult.latency_ms``): ``engine`` (the pushes of the window's last push call), one entry per readout
 (``ar``, ``lta``, ``oscc``, ``pnr``, ``mq``, ``evidence``), and ``total`` from the receive time of the window's last
 row to the emission.
+
+Snapshots (:meth:`WindowEmitter.state_dict`) hold the stream state only (engines, ledger, counters), never the model:
+the bundle, its modules and the readouts are bound again to the restoring emitter's own (:mod:`egostream.stream.snapshot`).
 """
 from __future__ import annotations
 
@@ -20,12 +23,14 @@ import torch
 from torch import Tensor
 
 from egostream.config import to_dict
+from egostream.device import module_device
 from egostream.model import ModelBundle
 from egostream.stream.config import StreamConfig
 from egostream.stream.engine import StreamEngine
 from egostream.stream.readouts import EvidenceReader, MomentLedger, NodeView, ReadoutConfig, Readouts
 from egostream.stream.labels import LabelNames
 from egostream.stream.schema import WindowResult
+from egostream.stream.snapshot import dumps_state, loads_state, shared_modules
 
 __all__ = ["WindowEmitter"]
 
@@ -72,6 +77,19 @@ class WindowEmitter:
         every = self.config.emit_every_rows
         self._next_emit_row = (self.num_rows // every + 1) * every
         return [self._emit(received, engine_ms)]
+
+    def _shared(self) -> dict[str, object]:
+        return {"readouts": self.readouts, **shared_modules("bundle", self.bundle)}
+
+    def state_dict(self) -> bytes:
+        """The stream state as bytes: engines, moment ledger and counters; no module of the model (a model module
+        reached from the state is refused). Its size depends on the rows in the horizon, not on the model."""
+        state = {name: value for name, value in vars(self).items() if name not in ("bundle", "readouts")}
+        return dumps_state(state, self._shared())
+
+    def load_state_dict(self, state: bytes) -> None:
+        """Continue the stream of a :meth:`state_dict` (taken from an emitter with the same model and settings)."""
+        vars(self).update(loads_state(state, self._shared(), device=module_device(self.bundle)))
 
     def push_many(self, rows: Iterable[Tensor]) -> list[WindowResult]:
         """Push row batches one after the other; every window emitted meanwhile."""
