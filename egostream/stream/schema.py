@@ -187,6 +187,8 @@ class WindowResult:
         latency_ms: stage name -> milliseconds (engine update, each readout, ``total`` receive-to-emit).
         ar, lta, oscc, pnr, mq: the readout of each task the model has (``None`` for a task it lacks).
         evidence: support task -> the backpack prototypes nearest to the current action, nearest first.
+        filled: True when a row pushed since the previous window was a refill (a live source dropped windows and
+            the pipeline repeated the last row in their place); records written before this field read as False.
     """
 
     stream_id: str
@@ -202,6 +204,7 @@ class WindowResult:
     pnr: KeyframeReadout | None = None
     mq: MomentsReadout | None = None
     evidence: dict[str, tuple[PrototypeMatch, ...]] = field(default_factory=dict)
+    filled: bool = False
     schema_version: int = SCHEMA_VERSION
     schema: str = SCHEMA_NAME
 
