@@ -124,6 +124,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from egostream.report import write_report
+
+    summary = write_report(args.results, args.out, annotations=args.annotations, video=args.video)
+    json.dump(summary.as_dict(), sys.stdout, sort_keys=True)
+    sys.stdout.write("\n")
+    return 0
+
+
 def _cmd_extract(args: argparse.Namespace) -> int:
     from egostream.actors.commands import extract_features
 
@@ -290,6 +299,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-table", action="store_true", help="no live table (only the final JSON report)")
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="extractor options, e.g. checkpoint=ViT-B-16.pt device=cuda dim=32")
+
+    p = command("report", "Turn a result file (msgpack or JSONL) into a self-contained HTML timeline (report.html, "
+                          "plotly.js embedded, works offline) and PNGs; prints what it wrote as JSON.", _cmd_report)
+    p.add_argument("results", type=Path, metavar="RESULTS", help="result file of run or replay --stream")
+    p.add_argument("--out", required=True, type=Path, help="output folder (report.html, timeline.png, <track>.png)")
+    p.add_argument("--annotations", type=Path, default=None, metavar="ANN",
+                   help="Ego4D data root (annotations/v1/...): the ground truth drawn under each track")
+    p.add_argument("--video", type=Path, default=None, help="the streamed video: thumbnails on a video track")
 
     p = command("extract", "Extract features of videos in the Ego4D layout: one <video_uid>.pt [T, D] per video, "
                            "written atomically, resumable; spread over a Ray cluster with --ray-address.",
