@@ -9,6 +9,7 @@
   const cfg = window.EGOSTREAM;
   const errors = [];
   window.addEventListener("error", (event) => { errors.push(String(event.message)); publishStatus(); });
+  window.addEventListener("unhandledrejection", (event) => { errors.push(String(event.reason)); publishStatus(); });
   const streams = new Map();  // stream_id -> {records: [], div}
   const LTA_STEPS = 5;
   let socket = null;
@@ -69,7 +70,9 @@
     const truth = cfg.truth[id] || {actions: [], state_changes: [], moments: []};
     const axis = Object.fromEntries(tracks.map((t) => [t.key, t.axis]));
     const colourOf = Object.fromEntries(tracks.map((t) => [t.key, t.color]));
-    const out = [];
+    // an empty trace on every track keeps its axis in the layout before the track has anything to draw
+    const out = tracks.map((t) => ({type: "scatter", mode: "markers", x: [], y: [], xaxis: "x", yaxis: t.axis,
+                                    showlegend: false, hoverinfo: "skip"}));
     const times = records.map((r) => r.time_s);
     // MQ: final moments (each emitted once), the newest window's provisional ones, the annotated moments
     const finals = records.flatMap((r) => (r.mq ? r.mq.moments.filter((m) => m.final) : []));
@@ -239,11 +242,12 @@
     const boxes = {};
     for (const [id, state] of streams) {
       const full = state.div._fullLayout;
-      if (!full) continue;
+      if (!full || !state.tracks) continue;
       const rect = state.div.getBoundingClientRect();
       const left = rect.left + window.scrollX, top = rect.top + window.scrollY;
       for (const t of state.tracks) {
         const y = full[t.layoutKey], x = full.xaxis;
+        if (!y || !x) continue;
         boxes[id + "/" + t.key] = [left + x._offset, top + y._offset, left + x._offset + x._length,
                                    top + y._offset + y._length];
       }

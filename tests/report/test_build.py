@@ -12,7 +12,7 @@ from PIL import Image
 from egostream.cli import main
 from egostream.io.sinks import read_results
 from egostream.report.page import TRACKS
-from tests.report.conftest import SyntheticStream
+from tests.report.synthetic_stream import SyntheticStream
 
 COLOR = {track.key: track.color for track in TRACKS}
 

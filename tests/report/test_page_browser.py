@@ -10,7 +10,7 @@ from egostream.io.sinks import read_results
 from egostream.report import write_report
 from egostream.report.page import PALETTE, TRACKS, TRUTH_COLOR
 from tests.report.chromium import load_page, screenshot
-from tests.report.conftest import SyntheticStream
+from tests.report.synthetic_stream import SyntheticStream
 from tests.report.test_build import colour_pixels
 
 pytestmark = pytest.mark.browser

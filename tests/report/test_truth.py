@@ -8,7 +8,7 @@ import pytest
 
 from egostream.errors import InputError
 from egostream.report.truth import load_ground_truth
-from tests.report.conftest import SyntheticStream
+from tests.report.synthetic_stream import SyntheticStream
 
 
 def _raw(path: Path) -> dict:
