@@ -18,6 +18,9 @@ Five steps, each a plain function of the :class:`DemoConfig` and the output fold
    class-prior chance level (:func:`egostream.ego4d.baselines.write_prior_submission`), and the streamed windows'
    current-action readout against the ground-truth action of their span.
 
+Then the streamed windows become the timeline report (:func:`egostream.report.write_report`, with the ground truth
+and the video's thumbnails) in ``OUT/report/``, and its path is printed.
+
 :func:`run_demo` runs the steps in order. It is deterministic (every draw is seeded, torch runs on one thread) and
 resumable: a finished step leaves ``OUT/steps/<step>.json`` and is reused by the next run (``force=True`` starts
 afresh); an interrupted step resumes where its own machinery can (feature files, training epochs, replayed tasks).
@@ -58,8 +61,8 @@ from egostream.train.seeding import torch_threads
 
 __all__ = ["DemoConfig", "DemoPaths", "DemoReport", "FrameLabels", "StepResult", "DEFAULT_DEMO_CONFIG", "STEPS",
            "load_demo_config", "frame_labels", "render_labelled_frames", "synthesize", "extract", "train_model",
-           "stream_held_out", "evaluate", "run_demo", "held_out_video", "window_truth", "metrics_table",
-           "HEADLINE_METRICS"]
+           "stream_held_out", "evaluate", "run_demo", "write_demo_report", "held_out_video", "window_truth",
+           "metrics_table", "HEADLINE_METRICS"]
 
 #: ``configs/demo.yaml`` of a source checkout.
 DEFAULT_DEMO_CONFIG = CONFIG_DIR / "demo.yaml"
@@ -220,10 +223,15 @@ class DemoPaths:
     def features(self, name: str) -> Path:
         return Ego4dLayout(self.data).features_dir(name)
 
+    @property
+    def report(self) -> Path:
+        """The timeline report of the streamed video (``report.html`` and PNGs)."""
+        return self.root / "report"
+
     def owned(self) -> tuple[Path, ...]:
         """Everything a run writes (what ``force`` removes; nothing else under ``root`` is touched)."""
         return (self.config, self.data, self.videos, self.train, self.stream, self.replay, self.chance, self.steps,
-                self.metrics)
+                self.metrics, self.report)
 
 
 # ------------------------------------------------------------------------------------------------ step 1: synthesize
@@ -665,10 +673,11 @@ class StepResult:
 
 @dataclass(frozen=True)
 class DemoReport:
-    """What :func:`run_demo` did: each step's result, the final metrics and the output folder."""
+    """What :func:`run_demo` did: each step's result, the final metrics, the output folder and the report page."""
 
     out: Path
     steps: tuple[StepResult, ...]
+    page: Path
 
     @property
     def metrics(self) -> dict[str, Any]:
@@ -714,9 +723,21 @@ def run_demo(cfg: DemoConfig, out: str | PathLike[str] = "demo_out", *, force: b
     with torch_threads(1):
         for number, name in enumerate(STEPS, start=1):
             results[name] = _run_step(number, name, bodies[name], paths, console)
-    report = DemoReport(paths.root, tuple(results[name] for name in STEPS))
+    page = write_demo_report(paths, results["stream"].summary)
+    report = DemoReport(paths.root, tuple(results[name] for name in STEPS), page)
     console.print(metrics_table(report.metrics))
+    console.print(f"report: {page}")
     return report
+
+
+def write_demo_report(paths: DemoPaths, stream: Mapping[str, Any]) -> Path:
+    """The streamed video's timeline report (ground truth under the tracks, thumbnails of the video) in
+    ``OUT/report/``; returns the page's path."""
+    from egostream.report import write_report
+
+    uid = stream["video_uid"]
+    return write_report(stream["results_file"], paths.report, annotations=paths.data,
+                        video=paths.videos / f"{uid}.mp4", title=f"egostream demo: held-out video {uid}").page
 
 
 def _run_step(number: int, name: str, body: Callable[[], dict[str, Any]], paths: DemoPaths,
