@@ -21,7 +21,7 @@ from egostream.io.sinks import read_results
 from egostream.report.page import build_page
 from egostream.stream.schema import WindowResult, decode_payload
 from tests.report.chromium import launch
-from tests.report.synthetic_stream import SyntheticStream, synthetic_stream  # noqa: F401 - the fixture
+from tests.report.synthetic_stream import SyntheticStream
 
 PUBLISHED = 400
 

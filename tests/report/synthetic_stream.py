@@ -8,16 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from rich.console import Console
 
-from egostream.config import CONFIG_DIR, load_config
-from egostream.ego4d.annotations import read_lta_annotations
-from egostream.ego4d.layout import Ego4dLayout
-from egostream.ego4d.synthetic import SynthConfig, generate_dataset
-from egostream.io.synthetic_video import render_video
-from egostream.model import ModelConfig
 from egostream.stream.config import StreamConfig
-from egostream.stream.replay_stream import replay_stream
 
 SYNTH = ["videos=3", "seed=0", "min_video_sec=60", "max_video_sec=60", "state_change_samples_per_video=4",
          "moments_per_video=3", "min_moment_sec=4", "max_moment_sec=10", "min_action_sec=1", "max_action_sec=3"]
@@ -35,6 +27,16 @@ class SyntheticStream:
 
 @pytest.fixture(scope="session")
 def synthetic_stream(tmp_path_factory: pytest.TempPathFactory) -> SyntheticStream:
+    from rich.console import Console
+
+    from egostream.config import CONFIG_DIR, load_config
+    from egostream.ego4d.annotations import read_lta_annotations
+    from egostream.ego4d.layout import Ego4dLayout
+    from egostream.ego4d.synthetic import SynthConfig, generate_dataset
+    from egostream.io.synthetic_video import render_video
+    from egostream.model import ModelConfig
+    from egostream.stream.replay_stream import replay_stream
+
     root = tmp_path_factory.mktemp("report_stream")
     data = root / "data"
     generate_dataset(data, load_config(SynthConfig, None, SYNTH))
