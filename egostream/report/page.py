@@ -39,7 +39,7 @@ class Track:
 
 #: The tracks, top to bottom (``video`` only when thumbnails are given).
 TRACKS: tuple[Track, ...] = (
-    Track("video", "video", "#000000", 0.8),
+    Track("video", "video", "#000000", 0.6),
     Track("mq", "moments (MQ)", "#9467bd", 1.0),
     Track("ar", "action (AR)", "#1f77b4", 0.8),
     Track("lta", "next actions (LTA)", "#1f77b4", 1.3),

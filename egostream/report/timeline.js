@@ -217,7 +217,7 @@
       const step = thumbs.length > 1 ? thumbs[1].time_s - thumbs[0].time_s : end;
       for (const thumb of thumbs) {
         result.images.push({source: thumb.src, xref: "x", yref: videoTrack.axis, x: thumb.time_s - step / 2, y: 1,
-                            sizex: step, sizey: 1, xanchor: "left", yanchor: "top", sizing: "contain",
+                            sizex: step, sizey: 1, xanchor: "left", yanchor: "top", sizing: "stretch",
                             layer: "above"});
       }
     }
