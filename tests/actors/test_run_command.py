@@ -121,3 +121,43 @@ def test_run_publishes_every_window_to_a_subscriber_with_a_stalled_one_connected
     written = read_results(tmp_path / "out.msgpack").results
     assert report.results == len(written) == server.published
     assert [(r.window_index, r.rows, r.ar) for r in received] == [(r.window_index, r.rows, r.ar) for r in written]
+
+
+def test_run_serve_publishes_on_the_named_port_and_serves_the_live_page(video: Path, checkpoint: Path,
+                                                                         tmp_path: Path) -> None:
+    from urllib.request import urlopen
+
+    from egostream.errors import InputError
+    from tests.io.video_factory import free_tcp_port
+
+    port = free_tcp_port()
+    out = tmp_path / "out.msgpack"
+    argv = ["run", str(video), "--checkpoint", str(checkpoint), *EXTRACTOR, "--out", str(out), "--local",
+            "--no-table", "--stream-config", str(_stream_config(tmp_path)), "--serve", f"127.0.0.1:{port}"]
+    codes: list[int] = []
+    runner = threading.Thread(target=lambda: codes.append(main(argv)), daemon=True)
+    received: list[WindowResult] = []
+
+    def listen() -> None:  # subscribes as soon as the server is up, until the stream ends
+        while runner.is_alive():
+            try:
+                received.extend(egostream.subscribe(f"ws://127.0.0.1:{port}/ws"))
+                return
+            except InputError:
+                threading.Event().wait(0.05)
+
+    runner.start()
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    page = ""
+    while not page and runner.is_alive():
+        try:
+            page = urlopen(f"http://127.0.0.1:{port}/", timeout=5).read().decode()
+        except OSError:
+            threading.Event().wait(0.05)
+    runner.join(timeout=300)
+    listener.join(timeout=30)
+    assert codes == [0] and '"mode":"live"' in page
+    written = [r.window_index for r in read_results(out).results]
+    # what the subscriber got is every window from the one after it connected on, in order
+    assert received and [r.window_index for r in received] == written[len(written) - len(received):]
