@@ -20,7 +20,7 @@ from egostream.io.result_server import ResultServer, parse_bind
 from egostream.io.sinks import read_results
 from egostream.report.page import build_page
 from egostream.stream.schema import WindowResult, decode_payload
-from tests.report.chromium import launch
+from tests.report.chromium import launch, needs_chromium
 from tests.report.synthetic_stream import SyntheticStream
 
 PUBLISHED = 400
@@ -122,7 +122,8 @@ def test_the_live_page_is_served_and_404_elsewhere() -> None:
             urlopen(server.page_url + "nothing", timeout=10)
 
 
-@pytest.mark.browser
+@needs_chromium[0]
+@needs_chromium[1]
 def test_the_live_page_in_chromium_draws_the_windows_it_receives(synthetic_stream: SyntheticStream,
                                                                  tmp_path: Path) -> None:
     windows = _windows(synthetic_stream, 30)

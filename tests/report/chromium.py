@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-__all__ = ["chromium_binary", "require_chromium", "PageLoad", "load_page", "screenshot", "launch", "FLAGS"]
+__all__ = ["chromium_binary", "require_chromium", "needs_chromium", "MISSING", "PageLoad", "load_page", "screenshot", "launch", "FLAGS"]
 
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
@@ -33,12 +33,19 @@ def chromium_binary() -> str | None:
     return None
 
 
+MISSING = "headless Chromium is not installed (apt-get install -y chromium; .ci/run installs it)"
+
+
 def require_chromium() -> str:
     """The Chromium binary, or a skip that says how to get one."""
     binary = chromium_binary()
     if binary is None:
-        pytest.skip("headless Chromium is not installed (apt-get install -y chromium; .ci/run installs it)")
+        pytest.skip(MISSING)
     return binary
+
+
+#: Marks of a page test: ``browser``, and skipped (before its fixtures are built) when Chromium is missing.
+needs_chromium = [pytest.mark.browser, pytest.mark.skipif(chromium_binary() is None, reason=MISSING)]
 
 
 def launch(url: str, *extra: str, window: tuple[int, int] = WINDOW) -> tuple[list[str], str]:

@@ -9,11 +9,11 @@ from PIL import Image
 from egostream.io.sinks import read_results
 from egostream.report import write_report
 from egostream.report.page import PALETTE, TRACKS, TRUTH_COLOR
-from tests.report.chromium import load_page, screenshot
+from tests.report.chromium import load_page, needs_chromium, screenshot
 from tests.report.synthetic_stream import SyntheticStream
 from tests.report.test_build import colour_pixels
 
-pytestmark = pytest.mark.browser
+pytestmark = needs_chromium
 COLOR = {track.key: track.color for track in TRACKS}
 
 
