@@ -3,7 +3,6 @@ track's marks inside that track's area (the page reports the areas' pixel boxes 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from egostream.io.sinks import read_results
