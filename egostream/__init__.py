@@ -44,6 +44,9 @@ _PUBLIC: dict[str, str] = {
     "LabelNames": "egostream.stream.labels",
     "open_sink": "egostream.io.sinks",
     "read_results": "egostream.io.sinks",
+    "subscribe": "egostream.io.result_client",
+    "ResultServer": "egostream.io.result_server",
+    "write_report": "egostream.report.build",
     # video in
     "open_source": "egostream.io.sources",
     "build_extractor": "egostream.backbone.extractors",

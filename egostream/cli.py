@@ -122,19 +122,72 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _split_run_items(items: Sequence[str]) -> tuple[list[str], list[str]]:
+    """``run``'s positionals: sources (files, cameras, URLs) and ``key=value`` stream overrides (an item with ``=``
+    that is neither a URL nor an existing file)."""
+    sources, overrides = [], []
+    for item in items:
+        if "=" in item and "://" not in item and not Path(item).exists():
+            overrides.append(item)
+        else:
+            sources.append(item)
+    if not sources:
+        raise InputError(None, "SOURCE", "run needs at least one video file, camera or URL")
+    return sources, overrides
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
-    from egostream.actors.commands import run_stream
+    from egostream.actors.commands import run_sources
     from egostream.actors.perception import checkpoint_paths
     from egostream.stream.config import load_stream_config
 
-    report = run_stream(args.source, checkpoint_paths(args.checkpoint), args.extractor, str(args.out),
-                        extractor_options=apply_overrides({}, [*args.overrides, *args.extractor_options]),
-                        format=args.format,
-                        stream_config=load_stream_config(args.stream_config or None),
-                        backend="local" if args.local else "ray", ray_address=args.ray_address,
-                        extractor_gpus=args.extractor_gpus, window_frames=args.window_frames,
-                        decoder_backend=args.decoder, live_table=not args.no_table)
-    json.dump(report.as_dict(), sys.stdout, sort_keys=True)
+    sources, overrides = _split_run_items([*args.sources, *args.overrides])
+    stream_config = load_stream_config(args.stream_config or None, overrides)
+    suffix = ".jsonl" if args.format == "jsonl" else ".msgpack"
+    if len(sources) > 1:
+        from egostream.actors.commands import stream_id_of
+
+        outs = [args.out / f"{stream_id_of(source)}{suffix}" for source in sources]
+        reports = [args.out / stream_id_of(source) for source in sources]
+    else:
+        outs, reports = [args.out], [args.report] if args.report is not None else [None]
+    server = None
+    if args.serve is not None:
+        from egostream.io.result_server import ResultServer, parse_bind
+        from egostream.report.page import build_page
+
+        host, port = parse_bind(args.serve)
+        server = ResultServer(host, port, page=build_page([], mode="live", title="egostream run (live)")).start()
+        sys.stderr.write(f"egostream run: windows on {server.url}, live page {server.page_url}\n")
+    try:
+        results = run_sources(sources, checkpoint_paths(args.checkpoint), args.extractor, [str(out) for out in outs],
+                              extractor_options=apply_overrides({}, args.extractor_options), format=args.format,
+                              stream_config=stream_config, backend="local" if args.local else "ray",
+                              ray_address=args.ray_address, extractor_gpus=args.extractor_gpus,
+                              window_frames=args.window_frames, decoder_backend=args.decoder,
+                              live_table=not args.no_table, backpack=str(args.backpack) if args.backpack else None,
+                              server=server)
+    finally:
+        if server is not None:
+            server.close()
+    summaries = []
+    for report, out, report_dir in zip(results, outs, reports):
+        summary = {**report.as_dict(stream_config.row_period_s), "out": str(out)}
+        if report_dir is not None:
+            from egostream.report import write_report
+
+            summary["report"] = str(write_report(out, report_dir).page)
+        summaries.append(summary)
+    json.dump(summaries[0] if len(sources) == 1 else {"streams": summaries}, sys.stdout, sort_keys=True)
+    sys.stdout.write("\n")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from egostream.report import write_report
+
+    summary = write_report(args.results, args.out, annotations=args.annotations, video=args.video)
+    json.dump(summary.as_dict(), sys.stdout, sort_keys=True)
     sys.stdout.write("\n")
     return 0
 
@@ -288,28 +341,48 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--protocol", default="hier-egopack", choices=PROTOCOLS)
     b.add_argument("--batch-size", type=int, default=8, help="AR clips per batch (the authors' 8)")
 
-    p = command("run", "Stream a video file, camera or network URL through decode -> extract -> engine -> sink "
-                       "(Ray actors) into a result file; live table on the terminal, final report as JSON.", _cmd_run)
-    p.add_argument("source", help="video file, /dev/videoN camera, or rtsp/udp/http URL")
+    p = command("run", "Stream video files, cameras or network URLs through decode -> extract -> engine -> sink "
+                       "(Ray actors; several sources run as parallel pipelines) into result files; live table on the "
+                       "terminal, final report as JSON.", _cmd_run)
+    p.add_argument("sources", nargs="+", metavar="SOURCE",
+                   help="video file, /dev/videoN camera, or rtsp/udp/http URL (several: one pipeline each); "
+                        "key=value items among them are StreamConfig overrides (emit_every_s=1, readouts.ar_span_s=2)")
     p.add_argument("--checkpoint", required=True, action="append", metavar="[TASK=]CKPT",
                    help="checkpoint for every task, or TASK=CKPT for one task (repeatable)")
     p.add_argument("--extractor", required=True,
                    help="registered feature extractor (omnivore, egovlp, open_clip, torchscript, ...)")
-    p.add_argument("--extractor-option", dest="extractor_options", action="append", default=[], metavar="key=value",
+    p.add_argument("--extractor-option", dest="extractor_options", action="append", default=[],
+                   metavar="key=value",
                    help="extractor option, e.g. weights=swinL_In21k_checkpoint.torch device=cuda (repeatable)")
-    p.add_argument("--out", required=True, type=Path, help="result file (msgpack frames or JSONL)")
+    p.add_argument("--out", required=True, type=Path,
+                   help="result file (msgpack frames or JSONL); with several sources a folder: <id>.msgpack and the "
+                        "report <id>/report.html of each (id: the file name without its suffix)")
     p.add_argument("--format", default="msgpack", choices=("msgpack", "jsonl"))
     p.add_argument("--stream-config", type=Path, default=None,
-                   help="StreamConfig YAML (default: configs/stream/default.yaml)")
+                   help="StreamConfig YAML (default: the StreamConfig defaults, as configs/stream/default.yaml)")
+    p.add_argument("--backpack", type=Path, default=None,
+                   help="backpack file (egostream backpack build): the nearest prototypes as evidence in every window")
+    p.add_argument("--serve", default=None, metavar="HOST:PORT",
+                   help="publish every window over WebSocket (ws://HOST:PORT/ws, msgpack; egostream.subscribe) with a "
+                        "live page at http://HOST:PORT/; PORT alone binds 127.0.0.1")
+    p.add_argument("--report", type=Path, default=None, metavar="DIR",
+                   help="one source: also write the report (egostream report) of the result file into DIR")
     p.add_argument("--window-frames", type=int, default=None,
                    help="frames per window (default: the extractor's own, omnivore 32, else 16)")
     p.add_argument("--decoder", default="pyav", choices=("pyav", "decord"), help="decoder of video files")
     p.add_argument("--ray-address", default=None, metavar="ADDR", help="Ray cluster to join (default: a local one)")
     p.add_argument("--local", action="store_true", help="run every stage in this process instead of Ray actors")
-    p.add_argument("--extractor-gpus", type=float, default=0.0, help="GPUs reserved by the extractor actor")
+    p.add_argument("--extractor-gpus", type=float, default=0.0, help="GPUs reserved by each extractor actor")
     p.add_argument("--no-table", action="store_true", help="no live table (only the final JSON report)")
-    p.add_argument("overrides", nargs="*", metavar="key=value",
-                   help="extractor options, e.g. checkpoint=ViT-B-16.pt device=cuda dim=32")
+    p.set_defaults(overrides=[])
+
+    p = command("report", "Turn a result file (msgpack or JSONL) into a self-contained HTML timeline (report.html, "
+                          "plotly.js embedded, works offline) and PNGs; prints what it wrote as JSON.", _cmd_report)
+    p.add_argument("results", type=Path, metavar="RESULTS", help="result file of run or replay --stream")
+    p.add_argument("--out", required=True, type=Path, help="output folder (report.html, timeline.png, <track>.png)")
+    p.add_argument("--annotations", type=Path, default=None, metavar="ANN",
+                   help="Ego4D data root (annotations/v1/...): the ground truth drawn under each track")
+    p.add_argument("--video", type=Path, default=None, help="the streamed video: thumbnails on a video track")
 
     p = command("extract", "Extract features of videos in the Ego4D layout: one <video_uid>.pt [T, D] per video, "
                            "written atomically, resumable; spread over a Ray cluster with --ray-address.",

@@ -10,6 +10,7 @@ against the field's type, so ``depth=eight`` fails with a message naming the key
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -117,12 +118,18 @@ def _coerce(value: Any, annotation: Any, key: str, source: str | None) -> Any:
     return value
 
 
+@functools.cache
+def _fields_of(cls: type) -> tuple[dict[str, Any], frozenset[str]]:
+    """The resolved type hints and init field names of a dataclass (cached: resolving hints is the slow part of
+    reading a record with hundreds of nested dataclasses)."""
+    return get_type_hints(cls), frozenset(f.name for f in dataclasses.fields(cls) if f.init)
+
+
 def from_dict(cls: type[C], data: Mapping[str, Any], *, source: str | None = None, prefix: str = "") -> C:
     """Build ``cls`` from a mapping, checking every key and type; unknown keys are an error."""
     if not dataclasses.is_dataclass(cls):
         raise TypeError(f"{cls!r} is not a dataclass")
-    hints = get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls) if f.init}
+    hints, names = _fields_of(cls)
     unknown = sorted(set(data) - names)
     if unknown:
         raise InputError(source, prefix + unknown[0], f"unknown key; {cls.__name__} has: {', '.join(sorted(names))}")

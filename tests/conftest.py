@@ -1,5 +1,6 @@
 """Shared pytest fixtures. Tests that need a Ray cluster use the one ``ray_cluster`` fixture defined here; the kernels'
-backend fixtures (``kernel_backend``, ``device_backend``) come from the plugin ``tests.kernels.device_backends``."""
+backend fixtures (``kernel_backend``, ``device_backend``) come from the plugin ``tests.kernels.device_backends``, the
+real synthetic stream of the report and server tests (``synthetic_stream``) from ``tests.report.synthetic_stream``."""
 from __future__ import annotations
 
 import os
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.kernels.device_backends"]
+pytest_plugins = ["tests.kernels.device_backends", "tests.report.synthetic_stream"]
 
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 _RAY = Path(sys.executable).with_name("ray")

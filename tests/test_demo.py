@@ -65,6 +65,14 @@ def test_every_artefact_exists(demo: tuple[DemoConfig, DemoReport]) -> None:
     assert json.loads(paths.metrics.read_text()) == report.metrics
 
 
+def test_the_demo_ends_with_the_report_of_the_streamed_video(demo: tuple[DemoConfig, DemoReport]) -> None:
+    _, report = demo
+    windows = len(read_results(report.step("stream").summary["results_file"]).results)
+    assert report.page == DemoPaths(report.out).report / "report.html" and report.page.is_file()
+    assert report.page.read_text().count('"window_index":') == windows > 0
+    assert (report.page.parent / "timeline.png").is_file() and (report.page.parent / "video.png").is_file()
+
+
 def test_the_stream_file_reads_back_complete(demo: tuple[DemoConfig, DemoReport]) -> None:
     cfg, report = demo
     stream = report.step("stream").summary

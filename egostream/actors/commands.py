@@ -1,18 +1,20 @@
 """What ``egostream run`` and ``egostream extract`` do, behind the CLI's argument parsing.
 
 :func:`run_stream` wires one source through decode → extract → engine → sink as Ray actors (or in this process),
-showing a live table of the stream (rich) and returning the final report. :func:`extract_features` spreads videos
+showing a live table of the stream (rich) and returning the final report; :func:`run_sources` runs several sources
+as parallel pipelines, one result file each. :func:`extract_features` spreads videos
 over the cluster, one ``<video_uid>.pt`` each (:mod:`egostream.actors.extraction`).
 """
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
@@ -20,10 +22,11 @@ from egostream.actors.batch import BatchItem, BatchReport, run_batch
 from egostream.actors.extraction import FeatureExtractionJob, extraction_items, find_videos
 from egostream.actors.perception import (EmitterEngineFactory, ExtractorSpec, ResultFileFactory, VideoWindows,
                                          annotate_latency, checkpoint_feature_name)
-from egostream.actors.pipeline import Emitted, PipelineConfig, StreamPipeline, StreamReport
+from egostream.actors.pipeline import Emitted, PipelineConfig, StreamPipeline, StreamReport, run_streams
 from egostream.errors import InputError
 
-__all__ = ["run_stream", "extract_features", "extractor_window_frames", "replay_on_cluster", "ReplayTaskJob",
+__all__ = ["run_stream", "run_sources", "stream_id_of", "extract_features", "extractor_window_frames",
+           "replay_on_cluster", "ReplayTaskJob",
            "stream_table"]
 
 _ROW_PERIOD_S = 16 / 30
@@ -48,50 +51,105 @@ def stream_table(report: StreamReport, last: Any | None) -> Table:
     return table
 
 
-def run_stream(source: str, checkpoints: str | Mapping[str, str], extractor: str, out: str, *,
-               extractor_options: Mapping[str, Any] | None = None, format: str = "msgpack",
-               stream_config: Any = None, backend: str = "ray", ray_address: str | None = None,
-               extractor_gpus: float = 0.0, window_frames: int | None = None, decoder_backend: str = "pyav",
-               live_table: bool = True, console: Console | None = None) -> StreamReport:
-    """Stream ``source`` (file, camera or network URL) through the model of ``checkpoints`` into ``out``.
+def stream_id_of(source: str) -> str:
+    """A source's stream id: the file name without its suffix (the Ego4D video uid of ``<uid>.mp4``)."""
+    return os.path.splitext(os.path.basename(source.rstrip("/")))[0] or source
 
-    The model is loaded here first so that a missing checkpoint or an extractor of the wrong width or feature set
-    fails before any actor starts. ``window_frames`` defaults to the extractor's own (Omnivore 32, else 16).
-    ``backend="ray"`` joins ``ray_address`` (``None``: a local Ray instance).
-    """
+
+def _publisher(server: Any, latest: list[Any]) -> Callable[[Emitted], None]:
+    """``on_result``: remember the newest result for the table and publish it (with the pipeline's stage times
+    as the sink writes them) on ``server`` when there is one."""
+
+    def on_result(emitted: Emitted) -> None:
+        latest[0] = emitted.result
+        if server is not None:
+            server.publish(annotate_latency(emitted.result, {
+                **emitted.stage_ms, "end_to_end_ms": 1e3 * (time.time() - emitted.received_s)}))
+
+    return on_result
+
+
+def _prepare_model(checkpoints: str | Mapping[str, str], extractor: str, extractor_options: Mapping[str, Any],
+                   backpack: str | None, window_frames: int | None) -> tuple[int, ExtractorSpec, int]:
+    """Load the model, the extractor and the backpack once before anything starts, so that a missing checkpoint,
+    an extractor of the wrong width or feature set or a bad backpack fail fast; returns the feature width, the
+    extractor and its frames per window (:func:`extractor_window_frames`)."""
     from egostream.model import ModelBundle
 
     spec = dict(checkpoints) if isinstance(checkpoints, Mapping) else checkpoints
-    feature_dim = ModelBundle.from_checkpoints(spec).feature_dim
+    bundle = ModelBundle.from_checkpoints(spec)
     first_checkpoint = next(iter(spec.values())) if isinstance(spec, dict) else spec
-    extractor_spec = ExtractorSpec(extractor, dict(extractor_options or {}), feature_dim, str(first_checkpoint),
+    extractor_spec = ExtractorSpec(extractor, dict(extractor_options), bundle.feature_dim, str(first_checkpoint),
                                    checkpoint_feature_name(first_checkpoint))
     built = extractor_spec()  # fail fast: unknown extractor, missing weights, wrong width or feature set
     if getattr(built, "samples_whole_video", False):
         raise InputError(None, "sampling", f"the {extractor} extractor's sampling reads a whole video first: use it "
                                            "with `egostream extract`, and stream with its window sampling")
-    windows = VideoWindows(source, extractor_window_frames(built, window_frames), 16, decoder_backend)
-    stream_id = os.path.splitext(os.path.basename(source.rstrip("/")))[0] or source
+    if backpack is not None:
+        from egostream.backpack.prototypes import Backpack
+        from egostream.stream.readouts import EvidenceReader
+
+        EvidenceReader.from_bundle(bundle, Backpack.load(backpack), 1)
+    return bundle.feature_dim, extractor_spec, extractor_window_frames(built, window_frames)
+
+
+def run_stream(source: str, checkpoints: str | Mapping[str, str], extractor: str, out: str, *,
+               extractor_options: Mapping[str, Any] | None = None, format: str = "msgpack",
+               stream_config: Any = None, backend: str = "ray", ray_address: str | None = None,
+               extractor_gpus: float = 0.0, window_frames: int | None = None, decoder_backend: str = "pyav",
+               live_table: bool = True, console: Console | None = None, backpack: str | None = None,
+               server: Any = None) -> StreamReport:
+    """Stream ``source`` (file, camera or network URL) through the model of ``checkpoints`` into ``out``.
+
+    The model is loaded here first so that a missing checkpoint or an extractor of the wrong width or feature set
+    fails before any actor starts. ``window_frames`` defaults to the extractor's own (Omnivore 32, else 16).
+    ``backend="ray"`` joins ``ray_address`` (``None``: a local Ray instance). ``backpack`` adds the prototype
+    evidence to every window; ``server`` (a started :class:`~egostream.io.result_server.ResultServer`) publishes
+    every window as it is written.
+    """
+    return run_sources([source], checkpoints, extractor, [out], extractor_options=extractor_options, format=format,
+                       stream_config=stream_config, backend=backend, ray_address=ray_address,
+                       extractor_gpus=extractor_gpus, window_frames=window_frames, decoder_backend=decoder_backend,
+                       live_table=live_table, console=console, backpack=backpack, server=server)[0]
+
+
+def run_sources(sources: Sequence[str], checkpoints: str | Mapping[str, str], extractor: str, outs: Sequence[str],
+                *, extractor_options: Mapping[str, Any] | None = None, format: str = "msgpack",
+                stream_config: Any = None, backend: str = "ray", ray_address: str | None = None,
+                extractor_gpus: float = 0.0, window_frames: int | None = None, decoder_backend: str = "pyav",
+                live_table: bool = True, console: Console | None = None, backpack: str | None = None,
+                server: Any = None) -> list[StreamReport]:
+    """Stream every source into its result file (``outs[i]``) as parallel pipelines, each with its own four stage
+    actors (:func:`~egostream.actors.pipeline.run_streams`); returns their reports in order. The stream id of each
+    is its file name without the suffix; two sources with the same id are refused."""
+    if len(sources) != len(outs):
+        raise ValueError("one output per source")
+    ids = [stream_id_of(source) for source in sources]
+    repeated = sorted({stream for stream in ids if ids.count(stream) > 1})
+    if repeated:
+        raise InputError(None, "SOURCE", f"two sources have the same stream id {repeated[0]!r} (the file name)")
+    feature_dim, extractor_spec, window_frames = _prepare_model(checkpoints, extractor, extractor_options or {},
+                                                               backpack, window_frames)
     console = console or Console(stderr=True)
-    latest: list[Any] = [None]
-
-    def remember(emitted: Emitted) -> None:
-        latest[0] = emitted.result
-
+    latest: list[list[Any]] = [[None] for _ in sources]
     owns_ray = False
     if backend == "ray":
         from egostream.actors.ray_stages import connect
 
         owns_ray = connect(ray_address)
     try:
-        pipeline = StreamPipeline.from_factories(
-            windows, extractor_spec, EmitterEngineFactory(checkpoints, stream_id, stream_config, feature_dim),
-            ResultFileFactory(out, format), live=windows.live, backend=backend, config=PipelineConfig(),
-            name=stream_id, on_result=remember, annotate=annotate_latency,
-            actor_options={"extract": {"num_gpus": extractor_gpus}} if extractor_gpus else None)
+        pipelines = []
+        for source, out, stream_id, last in zip(sources, outs, ids, latest):
+            windows = VideoWindows(source, window_frames, 16, decoder_backend)
+            pipelines.append(StreamPipeline.from_factories(
+                windows, extractor_spec,
+                EmitterEngineFactory(checkpoints, stream_id, stream_config, feature_dim, backpack),
+                ResultFileFactory(out, format), live=windows.live, backend=backend, config=PipelineConfig(),
+                name=stream_id, on_result=_publisher(server, last), annotate=annotate_latency,
+                actor_options={"extract": {"num_gpus": extractor_gpus}} if extractor_gpus else None))
         if not live_table:
-            return pipeline.run()
-        return _run_with_table(pipeline, latest, console)
+            return run_streams(pipelines)
+        return _run_with_table(pipelines, latest, console)
     finally:
         if owns_ray:
             import ray
@@ -99,14 +157,19 @@ def run_stream(source: str, checkpoints: str | Mapping[str, str], extractor: str
             ray.shutdown()
 
 
-def _run_with_table(pipeline: StreamPipeline, latest: list[Any], console: Console) -> StreamReport:
+def _run_with_table(pipelines: Sequence[StreamPipeline], latest: Sequence[list[Any]],
+                    console: Console) -> list[StreamReport]:
     outcome: dict[str, Any] = {}
 
     def body() -> None:
         try:
-            outcome["report"] = pipeline.run()
+            outcome["reports"] = run_streams(pipelines)
         except BaseException as error:
             outcome["error"] = error
+
+    def view() -> Group:
+        return Group(*(stream_table(pipeline.snapshot_report(), last[0])
+                       for pipeline, last in zip(pipelines, latest)))
 
     worker = threading.Thread(target=body, daemon=True)
     with Live(console=console, refresh_per_second=4, transient=False) as live:
@@ -114,14 +177,15 @@ def _run_with_table(pipeline: StreamPipeline, latest: list[Any], console: Consol
         try:
             while worker.is_alive():
                 worker.join(timeout=0.25)
-                live.update(stream_table(pipeline.snapshot_report(), latest[0]))
+                live.update(view())
         except KeyboardInterrupt:
-            pipeline.stop()
+            for pipeline in pipelines:
+                pipeline.stop()
             worker.join()
-        live.update(stream_table(pipeline.snapshot_report(), latest[0]))
+        live.update(view())
     if "error" in outcome:
         raise outcome["error"]
-    return outcome["report"]
+    return outcome["reports"]
 
 
 def extractor_window_frames(extractor: Any, requested: int | None) -> int:

@@ -125,12 +125,15 @@ class EmitterEngine:
 @dataclass(frozen=True)
 class EmitterEngineFactory:
     """Loads the model from ``checkpoints`` (one path, or ``{task: path}``) and builds an :class:`EmitterEngine`.
-    ``stream_config`` is a :class:`~egostream.stream.config.StreamConfig` (default settings when ``None``)."""
+    ``stream_config`` is a :class:`~egostream.stream.config.StreamConfig` (default settings when ``None``);
+    ``backpack`` a backpack file (``egostream backpack build``) whose nearest prototypes every window reports as its
+    ``evidence`` (none without it)."""
 
     checkpoints: str | Mapping[str, str]
     stream_id: str = "stream"
     stream_config: Any = None
     feature_dim: int | None = None
+    backpack: str | None = None
 
     def __call__(self) -> EmitterEngine:
         from egostream.model import ModelBundle
@@ -141,7 +144,14 @@ class EmitterEngineFactory:
         spec = dict(self.checkpoints) if isinstance(self.checkpoints, Mapping) else self.checkpoints
         bundle = ModelBundle.from_checkpoints(spec, feature_dim=self.feature_dim).eval()
         config = self.stream_config if self.stream_config is not None else StreamConfig()
-        return EmitterEngine(WindowEmitter(bundle, config, names=LabelNames.ego4d(), stream_id=self.stream_id))
+        evidence = None
+        if self.backpack is not None:
+            from egostream.backpack.prototypes import Backpack
+            from egostream.stream.readouts import EvidenceReader
+
+            evidence = EvidenceReader.from_bundle(bundle, Backpack.load(self.backpack), config.readouts.evidence_k)
+        return EmitterEngine(WindowEmitter(bundle, config, names=LabelNames.ego4d(), evidence=evidence,
+                                           stream_id=self.stream_id))
 
 
 def annotate_latency(result: Any, latency_ms: Mapping[str, float]) -> Any:

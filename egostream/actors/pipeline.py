@@ -18,10 +18,13 @@ the engine emits it; the sink is the commit point.
   at that sequence number, so no result is lost or written twice.
 
 Windows dropped by a live source leave gaps in the row indices; the supervisor fills each gap by repeating the last
-feature row (counted as ``filled``) so that row ``i`` always sits at stream time ``i × row_period_s``.
+feature row (counted as ``filled``) so that row ``i`` always sits at stream time ``i × row_period_s``; a result
+that has a ``filled`` field and a ``rows`` count (a :class:`~egostream.stream.schema.WindowResult`) is marked
+``filled=True`` when a refilled row lies between the previous result's ``rows`` and its own.
 """
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -123,6 +126,7 @@ class StreamPipeline:
         self._supports_snapshot = False
         self._engine_needs_restore = False
         self._dropped_before_restart = 0
+        self._filled_rows: list[int] = []  # indices of refilled rows not yet covered by an emitted result
 
     @classmethod
     def from_factories(cls, source_factory: Callable[[], Any], extractor_factory: Callable[[], Any],
@@ -267,13 +271,13 @@ class StreamPipeline:
                 stage_ms = {"decode_ms": 1e3 * max(packet.decode_s for packet in packets),
                             "extract_ms": 1e3 * extract_s, "engine_ms": 1e3 * engine_s}
                 for result in results:
-                    self._emitted.put(Emitted(emitted, result, received_s, stage_ms))
+                    self._emitted.put(Emitted(emitted, self._mark_filled(result), received_s, stage_ms))
                     emitted += 1
                 recoveries = self._checkpoint(rows, emitted, recoveries)
             if self._failure is None:
                 results, recoveries = self._call_engine("finish", (), emitted, recoveries)
                 for result in results:
-                    self._emitted.put(Emitted(emitted, result, time.time(), {}))
+                    self._emitted.put(Emitted(emitted, self._mark_filled(result), time.time(), {}))
                     emitted += 1
         finally:
             self._emitted.close()
@@ -290,10 +294,22 @@ class StreamPipeline:
                 filler = last_row if last_row is not None else torch.zeros_like(row)
                 parts.append(filler.expand(gap, -1))
                 self.report.filled += gap
+                self._filled_rows.extend(range(next_row, packet.index))
             parts.append(row[None])
             next_row, last_row = packet.index + 1, row
         assert last_row is not None
         return torch.cat(parts), next_row, last_row
+
+    def _mark_filled(self, result: Any) -> Any:
+        """``result`` with ``filled=True`` when a refilled row lies before its ``rows`` (and after the previous
+        result's); results without a ``filled`` dataclass field pass unchanged."""
+        rows = getattr(result, "rows", None)
+        if not isinstance(rows, int) or not dataclasses.is_dataclass(result) or not any(
+                f.name == "filled" for f in dataclasses.fields(result)):
+            return result
+        covered = [index for index in self._filled_rows if index < rows]
+        self._filled_rows = [index for index in self._filled_rows if index >= rows]
+        return dataclasses.replace(result, filled=True) if covered else result
 
     def _call_engine(self, method: str, args: tuple[Any, ...], emitted: int,
                      recoveries: int) -> tuple[list[Any], int]:

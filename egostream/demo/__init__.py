@@ -24,6 +24,8 @@ each (settings in :mod:`egostream.demo.config`, orchestration in :mod:`egostream
 :func:`run_demo` runs the steps in order. It is deterministic (every draw is seeded, torch runs on one thread) and
 resumable: a finished step leaves ``OUT/steps/<step>.json`` and is reused by the next run (``force=True`` starts
 afresh); an interrupted step resumes where its own machinery can (feature files, training epochs, replayed tasks).
+Then the streamed windows become the timeline report (:func:`egostream.report.write_report`, with the ground truth
+and the video's thumbnails) in ``OUT/report/`` (:func:`write_demo_report`), and its path is printed.
 """
 from __future__ import annotations
 
@@ -33,9 +35,9 @@ from egostream.demo.features import extract
 from egostream.demo.training import train_model
 from egostream.demo.streaming import held_out_video, stream_held_out, window_truth
 from egostream.demo.scoring import evaluate
-from egostream.demo.runner import STEPS, DemoReport, StepResult, metrics_table, run_demo
+from egostream.demo.runner import STEPS, DemoReport, StepResult, metrics_table, run_demo, write_demo_report
 
 __all__ = ["DemoConfig", "DemoPaths", "DemoReport", "FrameLabels", "StepResult", "DEFAULT_DEMO_CONFIG", "STEPS",
            "load_demo_config", "frame_labels", "render_labelled_frames", "synthesize", "extract", "train_model",
-           "stream_held_out", "evaluate", "run_demo", "held_out_video", "window_truth", "metrics_table",
-           "HEADLINE_METRICS"]
+           "stream_held_out", "evaluate", "run_demo", "write_demo_report", "held_out_video", "window_truth",
+           "metrics_table", "HEADLINE_METRICS"]

@@ -178,7 +178,12 @@ class DemoPaths:
     def features(self, name: str) -> Path:
         return Ego4dLayout(self.data).features_dir(name)
 
+    @property
+    def report(self) -> Path:
+        """The timeline report of the streamed video (``report.html`` and PNGs)."""
+        return self.root / "report"
+
     def owned(self) -> tuple[Path, ...]:
         """Everything a run writes (what ``force`` removes; nothing else under ``root`` is touched)."""
         return (self.config, self.data, self.videos, self.train, self.stream, self.replay, self.chance, self.steps,
-                self.metrics)
+                self.metrics, self.report)

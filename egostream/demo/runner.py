@@ -25,7 +25,7 @@ from egostream.errors import InputError
 from egostream.io.atomic import write_json_atomic, write_text_atomic
 from egostream.train.seeding import torch_threads
 
-__all__ = ["STEPS", "StepResult", "DemoReport", "run_demo", "metrics_table"]
+__all__ = ["STEPS", "StepResult", "DemoReport", "run_demo", "write_demo_report", "metrics_table"]
 
 
 STEPS = ("synthesize", "extract", "train", "stream", "evaluate")
@@ -43,10 +43,11 @@ class StepResult:
 
 @dataclass(frozen=True)
 class DemoReport:
-    """What :func:`run_demo` did: each step's result, the final metrics and the output folder."""
+    """What :func:`run_demo` did: each step's result, the final metrics, the output folder and the report page."""
 
     out: Path
     steps: tuple[StepResult, ...]
+    page: Path
 
     @property
     def metrics(self) -> dict[str, Any]:
@@ -92,9 +93,21 @@ def run_demo(cfg: DemoConfig, out: str | PathLike[str] = "demo_out", *, force: b
     with torch_threads(1):
         for number, name in enumerate(STEPS, start=1):
             results[name] = _run_step(number, name, bodies[name], paths, console)
-    report = DemoReport(paths.root, tuple(results[name] for name in STEPS))
+    page = write_demo_report(paths, results["stream"].summary)
+    report = DemoReport(paths.root, tuple(results[name] for name in STEPS), page)
     console.print(metrics_table(report.metrics))
+    console.print(f"report: {page}")
     return report
+
+
+def write_demo_report(paths: DemoPaths, stream: Mapping[str, Any]) -> Path:
+    """The streamed video's timeline report (ground truth under the tracks, thumbnails of the video) in
+    ``OUT/report/``; returns the page's path."""
+    from egostream.report import write_report
+
+    uid = stream["video_uid"]
+    return write_report(stream["results_file"], paths.report, annotations=paths.data,
+                        video=paths.videos / f"{uid}.mp4", title=f"egostream demo: held-out video {uid}").page
 
 
 def _run_step(number: int, name: str, body: Callable[[], dict[str, Any]], paths: DemoPaths,

@@ -190,6 +190,8 @@ class WindowResult:
         plugins: the readouts of plug-in tasks (tasks without a field of their own), by the task's result field,
             as plain maps (the readout dataclass's fields). Written only when not empty, so a stream of the
             built-in tasks has exactly the keys above.
+        filled: True when a row pushed since the previous window was a refill (a live source dropped windows and
+            the pipeline repeated the last row in their place); records written before this field read as False.
     """
 
     stream_id: str
@@ -206,6 +208,7 @@ class WindowResult:
     mq: MomentsReadout | None = None
     evidence: dict[str, tuple[PrototypeMatch, ...]] = field(default_factory=dict)
     plugins: dict[str, Any] = field(default_factory=dict)
+    filled: bool = False
     schema_version: int = SCHEMA_VERSION
     schema: str = SCHEMA_NAME
 

@@ -36,7 +36,8 @@ def _run_argv(video: Path, checkpoint: Path, out: Path, tmp_path: Path, *extra: 
 def test_run_streams_a_file_into_results(video: Path, checkpoint: Path, tmp_path: Path,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "results.jsonl"
-    code, report, _ = _run(capsys, _run_argv(video, checkpoint, out, tmp_path, "--local", "dim=32", "device=cpu"))
+    code, report, _ = _run(capsys, _run_argv(video, checkpoint, out, tmp_path, "--local", "--extractor-option",
+                                             "dim=32", "--extractor-option", "device=cpu"))
     assert code == 0 and report["rows"] == WINDOWS and report["results"] == 5 and report["dropped"] == 0
     assert set(report["latency_ms"]) == {"decode", "extract", "engine", "sink", "end_to_end"}
     results = read_results(out)
@@ -47,7 +48,8 @@ def test_run_streams_a_file_into_results(video: Path, checkpoint: Path, tmp_path
 def test_run_refuses_an_extractor_of_the_wrong_width(video: Path, checkpoint: Path, tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "results.jsonl"
-    code, _, err = _run(capsys, _run_argv(video, checkpoint, out, tmp_path, "--local", "dim=16", "device=cpu"))
+    code, _, err = _run(capsys, _run_argv(video, checkpoint, out, tmp_path, "--local", "--extractor-option",
+                                          "dim=16", "--extractor-option", "device=cpu"))
     assert code == 2 and str(checkpoint) in err and "feature width" in err and "32" in err and "16" in err
     assert not out.exists()
 
@@ -71,7 +73,7 @@ def test_run_and_extract_on_the_cluster(ray_cluster, video: Path, checkpoint: Pa
                                         capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "results.jsonl"
     code, report, _ = _run(capsys, _run_argv(video, checkpoint, out, tmp_path, "--ray-address", ray_cluster.address,
-                                             "dim=32", "device=cpu"))
+                                             "--extractor-option", "dim=32", "--extractor-option", "device=cpu"))
     assert code == 0 and report["rows"] == WINDOWS and report["results"] == 5
     assert [r.window_index for r in read_results(out).results] == list(range(5))
     (tmp_path / "videos").mkdir()

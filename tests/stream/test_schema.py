@@ -38,6 +38,7 @@ def full_result(window_index: int = 3) -> WindowResult:
                                            Moment(30.0, 64.1, Label(0, "x"), 1e-300, 7, 12, False))),
         evidence={"ego4d/ar": (PrototypeMatch(4, verb, noun, -0.5), PrototypeMatch(0, noun, verb, 1.0)),
                   "ego4d/lta": ()},
+        filled=True,
     )
 
 
@@ -89,6 +90,13 @@ def test_msgpack_round_trip_keeps_every_field() -> None:
 def test_json_round_trip_keeps_every_field() -> None:
     result = full_result()
     assert result_from_record(json.loads(json.dumps(result_to_record(result)))) == result
+
+
+def test_a_record_written_before_the_filled_flag_reads_as_not_filled() -> None:
+    record = result_to_record(full_result())
+    del record["filled"]
+    old = decode_payload(msgpack.packb(record, use_bin_type=True))
+    assert old.filled is False and old == dataclasses.replace(full_result(), filled=False)
 
 
 def test_version_is_the_first_key_on_the_wire() -> None:
