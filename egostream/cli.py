@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -413,6 +414,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     from egostream.plugins import load_plugins
 
+    # torch_geometric scripts a helper at import time; torch >= 2.10 warns about that on every command. The warning
+    # is about PyG's code, not the user's input, so it is silenced for the command line only.
+    warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=FutureWarning)
     try:
         load_plugins()
     except InputError as err:

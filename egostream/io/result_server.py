@@ -159,7 +159,7 @@ class ResultServer:
         for subscriber in self._subscribers:
             if subscriber.stats.format == "json":
                 if text is None:
-                    from egostream.report.page import json_safe
+                    from egostream.stream.schema import json_safe
 
                     text = json.dumps(json_safe(record), separators=(",", ":"), allow_nan=False)
                 message: Any = text

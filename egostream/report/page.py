@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import html
 import json
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from importlib import resources
@@ -18,10 +17,10 @@ from typing import Any, Literal
 
 from egostream.report.thumbnails import Thumbnail
 from egostream.report.truth import GroundTruth
-from egostream.stream.schema import WindowResult, result_to_record
+from egostream.stream.schema import WindowResult, json_safe, result_to_record
 
 __all__ = ["Track", "TRACKS", "PALETTE", "TRUTH_COLOR", "PNR_COLOR", "FILLED_COLOR", "PageOptions", "build_page",
-           "page_record", "json_safe"]
+           "page_record"]
 
 PageMode = Literal["static", "live"]
 
@@ -62,18 +61,6 @@ class PageOptions:
     height: int = 900
     evidence_rows: int = 200
     live_refresh_ms: int = 250
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` with every NaN or infinite float replaced by ``None`` (JSON has no NaN; OSCC over an empty span
-    is NaN)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {key: json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(item) for item in value]
-    return value
 
 
 def page_record(result: WindowResult) -> dict[str, Any]:

@@ -17,6 +17,7 @@ A stream of results is a sequence of frames, each a 4-byte big-endian payload le
 """
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,8 +33,7 @@ __all__ = [
     "Span", "Label", "ScoredLabel", "Action", "ScoredAction", "PrototypeMatch", "Moment",
     "ActionReadout", "AnticipationReadout", "StateChangeReadout", "KeyframeReadout", "MomentsReadout",
     "WindowResult",
-    "result_to_record", "result_from_record", "encode_frame", "decode_payload",
-]
+    "result_to_record", "result_from_record", "encode_frame", "decode_payload", "json_safe"]
 
 SCHEMA_NAME = "egostream.window_result"
 #: Version of the record layout. A reader refuses records of a newer version than it knows.
@@ -262,3 +262,15 @@ def decode_payload(payload: bytes, source: str | None = None) -> WindowResult:
     except (msgpack.ExtraData, msgpack.FormatError, msgpack.StackError, ValueError) as error:
         raise InputError(source, None, f"not a msgpack map ({type(error).__name__}: {error})") from None
     return result_from_record(record, source)
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by ``None`` (JSON has no NaN; OSCC over an empty span
+    is NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return value

@@ -35,7 +35,7 @@ def synthetic_stream(tmp_path_factory: pytest.TempPathFactory) -> SyntheticStrea
     from egostream.ego4d.synthetic import SynthConfig, generate_dataset
     from egostream.io.synthetic_video import render_video
     from egostream.model import ModelConfig
-    from egostream.stream.replay_stream import replay_stream
+    from egostream.replay_stream import replay_stream
 
     root = tmp_path_factory.mktemp("report_stream")
     data = root / "data"
