@@ -51,15 +51,30 @@ def run_stream(source: str, checkpoints: str | Mapping[str, str], extractor: str
                extractor_options: Mapping[str, Any] | None = None, format: str = "msgpack",
                stream_config: Any = None, backend: str = "ray", ray_address: str | None = None,
                extractor_gpus: float = 0.0, window_frames: int = 16, decoder_backend: str = "pyav",
-               live_table: bool = True, console: Console | None = None) -> StreamReport:
+               live_table: bool = True, console: Console | None = None, force: bool = False,
+               resume: bool = False) -> StreamReport:
     """Stream ``source`` (file, camera or network URL) through the model of ``checkpoints`` into ``out``.
 
+    ``out`` is checked before anything opens (:func:`~egostream.io.outputs.check_output_file`: not an input, not
+    an existing result unless ``force`` or ``resume``, writable). Results are appended to a hidden partial file
+    that replaces ``out`` when the stream ends or is stopped; a failure leaves ``out`` as it was. ``resume``
+    continues an interrupted ``out``: the stream is processed again from its start (the engine needs every row)
+    and the results ``out`` already holds are not written again.
+
     The model is loaded here first so that a missing checkpoint or an extractor of the wrong width fails before any
-    actor starts. ``backend="ray"`` joins ``ray_address`` (``None``: a local Ray instance).
+    actor starts. ``backend="ray"`` joins ``ray_address`` (``None``: a local Ray instance, shut down at the end).
+    A :class:`KeyboardInterrupt` (Ctrl-C, or SIGTERM through :class:`~egostream.errors.Interrupted`) stops the
+    stream cleanly: the stages drain, ``out`` ends at the last complete window, Ray is shut down once, and the
+    interrupt is raised again.
     """
+    from egostream.actors.perception import seed_resume
+    from egostream.io.outputs import check_output_file
     from egostream.model import ModelBundle
 
     spec = dict(checkpoints) if isinstance(checkpoints, Mapping) else checkpoints
+    inputs = [source, *(spec.values() if isinstance(spec, dict) else [spec]),
+              *(str(value) for value in (extractor_options or {}).values() if isinstance(value, (str, os.PathLike)))]
+    check_output_file(out, inputs=inputs, force=force, resume=resume, resumable=True)
     feature_dim = ModelBundle.from_checkpoints(spec).feature_dim
     first_checkpoint = next(iter(spec.values())) if isinstance(spec, dict) else spec
     extractor_spec = ExtractorSpec(extractor, dict(extractor_options or {}), feature_dim, str(first_checkpoint))
@@ -72,6 +87,8 @@ def run_stream(source: str, checkpoints: str | Mapping[str, str], extractor: str
     def remember(emitted: Emitted) -> None:
         latest[0] = emitted.result
 
+    if resume:
+        seed_resume(out, format)
     owns_ray = False
     if backend == "ray":
         from egostream.actors.ray_stages import connect
@@ -82,10 +99,8 @@ def run_stream(source: str, checkpoints: str | Mapping[str, str], extractor: str
             windows, extractor_spec, EmitterEngineFactory(checkpoints, stream_id, stream_config, feature_dim),
             ResultFileFactory(out, format), live=windows.live, backend=backend, config=PipelineConfig(),
             name=stream_id, on_result=remember, annotate=annotate_latency,
-            actor_options={"extract": {"num_gpus": extractor_gpus}} if extractor_gpus else None)
-        if not live_table:
-            return pipeline.run()
-        return _run_with_table(pipeline, latest, console)
+            actor_options={"extract": {"num_gpus": extractor_gpus}} if extractor_gpus else None, resume=resume)
+        return _run_until_done(pipeline, latest, console if live_table else None)
     finally:
         if owns_ray:
             import ray
@@ -93,28 +108,45 @@ def run_stream(source: str, checkpoints: str | Mapping[str, str], extractor: str
             ray.shutdown()
 
 
-def _run_with_table(pipeline: StreamPipeline, latest: list[Any], console: Console) -> StreamReport:
+def _run_until_done(pipeline: StreamPipeline, latest: list[Any], console: Console | None) -> StreamReport:
+    """Run ``pipeline`` on a worker thread, with the live table on ``console`` (none: no table), until it ends.
+
+    The main thread only waits, so Ctrl-C / SIGTERM land here: the first stops the pipeline and waits for its
+    stages to drain (the worker thread, and so every call into Ray, has ended before this returns); the interrupt
+    is raised again afterwards.
+    """
     outcome: dict[str, Any] = {}
+    interrupt: KeyboardInterrupt | None = None
 
     def body() -> None:
         try:
             outcome["report"] = pipeline.run()
-        except BaseException as error:
+        except BaseException as error:  # handed to the main thread below
             outcome["error"] = error
 
-    worker = threading.Thread(target=body, daemon=True)
-    with Live(console=console, refresh_per_second=4, transient=False) as live:
+    worker = threading.Thread(target=body, name="egostream-pipeline", daemon=True)
+    live = Live(console=console, refresh_per_second=4, transient=False) if console is not None else None
+    if live is not None:
+        live.start()
+    try:
         worker.start()
-        try:
-            while worker.is_alive():
+        while worker.is_alive():
+            try:
                 worker.join(timeout=0.25)
-                live.update(stream_table(pipeline.snapshot_report(), latest[0]))
-        except KeyboardInterrupt:
-            pipeline.stop()
-            worker.join()
-        live.update(stream_table(pipeline.snapshot_report(), latest[0]))
+                if live is not None:
+                    live.update(stream_table(pipeline.snapshot_report(), latest[0]))
+            except KeyboardInterrupt as error:
+                interrupt = interrupt or error
+                pipeline.stop()
+        if live is not None:
+            live.update(stream_table(pipeline.snapshot_report(), latest[0]))
+    finally:
+        if live is not None:
+            live.stop()
     if "error" in outcome:
         raise outcome["error"]
+    if interrupt is not None:
+        raise interrupt
     return outcome["report"]
 
 
@@ -177,7 +209,8 @@ def replay_on_cluster(task: str, protocol: str, data_root: str, split: str, chec
                       ray_address: str, *, force: bool = False, **options: Any) -> dict[str, Any]:
     """``egostream replay --ray-address``: each task runs as one Ray task (its submission ``<out>/<task>.json`` is
     written atomically by the driver, skipped when already there, exactly once); then the driver scores the
-    submissions as ``egostream replay`` does and returns ``{task: metrics}``."""
+    submissions as ``egostream replay`` does and returns ``{task: metrics}``. A task that fails (bad input) is
+    skipped, the others are scored, and the result then also holds ``"failed": {task: reason}``."""
     from egostream.model import TASK_NAMES, checkpoint_tasks
     from egostream.replay import replay
 
@@ -201,7 +234,10 @@ def replay_on_cluster(task: str, protocol: str, data_root: str, split: str, chec
             import ray
 
             ray.shutdown()
+    metrics: dict[str, Any] = {}
+    for name in tasks:
+        if name not in report.failed:
+            metrics.update(replay(name, protocol, data_root, split, checkpoints, out_dir, progress=False, **options))
     if report.failed:
-        name, reason = next(iter(report.failed.items()))
-        raise InputError(None, name, reason)
-    return replay(task, protocol, data_root, split, checkpoints, out_dir, progress=False, **options)
+        metrics["failed"] = dict(report.failed)
+    return metrics

@@ -102,9 +102,11 @@ class StreamPipeline:
 
     def __init__(self, decoder: StageHandle, extractor: StageHandle, engine: StageHandle, sink: StageHandle,
                  config: PipelineConfig = PipelineConfig(), *, name: str = "stream",
-                 on_result: Callable[[Emitted], None] | None = None) -> None:
+                 on_result: Callable[[Emitted], None] | None = None, resume: bool = False) -> None:
         self.handles = {"decode": decoder, "extract": extractor, "engine": engine, "sink": sink}
         self.config = config
+        self.resume = resume
+        self._resumed_results = 0
         self.on_result = on_result
         self.report = StreamReport(name)
         self.latency = {stage: LatencyRecorder() for stage in (*STAGES, "end_to_end")}
@@ -130,10 +132,12 @@ class StreamPipeline:
                        live: bool = False, backend: str = "ray", config: PipelineConfig = PipelineConfig(),
                        name: str = "stream", on_result: Callable[[Emitted], None] | None = None,
                        annotate: Callable[[Any, dict[str, float]], Any] | None = None,
-                       actor_options: dict[str, dict[str, Any]] | None = None) -> StreamPipeline:
+                       actor_options: dict[str, dict[str, Any]] | None = None,
+                       resume: bool = False) -> StreamPipeline:
         """Build the four stages from factories (picklable callables) and wrap them for ``backend``: ``"ray"``
         (one restartable actor per stage; ``actor_options[stage]`` are Ray options, e.g. ``{"num_gpus": 1}`` for
-        ``"extract"``) or ``"local"`` (this process). ``live`` picks the decoder's drop-oldest policy."""
+        ``"extract"``) or ``"local"`` (this process). ``live`` picks the decoder's drop-oldest policy. ``resume``:
+        the sink opens its output for appending and the results it already holds are not written again."""
         stages: dict[str, Callable[[], Any]] = {
             "decode": partial(DecodeStage, source_factory, live=live, capacity=config.queue_size),
             "extract": partial(ExtractStage, extractor_factory),
@@ -151,11 +155,15 @@ class StreamPipeline:
         else:
             raise ValueError(f"backend must be 'ray' or 'local', got {backend!r}")
         return cls(handles["decode"], handles["extract"], handles["engine"], handles["sink"], config, name=name,
-                   on_result=on_result)
+                   on_result=on_result, resume=resume)
 
     # -- public ---------------------------------------------------------------------------------------------------
     def run(self) -> StreamReport:
-        """Run the stream to its end (or :meth:`stop`); raises the first non-crash error of any stage."""
+        """Run the stream to its end (or :meth:`stop`); raises the first non-crash error of any stage.
+
+        At the end (or a stop) the sink is closed, publishing its output; after an error it is aborted, leaving
+        the output as it was. A stopped stream ends at its last emitted window (the engine's ``finish`` is not
+        called, since the stream did not end)."""
         self._open_stages()
         self._started = time.monotonic()  # rates and x-real-time count from the stream's start, not actor start-up
         threads = [threading.Thread(target=self._guard, args=(body,), name=f"egostream-{stage}", daemon=True)
@@ -171,7 +179,7 @@ class StreamPipeline:
         return self.snapshot_report()
 
     def stop(self) -> None:
-        """Stop reading the source; what was read is still processed and written."""
+        """Stop reading the source; what was read is still processed and written (thread-safe)."""
         self._stop.set()
 
     def snapshot_report(self) -> StreamReport:
@@ -185,7 +193,8 @@ class StreamPipeline:
         self.handles["extract"].call("prepare")
         self.handles["engine"].call("restore", None)
         self._supports_snapshot = bool(self.handles["engine"].call("supports_snapshot"))
-        self.handles["sink"].call("open", False)
+        self._resumed_results = int(self.handles["sink"].call("open", self.resume))
+        self.report.results = self._resumed_results
         self.handles["decode"].call("start", 0)
 
     def _guard(self, body: Callable[[], None]) -> None:
@@ -270,7 +279,7 @@ class StreamPipeline:
                     self._emitted.put(Emitted(emitted, result, received_s, stage_ms))
                     emitted += 1
                 recoveries = self._checkpoint(rows, emitted, recoveries)
-            if self._failure is None:
+            if self._failure is None and not self._stop.is_set():
                 results, recoveries = self._call_engine("finish", (), emitted, recoveries)
                 for result in results:
                     self._emitted.put(Emitted(emitted, result, time.time(), {}))
@@ -335,7 +344,7 @@ class StreamPipeline:
         return recoveries
 
     def _sink_loop(self) -> None:
-        sink, committed, recoveries = self.handles["sink"], 0, 0
+        sink, committed, recoveries = self.handles["sink"], self._resumed_results, 0
         while True:
             pending = [item for item in self._emitted.get_batch(self.config.batch_size) if item.number >= committed]
             if not pending and self._emitted.drained():
@@ -369,7 +378,7 @@ class StreamPipeline:
         for stage in STAGES:
             try:
                 if stage == "sink":
-                    self.handles[stage].call("close")
+                    self.handles[stage].call("close" if self._failure is None else "abort")
                 self.handles[stage].shutdown()
             except StageCrashed:
                 pass
