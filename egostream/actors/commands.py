@@ -117,12 +117,15 @@ def _run_until_done(pipeline: StreamPipeline, latest: list[Any], console: Consol
     """
     outcome: dict[str, Any] = {}
     interrupt: KeyboardInterrupt | None = None
+    done = threading.Event()
 
     def body() -> None:
         try:
             outcome["report"] = pipeline.run()
         except BaseException as error:  # handed to the main thread below
             outcome["error"] = error
+        finally:
+            done.set()
 
     worker = threading.Thread(target=body, name="egostream-pipeline", daemon=True)
     live = Live(console=console, refresh_per_second=4, transient=False) if console is not None else None
@@ -130,9 +133,11 @@ def _run_until_done(pipeline: StreamPipeline, latest: list[Any], console: Consol
         live.start()
     try:
         worker.start()
-        while worker.is_alive():
+        # Wait on an Event, not Thread.join: on Python 3.11 a KeyboardInterrupt inside join() can leave the thread
+        # marked as stopped while it still runs, and Ray would then be shut down under it.
+        while not done.is_set():
             try:
-                worker.join(timeout=0.25)
+                done.wait(timeout=0.25)
                 if live is not None:
                     live.update(stream_table(pipeline.snapshot_report(), latest[0]))
             except KeyboardInterrupt as error:

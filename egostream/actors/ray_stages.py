@@ -6,6 +6,8 @@ with the same arguments, so the stage is fresh and the supervisor re-attaches it
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -81,5 +83,11 @@ def connect(address: str | None = None, *, object_store_memory: int | None = Non
     options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
     if address is None:
         options.update(num_cpus=num_cpus, object_store_memory=object_store_memory)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    sigterm = signal.getsignal(signal.SIGTERM) if in_main_thread else None
     ray.init(address=address if address is not None else "local", **options)
+    if sigterm is not None:
+        # ray.init makes SIGTERM call sys.exit in the driver (ray/_private/worker.py, init); keep the caller's
+        # handler, which stops the stream cleanly (egostream.cli).
+        signal.signal(signal.SIGTERM, sigterm)
     return True
