@@ -103,9 +103,9 @@ def run_stream(source: str, checkpoints: str | Mapping[str, str], extractor: str
         return _run_until_done(pipeline, latest, console if live_table else None)
     finally:
         if owns_ray:
-            import ray
+            from egostream.actors.ray_stages import disconnect
 
-            ray.shutdown()
+            disconnect()
 
 
 def _run_until_done(pipeline: StreamPipeline, latest: list[Any], console: Console | None) -> StreamReport:
@@ -177,9 +177,9 @@ def extract_features(videos: Sequence[str], out_dir: str, extractor: str, *,
         return run_batch(items, job, backend="ray", num_gpus=gpus_per_video, max_retries=max_retries)
     finally:
         if owns_ray:
-            import ray
+            from egostream.actors.ray_stages import disconnect
 
-            ray.shutdown()
+            disconnect()
 
 
 class ReplayTaskJob:
@@ -236,9 +236,9 @@ def replay_on_cluster(task: str, protocol: str, data_root: str, split: str, chec
         report = run_batch(items, ReplayTaskJob(protocol, str(data_root), split, checkpoints, options), backend="ray")
     finally:
         if owns_ray:
-            import ray
+            from egostream.actors.ray_stages import disconnect
 
-            ray.shutdown()
+            disconnect()
     metrics: dict[str, Any] = {}
     for name in tasks:
         if name not in report.failed:
