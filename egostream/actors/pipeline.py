@@ -67,7 +67,8 @@ class Emitted:
 
 @dataclass
 class StreamReport:
-    """Counts, restarts and latency of a stream so far; ``as_dict()`` is what the CLI and the benchmark print."""
+    """Counts, restarts and latency of a stream so far; ``as_dict()`` is what the CLI and the benchmark print.
+    ``failed`` is why a stream of :func:`run_streams` stopped on bad input (one line naming the file), else None."""
 
     name: str
     windows: int = 0
@@ -78,6 +79,7 @@ class StreamReport:
     restarts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STAGES, 0))
     latency_ms: dict[str, dict[str, float | int]] = field(default_factory=dict)
     wall_s: float = 0.0
+    failed: str | None = None
 
     @property
     def fps(self) -> float:
@@ -92,7 +94,8 @@ class StreamReport:
         return {"name": self.name, "windows": self.windows, "dropped": self.dropped, "filled": self.filled,
                 "rows": self.rows, "results": self.results, "restarts": dict(self.restarts),
                 "wall_s": round(self.wall_s, 4), "fps": round(self.fps, 3),
-                "x_real_time": round(self.x_real_time(row_period_s), 3), "latency_ms": self.latency_ms}
+                "x_real_time": round(self.x_real_time(row_period_s), 3), "latency_ms": self.latency_ms,
+                **({"failed": self.failed} if self.failed is not None else {})}
 
 
 class StreamPipeline:
@@ -385,8 +388,13 @@ class StreamPipeline:
 
 
 def run_streams(pipelines: Sequence[StreamPipeline]) -> list[StreamReport]:
-    """Run several streams at once (each with its own stage actors); returns their reports in order and raises the
-    first stream's error, if any, after all have ended."""
+    """Run several streams at once (each with its own stage actors); returns their reports in order.
+
+    A stream that stops on bad input (:func:`~egostream.errors.describe_failure`, also from inside a Ray actor) is
+    skipped: its report says why in ``failed`` and its output is left as it was, while the other streams finish and
+    keep their results. Any other error is raised after all streams have ended."""
+    from egostream.errors import describe_failure
+
     reports: list[StreamReport | None] = [None] * len(pipelines)
     errors: list[BaseException] = []
 
@@ -394,7 +402,13 @@ def run_streams(pipelines: Sequence[StreamPipeline]) -> list[StreamReport]:
         try:
             reports[position] = pipelines[position].run()
         except BaseException as error:
-            errors.append(error)
+            reason = describe_failure(error) if isinstance(error, Exception) else None
+            if reason is None:
+                errors.append(error)
+                return
+            report = pipelines[position].snapshot_report()
+            report.failed = reason
+            reports[position] = report
 
     threads = [threading.Thread(target=run_one, args=(position,), daemon=True) for position in range(len(pipelines))]
     for thread in threads:
