@@ -91,6 +91,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         return _cmd_replay_stream(args)
     if args.task is None:
         raise InputError(None, "--task", "replay needs --task T|all (or --stream --video UID)")
+    if args.resume:
+        raise InputError(None, "--resume", "only with --stream (replay keeps finished task files by itself)")
     from egostream.replay import checkpoint_spec, replay
 
     options = apply_overrides({}, args.overrides)
