@@ -1,7 +1,9 @@
 """The ``egostream`` command.
 
 Each subcommand is a small function; heavy imports (torch, ray) happen inside it so ``egostream --help`` is fast.
-Errors of bad input (:class:`~egostream.errors.InputError`) print one line naming the file and field and exit 2.
+Every expected failure (:func:`~egostream.errors.describe_failure`: bad input, wherever it was raised, or an output
+that cannot be written) prints one line naming the file and field and exits 2; SIGINT (Ctrl-C) and SIGTERM stop a
+command cleanly with exit status 130 / 143.
 """
 from __future__ import annotations
 
@@ -10,13 +12,14 @@ import json
 import os
 import signal
 import sys
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from egostream import __version__
 from egostream.config import apply_overrides
-from egostream.errors import InputError
+from egostream.errors import InputError, Interrupted, describe_failure
 
 __all__ = ["main", "build_parser"]
 
@@ -90,7 +93,8 @@ def _cmd_replay_stream(args: argparse.Namespace) -> int:
     stream_config = load_stream_config(args.stream_config or DEFAULT_STREAM_CONFIG, args.overrides)
     summary = replay_stream(args.data, args.video, checkpoint_spec(args.checkpoint, "all"), args.out,
                             features=args.features, format=args.format, backpack=args.backpack,
-                            stream_config=stream_config, console=Console(stderr=True))
+                            stream_config=stream_config, console=Console(stderr=True), force=args.force,
+                            resume=args.resume)
     json.dump({**asdict(summary), "out": str(summary.out)}, sys.stdout, sort_keys=True, default=str)
     sys.stdout.write("\n")
     return 0
@@ -101,6 +105,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         return _cmd_replay_stream(args)
     if args.task is None:
         raise InputError(None, "--task", "replay needs --task T|all (or --stream --video UID)")
+    if args.resume:
+        raise InputError(None, "--resume", "only with --stream (replay keeps finished task files by itself)")
     from egostream.replay import checkpoint_spec, replay
 
     options = apply_overrides({}, args.overrides)
@@ -109,7 +115,10 @@ def _cmd_replay(args: argparse.Namespace) -> int:
             raise InputError(None, key, f"unknown replay option; known: {', '.join(_REPLAY_OPTIONS)}")
         if not isinstance(value, _REPLAY_OPTIONS[key]):
             raise InputError(None, key, f"expected {_REPLAY_OPTIONS[key].__name__}, got {value!r}")
+    from egostream.io.outputs import check_output_folder
+
     checkpoints = checkpoint_spec(args.checkpoint, args.task)
+    check_output_folder(args.out)
     if args.ray_address:
         from egostream.actors.commands import replay_on_cluster
 
@@ -120,7 +129,14 @@ def _cmd_replay(args: argparse.Namespace) -> int:
                          features=args.features, force=args.force, **options)  # type: ignore[arg-type]
     json.dump(metrics, sys.stdout, indent=None, sort_keys=True)
     sys.stdout.write("\n")
-    return 0
+    return _report_failures(args.command, metrics.get("failed", {}))
+
+
+def _report_failures(command: str, failed: dict[str, str]) -> int:
+    """One stderr line per failed batch item (``key: reason``); exit status 2 when any failed, else 0."""
+    for key, reason in failed.items():
+        sys.stderr.write(f"egostream {command}: skipped {key}: {reason}\n")
+    return 2 if failed else 0
 
 
 def _split_run_items(items: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -167,7 +183,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                               ray_address=args.ray_address, extractor_gpus=args.extractor_gpus,
                               window_frames=args.window_frames, decoder_backend=args.decoder,
                               live_table=not args.no_table, backpack=str(args.backpack) if args.backpack else None,
-                              server=server)
+                              server=server, force=args.force, resume=args.resume)
     finally:
         if server is not None:
             server.close()
@@ -195,14 +211,16 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _cmd_extract(args: argparse.Namespace) -> int:
     from egostream.actors.commands import extract_features
+    from egostream.io.outputs import check_output_folder
 
+    check_output_folder(args.out)
     report = extract_features([str(video) for video in args.videos], str(args.out), args.extractor,
                               extractor_options=apply_overrides({}, args.overrides), window_frames=args.window_frames,
                               decoder_backend=args.decoder, ray_address=args.ray_address,
                               gpus_per_video=args.gpus_per_video)
     json.dump(report.as_dict(), sys.stdout, sort_keys=True)
     sys.stdout.write("\n")
-    return 1 if report.failed else 0
+    return _report_failures(args.command, report.failed)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -302,7 +320,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="checkpoint for every task, or TASK=CKPT for one task (repeatable)")
     p.add_argument("--out", required=True, type=Path, help="output folder (<task>.json, metrics.json)")
     p.add_argument("--features", default="egovlp", help="feature folder name under features/ (default: egovlp)")
-    p.add_argument("--force", action="store_true", help="re-run tasks whose submission file already exists")
+    p.add_argument("--force", action="store_true",
+                   help="re-run tasks whose submission file already exists; with --stream: replace an existing --out")
+    p.add_argument("--resume", action="store_true",
+                   help="with --stream: continue an interrupted --out from its last complete window")
     p.add_argument("--ray-address", default=None, metavar="ADDR",
                    help="run each task as one task on this Ray cluster (e.g. auto or HOST:6379); the data root must "
                         "be visible to every node")
@@ -375,6 +396,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--local", action="store_true", help="run every stage in this process instead of Ray actors")
     p.add_argument("--extractor-gpus", type=float, default=0.0, help="GPUs reserved by each extractor actor")
     p.add_argument("--no-table", action="store_true", help="no live table (only the final JSON report)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out (kept until the new one is done)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted --out from its last complete window")
     p.set_defaults(overrides=[])
 
     p = command("report", "Turn a result file (msgpack or JSONL) into a self-contained HTML timeline (report.html, "
@@ -430,18 +454,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not hasattr(args, "overrides") or any("=" not in item or item.startswith("-") for item in extras):
             parser.error(f"unrecognized arguments: {' '.join(extras)}")
         args.overrides = [*args.overrides, *extras]
+    previous = _raise_on_sigterm()
     try:
         status = int(args.func(args))
         sys.stdout.flush()  # a closed pipe (``| head``) surfaces here, not at interpreter exit
         return status
-    except InputError as err:
-        sys.stderr.write(f"egostream {args.command}: error: {err}\n")
-        return 2
     except BrokenPipeError:
         # The reader went away: point stdout at /dev/null so the interpreter's final flush stays silent, and exit
         # as a process killed by SIGPIPE would (128 + 13), like other Unix tools in a pipeline.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 128 + signal.SIGPIPE
+    except KeyboardInterrupt as err:
+        interrupted = err if isinstance(err, Interrupted) else Interrupted(signal.SIGINT)
+        sys.stderr.write(f"egostream {args.command}: interrupted ({interrupted}); finished outputs are kept\n")
+        return interrupted.exit_status
+    except Exception as err:
+        line = describe_failure(err)
+        if line is None:
+            raise
+        sys.stderr.write(f"egostream {args.command}: error: {line}\n")
+        return 2
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_on_sigterm() -> signal.Handlers | None:
+    """Make SIGTERM raise :class:`~egostream.errors.Interrupted` in the main thread (as SIGINT raises
+    KeyboardInterrupt), so a terminated command cleans up like an interrupted one; returns the previous handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def terminate(signum: int, frame: object) -> None:
+        raise Interrupted(signum)
+
+    return signal.signal(signal.SIGTERM, terminate)  # type: ignore[return-value]
 
 
 if __name__ == "__main__":

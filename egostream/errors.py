@@ -1,9 +1,25 @@
-"""The project's exceptions: every bad input names the file and the field at fault."""
+"""The project's exceptions: every bad input names the file and the field at fault.
+
+Every expected failure reaches the user as one line: :func:`describe_failure` finds the :class:`InputError` (or the
+:class:`OSError` of an unwritable output) inside whatever carried it (a Ray task or actor error, a chain of
+``raise ... from``) and the CLI prints that line and exits 2. :class:`InputError` pickles with its fields, so one
+raised in a Ray worker arrives on the driver intact.
+"""
 from __future__ import annotations
 
+import signal
 from os import PathLike
+from typing import Any
 
-__all__ = ["InputError", "PredictionCountError"]
+__all__ = ["InputError", "PredictionCountError", "Interrupted", "describe_failure"]
+
+
+def _rebuild(cls: type[InputError], message: str, state: dict[str, Any]) -> InputError:
+    """Unpickle an :class:`InputError` (or subclass) without re-running its ``__init__``."""
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
 
 
 class InputError(ValueError):
@@ -20,6 +36,11 @@ class InputError(ValueError):
         where = ": ".join(part for part in (self.path, field) if part)
         super().__init__(f"{where}: {message}" if where else message)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exception pickles as ``cls(*args)``, which does not fit this constructor (nor a subclass's): rebuild the
+        # instance from its message and attributes instead.
+        return _rebuild, (type(self), str(self), dict(self.__dict__))
+
 
 class PredictionCountError(InputError):
     """A prediction file lacks samples, or holds samples the ground truth does not have."""
@@ -34,3 +55,43 @@ class PredictionCountError(InputError):
         if extra:
             parts.append(f"{len(extra)} not in the ground truth (first: {', '.join(extra[:3])})")
         super().__init__(path, field, "; ".join(parts))
+
+
+class Interrupted(KeyboardInterrupt):
+    """The command was stopped by a signal (SIGINT: Ctrl-C, or SIGTERM); ``exit_status`` is 128 + the signal."""
+
+    def __init__(self, signum: int = signal.SIGINT) -> None:
+        self.signum = int(signum)
+        super().__init__(signal.Signals(self.signum).name)
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + self.signum
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    """``error`` and what it wraps, outermost first: Ray's ``cause`` (task and actor errors), then ``__cause__``."""
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and all(current is not seen for seen in chain):
+        chain.append(current)
+        wrapped = getattr(current, "cause", None)
+        current = wrapped if isinstance(wrapped, BaseException) else current.__cause__
+    return chain
+
+
+def describe_failure(error: BaseException) -> str | None:
+    """The one line to show for an expected failure, or ``None`` for a bug (which keeps its traceback).
+
+    Expected: an :class:`InputError` anywhere in the chain of ``error`` (a Ray ``RayTaskError`` / ``RayActorError``
+    is unwrapped through its ``cause``; Ray's error subclassing the cause is not trusted for its message, which is
+    a traceback), or an :class:`OSError` naming a file (an output that cannot be written).
+    """
+    chain = _causes(error)
+    for link in reversed(chain):  # the innermost error is the one with the plain message
+        if isinstance(link, InputError) and getattr(link, "cause", None) is None:
+            return str(link)
+    for link in reversed(chain):
+        if isinstance(link, OSError) and link.filename is not None and getattr(link, "cause", None) is None:
+            return f"{link.filename}: {link.strerror or type(link).__name__}"
+    return None

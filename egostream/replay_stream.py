@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import statistics
 from collections import deque
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,8 @@ from rich.table import Table
 from egostream.backpack.prototypes import Backpack
 from egostream.ego4d.features import FeatureStore
 from egostream.errors import InputError
-from egostream.io.sinks import SinkFormat, open_sink
+from egostream.io.outputs import check_output_file
+from egostream.io.sinks import SinkFormat, complete_records, open_sink
 from egostream.model import CheckpointSpec, ModelBundle
 from egostream.stream.config import StreamConfig, load_stream_config
 from egostream.stream.labels import LabelNames
@@ -69,11 +71,25 @@ def window_table(results: list[WindowResult] | deque[WindowResult], title: str) 
     return table
 
 
+def _checkpoint_files(checkpoint: CheckpointSpec) -> list[str]:
+    return [str(path) for path in (checkpoint.values() if isinstance(checkpoint, Mapping) else [checkpoint])]
+
+
+def _kept_records(out: Path, format: SinkFormat) -> tuple[bytes, int]:
+    """The complete records of an interrupted ``out`` (bytes, count); nothing when it does not exist."""
+    if not out.is_file():
+        return b"", 0
+    data = out.read_bytes()
+    end, count = complete_records(data, format)
+    return data[:end], count
+
+
 def replay_stream(data: str | Path, video: str, checkpoint: CheckpointSpec, out: str | Path, *,
                   features: str = "egovlp", format: SinkFormat | None = None,
                   stream_config: StreamConfig | None = None, readout_config: ReadoutConfig | None = None,
                   backpack: str | Path | None = None, rows_per_push: int = 1,
-                  console: Console | None = None, live: bool = True) -> StreamReplaySummary:
+                  console: Console | None = None, live: bool = True, force: bool = False,
+                  resume: bool = False) -> StreamReplaySummary:
     """Stream the features of ``video`` through the model of ``checkpoint`` and write every window to ``out``.
 
     Args:
@@ -89,6 +105,13 @@ def replay_stream(data: str | Path, video: str, checkpoint: CheckpointSpec, out:
         backpack: a backpack file (``egostream backpack build``) for the evidence; none without it.
         rows_per_push: rows per engine push (1 = as a live source).
         console: where the table goes (default: stdout); ``live=False`` prints only the last windows at the end.
+        force: replace an existing ``out`` (otherwise it is refused, see
+            :func:`~egostream.io.outputs.check_output_file`).
+        resume: continue an interrupted ``out``: its complete records are kept, the rows are pushed again from the
+            start (the engine needs them all) and only the windows after them are written.
+
+    A :class:`KeyboardInterrupt` (Ctrl-C, SIGTERM) publishes the windows written so far (``out`` ends at the last
+    complete window, ready for ``resume``) and is raised again; any other failure leaves ``out`` as it was.
     """
     out = Path(out)
     chosen: SinkFormat = format or ("jsonl" if out.suffix == ".jsonl" else "msgpack")
@@ -99,6 +122,8 @@ def replay_stream(data: str | Path, video: str, checkpoint: CheckpointSpec, out:
     store = FeatureStore(data, features, expected_dim=bundle.feature_dim)
     if not store.has(video):
         raise InputError(store.path(video), "video", f"no features for video {video!r}")
+    check_output_file(out, inputs=[store.path(video), *_checkpoint_files(checkpoint), backpack], force=force,
+                      resume=resume, resumable=True)
     rows = store.get(video)
     evidence = None
     if backpack is not None:
@@ -110,17 +135,34 @@ def replay_stream(data: str | Path, video: str, checkpoint: CheckpointSpec, out:
     latencies: list[float] = []
     final_moments = 0
     title = f"egostream replay --stream {video} ({len(rows)} rows)"
-    with open_sink(out, chosen) as sink, Live(window_table(recent, title), console=console,
-                                              auto_refresh=False, transient=not live) as screen:
-        batches = (rows[i:i + rows_per_push] for i in range(0, len(rows), rows_per_push))
-        for batch_results in (*(emitter.push(batch) for batch in batches), emitter.finish()):
-            for result in batch_results:
-                sink.write(result)
-                recent.append(result)
-                latencies.append(result.latency_ms.get("total", 0.0))
-                final_moments += sum(m.final for m in result.mq.moments) if result.mq else 0
-            if batch_results and live:
-                screen.update(window_table(recent, title), refresh=True)
+    kept, done = _kept_records(out, chosen) if resume else (b"", 0)
+
+    def emitted() -> Iterator[list[WindowResult]]:
+        for start in range(0, len(rows), rows_per_push):
+            yield emitter.push(rows[start:start + rows_per_push])
+        yield emitter.finish()
+
+    sink = open_sink(out, chosen)
+    try:
+        sink.keep(kept, done)
+        with Live(window_table(recent, title), console=console, auto_refresh=False, transient=not live) as screen:
+            for batch_results in emitted():
+                for result in batch_results:
+                    if result.window_index < done:
+                        continue
+                    sink.write(result)
+                    recent.append(result)
+                    latencies.append(result.latency_ms.get("total", 0.0))
+                    final_moments += sum(m.final for m in result.mq.moments) if result.mq else 0
+                if batch_results and live:
+                    screen.update(window_table(recent, title), refresh=True)
+    except KeyboardInterrupt:
+        sink.close()
+        raise
+    except BaseException:
+        sink.abort()
+        raise
+    sink.close()
     if not live:
         console.print(window_table(recent, title))
     return StreamReplaySummary(video, len(rows), len(latencies), final_moments, out, chosen,

@@ -9,8 +9,10 @@ check an existing result file (on the driver). :func:`run_batch`
 3. writes each result from the driver, as soon as it arrives, to a temporary file in the output folder renamed over
    the result path (:func:`os.replace`), so a result file is either absent or complete, only the driver's
    filesystem needs the output folder, and each video is written exactly once per run;
-4. reports bad input (:class:`~egostream.errors.InputError`: a corrupt video, a wrong width) as a counted skip
-   naming the video, leaving the other results intact.
+4. reports bad input (:class:`~egostream.errors.InputError`: a corrupt video, a wrong width; it pickles with its
+   fields) as a failed item ``(key, reason)`` naming the file, and goes on: the other items finish and keep their
+   results. A task that fails otherwise on the cluster (a bug, a worker that died more than ``max_retries``
+   times) is recorded the same way, with the error's type, rather than abandoning the items in flight.
 
 Without an address (``backend="local"``) the same run happens in this process, one video after the other.
 """
@@ -115,6 +117,7 @@ def run_batch(items: Sequence[BatchItem], job: BatchJob, *, backend: str = "ray"
             settle(item, _compute(job, item))
     elif backend == "ray":
         import ray
+        from ray.exceptions import RayError
 
         remote = ray.remote(_compute).options(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=max_retries,
                                               retry_exceptions=False)
@@ -123,8 +126,21 @@ def run_batch(items: Sequence[BatchItem], job: BatchJob, *, backend: str = "ray"
         while in_flight:
             done, _ = ray.wait(list(in_flight), num_returns=1)
             item = in_flight.pop(done[0])
-            settle(item, ray.get(done[0]))
+            try:
+                outcome = ray.get(done[0])
+            except RayError as error:
+                outcome = InputError(item.source, item.key, _task_failure(error))
+            settle(item, outcome)
     else:
         raise ValueError(f"backend must be 'ray' or 'local', got {backend!r}")
     report.wall_s = time.monotonic() - began
     return report
+
+
+def _task_failure(error: BaseException) -> str:
+    """One line for a Ray task that raised or died: the innermost error's type and message."""
+    cause = error
+    while isinstance(getattr(cause, "cause", None), BaseException):
+        cause = cause.cause  # type: ignore[attr-defined]
+    text = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {text[-1] if text else ''}"

@@ -98,19 +98,14 @@ def run_stream(source: str, checkpoints: str | Mapping[str, str], extractor: str
                stream_config: Any = None, backend: str = "ray", ray_address: str | None = None,
                extractor_gpus: float = 0.0, window_frames: int | None = None, decoder_backend: str = "pyav",
                live_table: bool = True, console: Console | None = None, backpack: str | None = None,
-               server: Any = None) -> StreamReport:
-    """Stream ``source`` (file, camera or network URL) through the model of ``checkpoints`` into ``out``.
-
-    The model is loaded here first so that a missing checkpoint or an extractor of the wrong width or feature set
-    fails before any actor starts. ``window_frames`` defaults to the extractor's own (Omnivore 32, else 16).
-    ``backend="ray"`` joins ``ray_address`` (``None``: a local Ray instance). ``backpack`` adds the prototype
-    evidence to every window; ``server`` (a started :class:`~egostream.io.result_server.ResultServer`) publishes
-    every window as it is written.
-    """
+               server: Any = None, force: bool = False, resume: bool = False) -> StreamReport:
+    """Stream ``source`` (file, camera or network URL) through the model of ``checkpoints`` into ``out``: one
+    source of :func:`run_sources` (see there for outputs, ``force``/``resume``, interrupts and fail-fast checks)."""
     return run_sources([source], checkpoints, extractor, [out], extractor_options=extractor_options, format=format,
                        stream_config=stream_config, backend=backend, ray_address=ray_address,
                        extractor_gpus=extractor_gpus, window_frames=window_frames, decoder_backend=decoder_backend,
-                       live_table=live_table, console=console, backpack=backpack, server=server)[0]
+                       live_table=live_table, console=console, backpack=backpack, server=server, force=force,
+                       resume=resume)[0]
 
 
 def run_sources(sources: Sequence[str], checkpoints: str | Mapping[str, str], extractor: str, outs: Sequence[str],
@@ -118,18 +113,44 @@ def run_sources(sources: Sequence[str], checkpoints: str | Mapping[str, str], ex
                 stream_config: Any = None, backend: str = "ray", ray_address: str | None = None,
                 extractor_gpus: float = 0.0, window_frames: int | None = None, decoder_backend: str = "pyav",
                 live_table: bool = True, console: Console | None = None, backpack: str | None = None,
-                server: Any = None) -> list[StreamReport]:
+                server: Any = None, force: bool = False, resume: bool = False) -> list[StreamReport]:
     """Stream every source into its result file (``outs[i]``) as parallel pipelines, each with its own four stage
     actors (:func:`~egostream.actors.pipeline.run_streams`); returns their reports in order. The stream id of each
-    is its file name without the suffix; two sources with the same id are refused."""
+    is its file name without the suffix; two sources with the same id are refused.
+
+    Every ``out`` is checked before anything opens (:func:`~egostream.io.outputs.check_output_file`: not an input,
+    not an existing result unless ``force`` or ``resume``, writable). Results are appended to a hidden partial file
+    that replaces ``out`` when the stream ends or is stopped; a failure leaves ``out`` as it was. ``resume``
+    continues an interrupted ``out``: the stream is processed again from its start (the engine needs every row) and
+    the results ``out`` already holds are not written again.
+
+    The model, extractor (width, feature set, window size) and backpack are loaded first, so a bad one fails before
+    any actor starts. ``backend="ray"`` joins ``ray_address`` (``None``: a local Ray instance, shut down at the
+    end). ``backpack`` adds the prototype evidence to every window; ``server`` (a started
+    :class:`~egostream.io.result_server.ResultServer`) publishes every window as it is written. A
+    :class:`KeyboardInterrupt` (Ctrl-C, or SIGTERM through :class:`~egostream.errors.Interrupted`) stops the streams
+    cleanly: the stages drain, each ``out`` ends at its last complete window, Ray is shut down once, and the
+    interrupt is raised again.
+    """
+    from egostream.actors.perception import seed_resume
+    from egostream.io.outputs import check_output_file
+
     if len(sources) != len(outs):
         raise ValueError("one output per source")
     ids = [stream_id_of(source) for source in sources]
     repeated = sorted({stream for stream in ids if ids.count(stream) > 1})
     if repeated:
         raise InputError(None, "SOURCE", f"two sources have the same stream id {repeated[0]!r} (the file name)")
+    spec = dict(checkpoints) if isinstance(checkpoints, Mapping) else checkpoints
+    model_files = [*(spec.values() if isinstance(spec, dict) else [spec]), *([backpack] if backpack else []),
+                   *(str(value) for value in (extractor_options or {}).values() if isinstance(value, (str, os.PathLike)))]
+    for out in outs:
+        check_output_file(out, inputs=[*sources, *model_files], force=force, resume=resume, resumable=True)
     feature_dim, extractor_spec, window_frames = _prepare_model(checkpoints, extractor, extractor_options or {},
                                                                backpack, window_frames)
+    if resume:
+        for out in outs:
+            seed_resume(out, format)
     console = console or Console(stderr=True)
     latest: list[list[Any]] = [[None] for _ in sources]
     owns_ray = False
@@ -146,45 +167,66 @@ def run_sources(sources: Sequence[str], checkpoints: str | Mapping[str, str], ex
                 EmitterEngineFactory(checkpoints, stream_id, stream_config, feature_dim, backpack),
                 ResultFileFactory(out, format), live=windows.live, backend=backend, config=PipelineConfig(),
                 name=stream_id, on_result=_publisher(server, last), annotate=annotate_latency,
-                actor_options={"extract": {"num_gpus": extractor_gpus}} if extractor_gpus else None))
-        if not live_table:
-            return run_streams(pipelines)
-        return _run_with_table(pipelines, latest, console)
+                actor_options={"extract": {"num_gpus": extractor_gpus}} if extractor_gpus else None, resume=resume))
+        return _run_until_done(pipelines, latest, console if live_table else None)
     finally:
         if owns_ray:
-            import ray
+            from egostream.actors.ray_stages import disconnect
 
-            ray.shutdown()
+            disconnect()
 
 
-def _run_with_table(pipelines: Sequence[StreamPipeline], latest: Sequence[list[Any]],
-                    console: Console) -> list[StreamReport]:
+def _run_until_done(pipelines: Sequence[StreamPipeline], latest: Sequence[list[Any]],
+                    console: Console | None) -> list[StreamReport]:
+    """Run the pipelines on a worker thread (:func:`~egostream.actors.pipeline.run_streams`), with the live table
+    of each on ``console`` (none: no table), until they end.
+
+    The main thread only waits, so Ctrl-C / SIGTERM land here: the first stops every pipeline and waits for their
+    stages to drain (the worker thread, and so every call into Ray, has ended before this returns); the interrupt
+    is raised again afterwards.
+    """
     outcome: dict[str, Any] = {}
+    interrupt: KeyboardInterrupt | None = None
+    done = threading.Event()
 
     def body() -> None:
         try:
             outcome["reports"] = run_streams(pipelines)
-        except BaseException as error:
+        except BaseException as error:  # handed to the main thread below
             outcome["error"] = error
+        finally:
+            done.set()
 
     def view() -> Group:
         return Group(*(stream_table(pipeline.snapshot_report(), last[0])
                        for pipeline, last in zip(pipelines, latest)))
 
-    worker = threading.Thread(target=body, daemon=True)
-    with Live(console=console, refresh_per_second=4, transient=False) as live:
+    worker = threading.Thread(target=body, name="egostream-pipelines", daemon=True)
+    live = Live(console=console, refresh_per_second=4, transient=False) if console is not None else None
+    if live is not None:
+        live.start()
+    try:
         worker.start()
-        try:
-            while worker.is_alive():
-                worker.join(timeout=0.25)
-                live.update(view())
-        except KeyboardInterrupt:
-            for pipeline in pipelines:
-                pipeline.stop()
-            worker.join()
-        live.update(view())
+        # Wait on an Event, not Thread.join: on Python 3.11 a KeyboardInterrupt inside join() can leave the thread
+        # marked as stopped while it still runs, and Ray would then be shut down under it.
+        while not done.is_set():
+            try:
+                done.wait(timeout=0.25)
+                if live is not None:
+                    live.update(view())
+            except KeyboardInterrupt as error:
+                interrupt = interrupt or error
+                for pipeline in pipelines:
+                    pipeline.stop()
+        if live is not None:
+            live.update(view())
+    finally:
+        if live is not None:
+            live.stop()
     if "error" in outcome:
         raise outcome["error"]
+    if interrupt is not None:
+        raise interrupt
     return outcome["reports"]
 
 
@@ -224,9 +266,9 @@ def extract_features(videos: Sequence[str], out_dir: str, extractor: str, *,
         return run_batch(items, job, backend="ray", num_gpus=gpus_per_video, max_retries=max_retries)
     finally:
         if owns_ray:
-            import ray
+            from egostream.actors.ray_stages import disconnect
 
-            ray.shutdown()
+            disconnect()
 
 
 class ReplayTaskJob:
@@ -261,7 +303,8 @@ def replay_on_cluster(task: str, protocol: str, data_root: str, split: str, chec
                       ray_address: str, *, force: bool = False, **options: Any) -> dict[str, Any]:
     """``egostream replay --ray-address``: each task runs as one Ray task (its submission ``<out>/<task>.json`` is
     written atomically by the driver, skipped when already there, exactly once); then the driver scores the
-    submissions as ``egostream replay`` does and returns ``{task: metrics}``."""
+    submissions as ``egostream replay`` does and returns ``{task: metrics}``. A task that fails (bad input) is
+    skipped, the others are scored, and the result then also holds ``"failed": {task: reason}``."""
     from egostream.model import checkpoint_tasks
     from egostream.replay import replay
     from egostream.tasks.base import task_names
@@ -283,10 +326,13 @@ def replay_on_cluster(task: str, protocol: str, data_root: str, split: str, chec
         report = run_batch(items, ReplayTaskJob(protocol, str(data_root), split, checkpoints, options), backend="ray")
     finally:
         if owns_ray:
-            import ray
+            from egostream.actors.ray_stages import disconnect
 
-            ray.shutdown()
+            disconnect()
+    metrics: dict[str, Any] = {}
+    for name in tasks:
+        if name not in report.failed:
+            metrics.update(replay(name, protocol, data_root, split, checkpoints, out_dir, progress=False, **options))
     if report.failed:
-        name, reason = next(iter(report.failed.items()))
-        raise InputError(None, name, reason)
-    return replay(task, protocol, data_root, split, checkpoints, out_dir, progress=False, **options)
+        metrics["failed"] = dict(report.failed)
+    return metrics

@@ -70,7 +70,8 @@ class Emitted:
 
 @dataclass
 class StreamReport:
-    """Counts, restarts and latency of a stream so far; ``as_dict()`` is what the CLI and the benchmark print."""
+    """Counts, restarts and latency of a stream so far; ``as_dict()`` is what the CLI and the benchmark print.
+    ``failed`` is why a stream of :func:`run_streams` stopped on bad input (one line naming the file), else None."""
 
     name: str
     windows: int = 0
@@ -81,6 +82,7 @@ class StreamReport:
     restarts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STAGES, 0))
     latency_ms: dict[str, dict[str, float | int]] = field(default_factory=dict)
     wall_s: float = 0.0
+    failed: str | None = None
 
     @property
     def fps(self) -> float:
@@ -95,7 +97,8 @@ class StreamReport:
         return {"name": self.name, "windows": self.windows, "dropped": self.dropped, "filled": self.filled,
                 "rows": self.rows, "results": self.results, "restarts": dict(self.restarts),
                 "wall_s": round(self.wall_s, 4), "fps": round(self.fps, 3),
-                "x_real_time": round(self.x_real_time(row_period_s), 3), "latency_ms": self.latency_ms}
+                "x_real_time": round(self.x_real_time(row_period_s), 3), "latency_ms": self.latency_ms,
+                **({"failed": self.failed} if self.failed is not None else {})}
 
 
 class StreamPipeline:
@@ -105,9 +108,11 @@ class StreamPipeline:
 
     def __init__(self, decoder: StageHandle, extractor: StageHandle, engine: StageHandle, sink: StageHandle,
                  config: PipelineConfig = PipelineConfig(), *, name: str = "stream",
-                 on_result: Callable[[Emitted], None] | None = None) -> None:
+                 on_result: Callable[[Emitted], None] | None = None, resume: bool = False) -> None:
         self.handles = {"decode": decoder, "extract": extractor, "engine": engine, "sink": sink}
         self.config = config
+        self.resume = resume
+        self._resumed_results = 0
         self.on_result = on_result
         self.report = StreamReport(name)
         self.latency = {stage: LatencyRecorder() for stage in (*STAGES, "end_to_end")}
@@ -134,10 +139,12 @@ class StreamPipeline:
                        live: bool = False, backend: str = "ray", config: PipelineConfig = PipelineConfig(),
                        name: str = "stream", on_result: Callable[[Emitted], None] | None = None,
                        annotate: Callable[[Any, dict[str, float]], Any] | None = None,
-                       actor_options: dict[str, dict[str, Any]] | None = None) -> StreamPipeline:
+                       actor_options: dict[str, dict[str, Any]] | None = None,
+                       resume: bool = False) -> StreamPipeline:
         """Build the four stages from factories (picklable callables) and wrap them for ``backend``: ``"ray"``
         (one restartable actor per stage; ``actor_options[stage]`` are Ray options, e.g. ``{"num_gpus": 1}`` for
-        ``"extract"``) or ``"local"`` (this process). ``live`` picks the decoder's drop-oldest policy."""
+        ``"extract"``) or ``"local"`` (this process). ``live`` picks the decoder's drop-oldest policy. ``resume``:
+        the sink opens its output for appending and the results it already holds are not written again."""
         stages: dict[str, Callable[[], Any]] = {
             "decode": partial(DecodeStage, source_factory, live=live, capacity=config.queue_size),
             "extract": partial(ExtractStage, extractor_factory),
@@ -155,11 +162,15 @@ class StreamPipeline:
         else:
             raise ValueError(f"backend must be 'ray' or 'local', got {backend!r}")
         return cls(handles["decode"], handles["extract"], handles["engine"], handles["sink"], config, name=name,
-                   on_result=on_result)
+                   on_result=on_result, resume=resume)
 
     # -- public ---------------------------------------------------------------------------------------------------
     def run(self) -> StreamReport:
-        """Run the stream to its end (or :meth:`stop`); raises the first non-crash error of any stage."""
+        """Run the stream to its end (or :meth:`stop`); raises the first non-crash error of any stage.
+
+        At the end (or a stop) the sink is closed, publishing its output; after an error it is aborted, leaving
+        the output as it was. A stopped stream ends at its last emitted window (the engine's ``finish`` is not
+        called, since the stream did not end)."""
         self._open_stages()
         self._started = time.monotonic()  # rates and x-real-time count from the stream's start, not actor start-up
         threads = [threading.Thread(target=self._guard, args=(body,), name=f"egostream-{stage}", daemon=True)
@@ -175,7 +186,7 @@ class StreamPipeline:
         return self.snapshot_report()
 
     def stop(self) -> None:
-        """Stop reading the source; what was read is still processed and written."""
+        """Stop reading the source; what was read is still processed and written (thread-safe)."""
         self._stop.set()
 
     def snapshot_report(self) -> StreamReport:
@@ -189,7 +200,8 @@ class StreamPipeline:
         self.handles["extract"].call("prepare")
         self.handles["engine"].call("restore", None)
         self._supports_snapshot = bool(self.handles["engine"].call("supports_snapshot"))
-        self.handles["sink"].call("open", False)
+        self._resumed_results = int(self.handles["sink"].call("open", self.resume))
+        self.report.results = self._resumed_results
         self.handles["decode"].call("start", 0)
 
     def _guard(self, body: Callable[[], None]) -> None:
@@ -274,7 +286,7 @@ class StreamPipeline:
                     self._emitted.put(Emitted(emitted, self._mark_filled(result), received_s, stage_ms))
                     emitted += 1
                 recoveries = self._checkpoint(rows, emitted, recoveries)
-            if self._failure is None:
+            if self._failure is None and not self._stop.is_set():
                 results, recoveries = self._call_engine("finish", (), emitted, recoveries)
                 for result in results:
                     self._emitted.put(Emitted(emitted, self._mark_filled(result), time.time(), {}))
@@ -351,7 +363,7 @@ class StreamPipeline:
         return recoveries
 
     def _sink_loop(self) -> None:
-        sink, committed, recoveries = self.handles["sink"], 0, 0
+        sink, committed, recoveries = self.handles["sink"], self._resumed_results, 0
         while True:
             pending = [item for item in self._emitted.get_batch(self.config.batch_size) if item.number >= committed]
             if not pending and self._emitted.drained():
@@ -385,15 +397,20 @@ class StreamPipeline:
         for stage in STAGES:
             try:
                 if stage == "sink":
-                    self.handles[stage].call("close")
+                    self.handles[stage].call("close" if self._failure is None else "abort")
                 self.handles[stage].shutdown()
             except StageCrashed:
                 pass
 
 
 def run_streams(pipelines: Sequence[StreamPipeline]) -> list[StreamReport]:
-    """Run several streams at once (each with its own stage actors); returns their reports in order and raises the
-    first stream's error, if any, after all have ended."""
+    """Run several streams at once (each with its own stage actors); returns their reports in order.
+
+    A stream that stops on bad input (:func:`~egostream.errors.describe_failure`, also from inside a Ray actor) is
+    skipped: its report says why in ``failed`` and its output is left as it was, while the other streams finish and
+    keep their results. Any other error is raised after all streams have ended."""
+    from egostream.errors import describe_failure
+
     reports: list[StreamReport | None] = [None] * len(pipelines)
     errors: list[BaseException] = []
 
@@ -401,7 +418,13 @@ def run_streams(pipelines: Sequence[StreamPipeline]) -> list[StreamReport]:
         try:
             reports[position] = pipelines[position].run()
         except BaseException as error:
-            errors.append(error)
+            reason = describe_failure(error) if isinstance(error, Exception) else None
+            if reason is None:
+                errors.append(error)
+                return
+            report = pipelines[position].snapshot_report()
+            report.failed = reason
+            reports[position] = report
 
     threads = [threading.Thread(target=run_one, args=(position,), daemon=True) for position in range(len(pipelines))]
     for thread in threads:

@@ -6,6 +6,8 @@ with the same arguments, so the stage is fresh and the supervisor re-attaches it
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -14,8 +16,11 @@ import ray
 from ray.exceptions import GetTimeoutError, RayActorError
 
 from egostream.actors.handles import StageCrashed
+from egostream.actors.reaper import Reaper
 
-__all__ = ["RayStage", "StageActor", "connect"]
+__all__ = ["RayStage", "StageActor", "connect", "disconnect"]
+
+_reaper: Reaper | None = None  # the watcher of the local instance that connect() started
 
 
 class StageActor:
@@ -74,12 +79,30 @@ def connect(address: str | None = None, *, object_store_memory: int | None = Non
     """Join the Ray cluster at ``address`` (``"auto"``, ``HOST:PORT``; ``None``: start a new local instance, never
     joining one that happens to run on this machine) unless Ray is already initialised in this process.
 
-    Returns True when this call initialised Ray (the caller then owns ``ray.shutdown()``).
+    Returns True when this call initialised Ray; the caller then owns :func:`disconnect`. A local instance is
+    watched by a :class:`~egostream.actors.reaper.Reaper`, so its processes die with this one even after SIGKILL.
     """
     if ray.is_initialized():
         return False
     options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
     if address is None:
         options.update(num_cpus=num_cpus, object_store_memory=object_store_memory)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    sigterm = signal.getsignal(signal.SIGTERM) if in_main_thread else None
+    global _reaper
+    _reaper = Reaper.start() if address is None else None
     ray.init(address=address if address is not None else "local", **options)
+    if sigterm is not None:
+        # ray.init makes SIGTERM call sys.exit in the driver (ray/_private/worker.py, init); keep the caller's
+        # handler, which stops the stream cleanly (egostream.cli).
+        signal.signal(signal.SIGTERM, sigterm)
     return True
+
+
+def disconnect() -> None:
+    """Shut down the Ray instance :func:`connect` initialised (and release its reaper)."""
+    global _reaper
+    ray.shutdown()
+    if _reaper is not None:
+        _reaper.release()
+        _reaper = None

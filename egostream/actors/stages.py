@@ -227,7 +227,16 @@ class SinkStage:
         return len(results)
 
     def close(self) -> bool:
+        """End of stream (or a stop): close the sink, which publishes its output."""
         if self._sink is not None:
             self._sink.close()
+            self._sink = None
+        return True
+
+    def abort(self) -> bool:
+        """A failed stream: close the sink without publishing (``abort()`` when the sink has one, else ``close``)."""
+        if self._sink is not None:
+            abort = getattr(self._sink, "abort", None)
+            (abort if callable(abort) else self._sink.close)()
             self._sink = None
         return True

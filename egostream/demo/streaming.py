@@ -110,9 +110,7 @@ def _local_ray(object_store_mb: int) -> Iterator[None]:
     """A new local Ray instance for the duration of the block (:func:`egostream.actors.ray_stages.connect`: no
     dashboard; no auth; a small object store), unless this process is already connected to one. Its worker processes
     inherit ``PYTHONPATH`` with this package's folder first, so a source checkout works uninstalled."""
-    import ray
-
-    from egostream.actors.ray_stages import connect
+    from egostream.actors.ray_stages import connect, disconnect
 
     package_root = str(Path(__file__).resolve().parent.parent)
     saved = {name: os.environ.get(name) for name in ("RAY_AUTH_MODE", "RAY_USAGE_STATS_ENABLED", "PYTHONPATH")}
@@ -124,7 +122,7 @@ def _local_ray(object_store_mb: int) -> Iterator[None]:
             yield
         finally:
             if owns_ray:
-                ray.shutdown()
+                disconnect()
     finally:
         for name, value in saved.items():
             if value is None:

@@ -28,7 +28,7 @@ from egostream.stream.schema import (FRAME_HEADER, MAX_FRAME_BYTES, WindowResult
 
 __all__ = ["SinkFormat", "ResultSink", "FrameFileSink", "FrameSocketSink", "JsonlSink", "open_sink",
            "StreamProblem", "ReadReport", "ReadResult", "iter_frames", "read_frames", "iter_jsonl", "read_jsonl",
-           "read_results", "encode_jsonl_line"]
+           "read_results", "encode_jsonl_line", "complete_records"]
 
 SinkFormat = Literal["msgpack", "jsonl"]
 
@@ -67,6 +67,12 @@ class _FileSink:
 
     def _encode(self, result: WindowResult) -> bytes:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def keep(self, data: bytes, records: int) -> None:
+        """Start the output with ``records`` complete, already encoded records (``data``; a resumed stream)."""
+        self._stream.write(data)
+        self._stream.flush()
+        self.count += records
 
     def write(self, result: WindowResult) -> None:
         """Append one record and flush it, so a reader following the file sees whole records."""
@@ -159,6 +165,22 @@ def open_sink(path: str | os.PathLike[str], format: SinkFormat = "msgpack", *, a
     if format == "jsonl":
         return JsonlSink(path, atomic=atomic)
     raise InputError(None, "format", f"unknown result format {format!r}; expected 'msgpack' or 'jsonl'")
+
+
+def complete_records(data: bytes, format: SinkFormat | str) -> tuple[int, int]:
+    """``(bytes, records)``: the length and count of the complete records at the start of a result file's ``data``
+    (``"msgpack"`` frames or ``"jsonl"`` lines); what follows them is a torn last record of an interrupted writer."""
+    if format == "jsonl":
+        end = data.rfind(b"\n") + 1
+        return end, data.count(b"\n", 0, end)
+    offset = count = 0
+    while offset + FRAME_HEADER.size <= len(data):
+        (size,) = FRAME_HEADER.unpack_from(data, offset)
+        if offset + FRAME_HEADER.size + size > len(data):
+            break
+        offset += FRAME_HEADER.size + size
+        count += 1
+    return offset, count
 
 
 @dataclass(frozen=True)

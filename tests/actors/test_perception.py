@@ -10,7 +10,7 @@ import torch
 from egostream.actors.batch import run_batch
 from egostream.actors.extraction import FeatureExtractionJob, extraction_items, find_videos
 from egostream.actors.perception import (EmitterEngineFactory, ResultFile, ResultFileFactory, VideoWindows,
-                                         annotate_latency)
+                                         annotate_latency, partial_path, seed_resume)
 from egostream.actors.pipeline import PipelineConfig, StreamPipeline
 from egostream.io import EGOVLP_WINDOWS, expected_window_count
 from egostream.io.sinks import read_results
@@ -73,16 +73,34 @@ def test_a_resumed_result_file_cuts_the_torn_record(video: Path, checkpoint: Pat
     for fmt, torn in (("msgpack", b"\x00\x00\x01\x00\x81"), ("jsonl", b'{"schema_vers')):
         path = tmp_path / f"out.{fmt}"
         sink = ResultFile(path, fmt)
-        sink.write(results[0])
-        sink.close()
-        with path.open("ab") as stream:
+        sink.write(results[0])  # the sink dies here: nothing is published, the partial file ends in a torn record
+        with partial_path(path).open("ab") as stream:
             stream.write(torn)
+        assert not path.exists()
         resumed = ResultFile(path, fmt, resume=True)
         assert resumed.records() == 1
         resumed.write(results[0])
         resumed.close()
         read = read_results(path, fmt)
-        assert read.report.ok and len(read.results) == 2
+        assert read.report.ok and len(read.results) == 2 and not partial_path(path).exists()
+
+
+def test_resume_seeds_the_partial_file_with_the_longer_of_result_and_partial(video: Path, checkpoint: Path,
+                                                                             tmp_path: Path) -> None:
+    results = EmitterEngineFactory(str(checkpoint), "clip", STREAM)().push(_rows(video)[:12])
+    path = tmp_path / "out.msgpack"
+    stopped = ResultFile(path, "msgpack")
+    stopped.write(results[0])
+    stopped.close()  # a stopped run: one record published
+    killed = ResultFile(path, "msgpack", resume=True)
+    for result in results[:3]:
+        killed.write(result)  # a killed run: three records in the partial file, never published
+    assert seed_resume(path, "msgpack") == 3
+    assert ResultFile(path, "msgpack", resume=True).records() == 3
+    abandoned = tmp_path / "gone.msgpack"
+    failed = ResultFile(abandoned, "msgpack")
+    failed.abort()
+    assert not abandoned.exists() and not partial_path(abandoned).exists()
 
 
 def test_extract_writes_one_feature_file_per_video(video: Path, tmp_path: Path) -> None:

@@ -11,7 +11,8 @@ import torch
 
 import pytest
 
-from egostream.actors.pipeline import PipelineConfig, StreamPipeline
+from egostream.actors.pipeline import PipelineConfig, StreamPipeline, run_streams
+from egostream.errors import InputError
 from tests.actors.stubs import (CountingSource, CrashOnce, JsonlSink, PolynomialExtractor, RunningSumEngine,
                                 assert_exact_stream, read_jsonl)
 
@@ -114,3 +115,23 @@ def test_the_report_counts_and_times_every_stage(tmp_path: Path) -> None:
         assert 0 <= summary["p50_ms"] <= summary["p95_ms"] <= summary["p99_ms"]
     assert report["latency_ms"]["end_to_end"]["count"] == WINDOWS // EMIT_EVERY
     assert report["fps"] > 0 and report["x_real_time"] == pytest.approx(report["fps"] * 16 / 30, rel=1e-2)
+
+
+def _unreadable_source(path: Path) -> CountingSource:
+    raise InputError(path, "container", "cannot open video")
+
+
+def test_a_bad_stream_among_three_is_skipped_and_the_others_finish(tmp_path: Path) -> None:
+    def pipeline(name: str, source: object) -> StreamPipeline:
+        return StreamPipeline.from_factories(source, PolynomialExtractor, partial(RunningSumEngine, EMIT_EVERY),
+                                             partial(JsonlSink, tmp_path / f"{name}.jsonl"), backend="local",
+                                             config=CONFIG, name=name)
+
+    bad = tmp_path / "bad.mp4"
+    reports = run_streams([pipeline("a", partial(CountingSource, WINDOWS)),
+                           pipeline("b", partial(_unreadable_source, bad)),
+                           pipeline("c", partial(CountingSource, WINDOWS))])
+    assert [report.failed for report in reports] == [None, f"{bad}: container: cannot open video", None]
+    assert reports[1].as_dict()["failed"] == reports[1].failed and "failed" not in reports[0].as_dict()
+    for name in ("a", "c"):
+        assert_exact_stream(read_jsonl(tmp_path / f"{name}.jsonl"), WINDOWS, EMIT_EVERY)
