@@ -265,8 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, type=Path, help="Ego4D data folder (annotations, features/<name>/)")
     p.add_argument("--out", required=True, type=Path, help="output folder: checkpoint.pt, metrics.jsonl, recipe.yaml")
     p.add_argument("--config", type=Path, default=None,
-                   help="recipe YAML (default: configs/train/single_<task>.yaml, multi_task.yaml, egopack_<task>.yaml or "
-                        "translation_<task>.yaml)")
+                   help="recipe YAML (default: configs/train/single_<task>.yaml, multi_task.yaml, "
+                        "egopack_<task>.yaml or translation_<task>.yaml)")
     p.add_argument("--resume", type=Path, default=None, help="checkpoint.pt of an interrupted run to continue")
     p.add_argument("--support-checkpoint", type=Path, action="append", default=[],
                    help="translation: a frozen source checkpoint (one multi-task, or one single-task per source task; "

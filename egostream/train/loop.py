@@ -63,7 +63,8 @@ class TrainResult:
 
 
 @torch.no_grad()
-def evaluate_task(bundle: ModelBundle | TranslationBundle, data: TrainingData, task: str, recipe: TrainConfig) -> dict[str, Any]:
+def evaluate_task(bundle: ModelBundle | TranslationBundle, data: TrainingData, task: str,
+                  recipe: TrainConfig) -> dict[str, Any]:
     """Validation metrics of ``task`` over its val split (bundle in eval mode; LTA draws seeded by the recipe)."""
     bundle.eval()
     meter = validation_meter(task, protocol=recipe.protocol, seed=recipe.seed,

@@ -57,8 +57,8 @@ PROTOCOL = "hier-egopack"
 #: The tasks a translator is trained for (MQ is not a translation primary task).
 TRANSLATION_TASKS: tuple[str, ...] = PRIMARY_TASKS
 
-#: Per-task overrides of the single-task, EgoPack and translation recipes: LTA has a window per action (many samples), so it
-#: takes bigger batches.
+#: Per-task overrides of the single-task, EgoPack and translation recipes: LTA has a window per action (many
+#: samples), so it takes bigger batches.
 TASK_OVERRIDES: dict[str, tuple[str, ...]] = {"lta": ("batch_size=8",)}
 
 
@@ -121,8 +121,8 @@ def chance_metrics(data_root: str | PathLike[str], out_dir: str | PathLike[str],
     return results
 
 
-def replay_metrics(bundle: ModelBundle | TranslationBundle, data_root: str | PathLike[str], out_dir: str | PathLike[str],
-                   feature_name: str = SYNTHETIC_DATA.feature_name) -> dict[str, dict[str, Any]]:
+def replay_metrics(bundle: ModelBundle | TranslationBundle, data_root: str | PathLike[str],
+                   out_dir: str | PathLike[str], feature_name: str = SYNTHETIC_DATA.feature_name) -> dict[str, dict[str, Any]]:
     """Val metrics of every task of ``bundle`` through :func:`egostream.replay.replay` (submissions in ``out_dir``)."""
     return replay("all", PROTOCOL, data_root, "val", {}, out_dir, features=feature_name,
                   force=True, progress=False, bundle=bundle)  # type: ignore[arg-type]
