@@ -1,6 +1,7 @@
 """Acceptance: on held-out synthetic videos, a translator trained on a frozen multi-task model's task views beats
 chance clearly on every task it supports (AR, LTA, OSCC, PNR); an untrained one does not; training leaves the
-sources unchanged; the checkpoint reloads to the same predictions and a run stopped early resumes.
+sources unchanged; a run stopped early resumes to the same weights (the checkpoint round trip is
+tests/translation/test_translator.py's).
 
 The data, chance level, margins and multi-task source are those of tests/train/test_training_synthetic.py
 (:data:`egostream.train.synthetic_benchmark.SYNTHETIC_DATA`, the class prior of the val file, its
@@ -79,8 +80,6 @@ def test_translation_beats_chance_and_keeps_its_sources(task: str, support: Path
     assert all(torch.equal(value, trained_backbone[key]) for key, value in source.backbones[0].state_dict().items())
     metrics = replay_metrics(bundle, data_root, workdir / f"translation_{task}" / "replay")
     assert_beats_chance(task, metrics, chance, "translation")
-    reloaded = TranslationBundle.from_checkpoints(workdir / f"translation_{task}" / "checkpoint.pt")
-    assert replay_metrics(reloaded, data_root, workdir / f"translation_{task}" / "replay_reloaded") == metrics
 
 
 def test_translation_run_resumes_to_the_same_weights(support: Path, data_root: Path, workdir: Path) -> None:
