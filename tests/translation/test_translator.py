@@ -3,6 +3,7 @@ batching, the training stage's parameter split and the checkpoint (round trip, r
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,11 +19,11 @@ from egostream.tasks.lta import LTAOutput
 from egostream.tasks.oscc import OSCCOutput
 from egostream.tasks.pnr import PNROutput
 from egostream.train.optim import OptimizerConfig, build_optimizer
-from egostream.translation import TranslationBundle, is_translation_checkpoint
+from egostream.translation import FrozenSources, TranslationBundle, is_translation_checkpoint
 from egostream.translation.translator import time_encoding
 from tests.stream.streams import single_threaded_torch
 from tests.translation.models import (PRIMARY_TASKS, SOURCE_TASKS, clip_batch, source_bundle, task_inputs,
-                                      translation)
+                                      tiny_model, translation)
 
 __all__ = ["single_threaded_torch"]
 
@@ -162,3 +163,27 @@ def test_primary_must_be_a_supported_source_task() -> None:
     model = translation("oscc")
     with pytest.raises(InputError, match="predicts 'oscc' only"):
         model.head("ar")
+
+
+def test_single_task_sources_run_one_backbone_each(tmp_path: Path) -> None:
+    """Sources (b): K single-task checkpoints give K backbone passes, each task's view from its own model; the same
+    weights twice run once."""
+    paths = {}
+    for seed, task in enumerate(("oscc", "pnr")):
+        paths[task] = tmp_path / f"{task}.pt"
+        replace(tiny_model(), tasks=(task,)).build(seed=seed).save(paths[task])
+    sources = FrozenSources.from_checkpoints([paths["oscc"], paths["pnr"]], ["oscc", "pnr"])
+    assert len(sources.bundle.backbones) == 2 and sources.tasks == ["oscc", "pnr"]
+    batch = clip_batch((16, 5), seed=6)
+    views = sources.views(batch)
+    for seed, task in enumerate(("oscc", "pnr")):
+        own = ModelBundle.from_checkpoints(paths[task])
+        graphs = own.graphs(batch, [task])[task]
+        with torch.no_grad():
+            expected = own.head(task).project(graphs.x[graphs.depth == 0])
+        torch.testing.assert_close(views.features[task], expected, atol=1e-6, rtol=0)
+    assert torch.equal(views.pos, batch.pos) and torch.equal(views.indices, batch.indices)
+    both = tmp_path / "both.pt"
+    source_bundle(seed=3).save(both)
+    shared = FrozenSources.from_checkpoints([both], ["oscc", "pnr"])
+    assert len(shared.bundle.backbones) == 1
