@@ -91,15 +91,16 @@ class StreamingTranslation:
         """The translated primary output over the current window (``inputs`` in stream seconds, one video)."""
         first = self.first_node()
         sources = self.bundle.sources
+        level0 = {}
+        for index, engine in self.engines.items():
+            graphs = engine.graphs(first)
+            keep = graphs.depth == 0
+            level0[index] = (graphs.x[keep], graphs.pos[keep], graphs.indices[keep], int(engine.final_counts[0]))
+        _, pos, indices, _ = next(iter(level0.values()))
         tokens: dict[str, Tensor] = {}
-        pos = indices = None
         built = 0
         for task in sources.tasks:
-            engine = self.engines[self._backbone_of[task]]
-            graphs = engine.graphs(first)
-            level0 = graphs.depth == 0
-            x, pos, indices = graphs.x[level0], graphs.pos[level0], graphs.indices[level0]
-            final = int(engine.final_counts[0])
+            x, _, _, final = level0[self._backbone_of[task]]
             cache = self._cache[task]
             for stale in [node for node in cache if node < first]:
                 del cache[stale]
@@ -116,7 +117,6 @@ class StreamingTranslation:
                         cache[node] = token
             tokens[task] = torch.stack([fresh[node] if node in fresh else cache[node] for node in indices.tolist()])
         self.last_built = built
-        assert pos is not None and indices is not None
         views = SourceViews({}, pos, torch.zeros_like(indices), indices, 1)
         outputs, translation = self.bundle.forward_views(views, inputs, report=report, base_tokens=tokens)
         return TranslatedWindow(outputs, translation, views, translation.attention_report(0) if report else {})
