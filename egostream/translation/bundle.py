@@ -1,5 +1,6 @@
 """A translation model with the surface of :class:`~egostream.model.ModelBundle` that replay, the validation meters
-and the training loop use, and its checkpoint format.
+and the training loop use (and, with sources on one backbone, the ``backbone`` / ``graphs`` / ``forward_graphs``
+the streaming readouts use), and its checkpoint format.
 
 :class:`TranslationBundle` holds the frozen sources, the :class:`~egostream.translation.translator.TaskTranslator`
 and the primary task's head, built by the task's own class with ``input_size = d``: the head reads the translated
@@ -24,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from egostream.backbone.graphs import LevelGraphs, VideoBatch
+from egostream.backbone.hierarchy import HierarchicalBackbone
 from egostream.backpack.prototypes import file_sha256
 from egostream.checkpoint import load_checkpoint, load_module_state, save_checkpoint
 from egostream.config import from_dict, to_dict
@@ -132,6 +134,39 @@ class TranslationBundle(nn.Module):
         """The primary head's outputs on the translation of ``views``, and the translation."""
         translation = self.translator(views, report=report, base_tokens=base_tokens)
         return self.primary_head(translated_graphs(translation, views), inputs), translation
+
+    def _single_backbone(self) -> HierarchicalBackbone:
+        if len(self.sources.bundle.backbones) != 1:
+            raise InputError(None, "translation.sources",
+                             f"the sources run {len(self.sources.bundle.backbones)} backbones; reading one backbone's "
+                             "graphs needs one multi-task source (or sources sharing one backbone)")
+        return self.sources.bundle.backbones[0]  # type: ignore[return-value]
+
+    @property
+    def backbones(self) -> nn.ModuleList:
+        """The sources' distinct backbones."""
+        return self.sources.bundle.backbones
+
+    def backbone(self, task: str) -> HierarchicalBackbone:
+        """The sources' one backbone (what a streaming engine runs); InputError with several."""
+        self._check_task(task)
+        return self._single_backbone()
+
+    def graphs(self, batch: VideoBatch, tasks: Sequence[str] | None = None) -> dict[str, LevelGraphs]:
+        """``{primary: graphs}`` of the sources' one backbone on ``batch``."""
+        for task in tasks if tasks is not None else self.tasks:
+            self._check_task(task)
+        self.check_features(batch)
+        with torch.no_grad():
+            return {self.primary: self._single_backbone()(batch)[1]}
+
+    def forward_graphs(self, task: str, graphs: LevelGraphs, inputs: TaskInputs) -> Any:
+        """The primary outputs from graphs of the sources' one backbone (e.g. a stream readout's span): every
+        source neck on their level-0 nodes, the translator over all of them, the primary head."""
+        self._check_task(task)
+        self._single_backbone()
+        views = self.sources.views_from_graphs({source: graphs for source in self.sources.tasks})
+        return self.forward_views(views, inputs)[0]
 
     def run(self, task: str, batch: VideoBatch, inputs: TaskInputs) -> Any:
         """The primary task's outputs (its head's type) on one batch."""

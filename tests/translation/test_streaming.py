@@ -11,6 +11,8 @@ import pytest
 import torch
 
 from egostream.stream import StreamConfig
+from egostream.stream.readouts import NodeView, read_action, read_state_change
+from egostream.stream.schema import LabelNames
 from egostream.tasks import TaskInputs
 from egostream.translation.streaming import StreamingTranslation, translate_prefix
 from tests.stream.streams import push_sizes, single_threaded_torch
@@ -77,3 +79,25 @@ def test_per_window_work_is_bounded_and_final_tokens_are_cached() -> None:
     assert built[100] == built[250] == built[400] == WINDOW * len(SOURCE_TASKS)
     stream.current(trailing_inputs("oscc", 400, config), report=False)
     assert stream.last_built == frontier * len(SOURCE_TASKS)
+
+
+def test_stream_readouts_accept_a_translation_model() -> None:
+    """With one multi-task source, the engine's readouts run the translator through ``forward_graphs`` on their
+    span's nodes: the AR readout's top verbs and OSCC readout equal the offline translation of the newest nodes
+    inside the span (counted here from the row grid) with the span as the segment."""
+    config = StreamConfig(horizon_s=1e5)
+    rows = torch.randn(40, tiny_model().feature_dim, generator=torch.Generator().manual_seed(3))
+    sources = source_bundle(seed=6)
+    view = NodeView.offline(sources.backbones[0], rows, config)  # type: ignore[arg-type]
+    now = len(rows) * config.row_period_s
+    span_nodes = int((config.row_positions_s(0, len(rows)) >= now - 4.0).sum())
+    segment = TaskInputs(segments=torch.tensor([[now - 4.0, now]]), segment_video=torch.zeros(1, dtype=torch.long))
+    ar = translation("ar", sources=sources, seed=8)
+    readout = read_action(ar, view, 4.0, config, LabelNames.ego4d())  # type: ignore[arg-type]
+    truth = translate_prefix(ar, rows, segment, window_nodes=span_nodes, config=config, report=False)
+    expected = ar.decode("ar", truth.outputs)
+    assert [label.id for label in readout.verbs] == expected.verb_ids[0].tolist()
+    oscc = translation("oscc", sources=sources, seed=8)
+    state = read_state_change(oscc, view, 4.0, config)  # type: ignore[arg-type]
+    truth = translate_prefix(oscc, rows, segment, window_nodes=span_nodes, config=config, report=False)
+    assert abs(state.probability - float(oscc.decode("oscc", truth.outputs).probability[0])) < ATOL

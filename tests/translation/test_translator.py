@@ -187,3 +187,21 @@ def test_single_task_sources_run_one_backbone_each(tmp_path: Path) -> None:
     source_bundle(seed=3).save(both)
     shared = FrozenSources.from_checkpoints([both], ["oscc", "pnr"])
     assert len(shared.bundle.backbones) == 1
+
+
+def test_forward_graphs_of_the_source_backbone_equals_run(tmp_path: Path) -> None:
+    model = translation("lta").eval()
+    batch = clip_batch((16, 11), seed=4)
+    inputs = task_inputs("lta", batch, labels=False)
+    with torch.no_grad():
+        graphs = model.graphs(batch)["lta"]
+        torch.testing.assert_close(model.forward_graphs("lta", graphs, inputs).verb_logits,
+                                   model.run("lta", batch, inputs).verb_logits, atol=0, rtol=0)
+    assert model.backbone("lta") is model.sources.bundle.backbones[0]
+    paths = []
+    for seed, task in enumerate(("oscc", "pnr")):
+        paths.append(tmp_path / f"{task}.pt")
+        replace(tiny_model(), tasks=(task,)).build(seed=seed).save(paths[-1])
+    two = translation("oscc", sources=FrozenSources.from_checkpoints(paths).bundle, source_tasks=("oscc", "pnr"))
+    with pytest.raises(InputError, match="2 backbones"):
+        two.backbone("oscc")
