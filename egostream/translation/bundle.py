@@ -1,6 +1,7 @@
 """A translation model with the surface of :class:`~egostream.model.ModelBundle` that replay, the validation meters
-and the training loop use (and, with sources on one backbone, the ``backbone`` / ``graphs`` / ``forward_graphs``
-the streaming readouts use), and its checkpoint format.
+and the training loop use (and, with sources on one backbone, the ``backbones`` / ``backbone_index`` /
+``forward_graphs`` that :class:`~egostream.stream.windows.WindowEmitter` and the stream readouts use), and its
+checkpoint format.
 
 :class:`TranslationBundle` holds the frozen sources, the :class:`~egostream.translation.translator.TaskTranslator`
 and the primary task's head, built by the task's own class with ``input_size = d``: the head reads the translated
@@ -146,6 +147,16 @@ class TranslationBundle(nn.Module):
     def backbones(self) -> nn.ModuleList:
         """The sources' distinct backbones."""
         return self.sources.bundle.backbones
+
+    @property
+    def backbone_index(self) -> dict[str, int]:
+        """``{primary: 0}``: the primary task reads the sources' (first) backbone's engine."""
+        return {self.primary: 0}
+
+    @property
+    def egopack(self) -> dict[str, nn.Module]:
+        """No EgoPack heads (what the stream readouts and evidence look for)."""
+        return {}
 
     def backbone(self, task: str) -> HierarchicalBackbone:
         """The sources' one backbone (what a streaming engine runs); InputError with several."""

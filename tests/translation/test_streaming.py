@@ -13,6 +13,7 @@ import torch
 from egostream.stream import StreamConfig
 from egostream.stream.readouts import NodeView, read_action, read_state_change
 from egostream.stream.schema import LabelNames
+from egostream.stream.windows import WindowEmitter
 from egostream.tasks import TaskInputs
 from egostream.translation.streaming import StreamingTranslation, translate_prefix
 from tests.stream.streams import push_sizes, single_threaded_torch
@@ -101,3 +102,22 @@ def test_stream_readouts_accept_a_translation_model() -> None:
     state = read_state_change(oscc, view, 4.0, config)  # type: ignore[arg-type]
     truth = translate_prefix(oscc, rows, segment, window_nodes=span_nodes, config=config, report=False)
     assert abs(state.probability - float(oscc.decode("oscc", truth.outputs).probability[0])) < ATOL
+
+
+def test_window_emitter_streams_a_translation_model() -> None:
+    """The engine's :class:`WindowEmitter` streams a translation model (one multi-task source): each window has the
+    primary task's readout only, equal to the readout on the offline backbone of the same prefix."""
+    config = StreamConfig(horizon_s=1e5, emit_every_s=4.0)
+    rows = torch.randn(40, tiny_model().feature_dim, generator=torch.Generator().manual_seed(9))
+    sources = source_bundle(seed=1)
+    model = translation("ar", sources=sources, seed=2)
+    emitter = WindowEmitter(model, config, names=LabelNames.ego4d())  # type: ignore[arg-type]
+    results = emitter.push_many(rows[i:i + 3] for i in range(0, len(rows), 3))
+    assert len(results) == len(rows) // config.emit_every_rows
+    for result in results:
+        assert result.lta is None and result.oscc is None and result.pnr is None and result.mq is None
+        view = NodeView.offline(sources.backbones[0], rows[:result.rows], config)  # type: ignore[arg-type]
+        offline = read_action(model, view, config.readouts.ar_span_s, config, LabelNames.ego4d())  # type: ignore
+        assert [v.id for v in result.ar.verbs] == [v.id for v in offline.verbs]
+        for ours, truth in zip(result.ar.verbs, offline.verbs):
+            assert abs(ours.score - truth.score) < ATOL
