@@ -62,7 +62,7 @@ class TrainConfig:
 
     Attributes:
         stage: ``single`` (train_single_task.py), ``multi`` (train_multi_task.py), ``egopack`` (train_egopack.py)
-            or ``translation`` (EgoT2-s, :mod:`egostream.translation.training`).
+            or ``translation`` (EgoT2-s, :mod:`egostream.translation`).
         tasks: short task names; one for ``single``, ``egopack`` (the novel task) and ``translation`` (the primary
             task), several for ``multi``.
         seed: seeds the weights, the batch order, dropout and the LTA validation draws.
