@@ -1,7 +1,9 @@
-"""Synthetic training benchmark: trained (single / multi / EgoPack) vs untrained vs chance on held-out videos.
+"""Synthetic training benchmark: trained (single / multi / EgoPack / translation) vs untrained vs chance on held-out
+videos.
 
 Generates the benchmark's synthetic dataset (:data:`egostream.train.synthetic_benchmark.SYNTHETIC_DATA`), trains
-the tiny single-task, multi-task and EgoPack models (:mod:`egostream.train.synthetic_benchmark`), replays each on the
+the tiny single-task, multi-task, EgoPack and translation (EgoT2-s, on the frozen multi-task model; AR, LTA, OSCC,
+PNR) models with the same seed (:mod:`egostream.train.synthetic_benchmark`), replays each on the
 val videos and prints JSON: per task, the headline metrics of every model, of an untrained model of the same
 architecture and of the class-prior (chance) submission, plus the seconds each stage took.
 
@@ -23,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from egostream.ego4d.synthetic import generate_dataset  # noqa: E402
 from egostream.model import TASK_NAMES  # noqa: E402
-from egostream.train.synthetic_benchmark import (SYNTHETIC_DATA, build_shared_backpack, chance_metrics,  # noqa: E402
-                                                 headline, replay_metrics, stage_recipe, train_stage,
-                                                 untrained_bundle)
+from egostream.train.synthetic_benchmark import (SYNTHETIC_DATA, TRANSLATION_TASKS,  # noqa: E402
+                                                 build_shared_backpack, chance_metrics, headline, replay_metrics,
+                                                 stage_recipe, train_stage, translation_recipe, untrained_bundle)
 
 
 def run(out: Path, seed: int) -> dict[str, Any]:
@@ -64,6 +66,11 @@ def run(out: Path, seed: int) -> dict[str, Any]:
         bundle = train_stage(recipe, data, out / f"egopack_{task}")
         seconds[f"egopack_{task}"] = time.perf_counter() - started
         record("egopack", replay_metrics(bundle, data, out / f"egopack_{task}" / "replay"))
+    for task in TRANSLATION_TASKS:
+        started = time.perf_counter()
+        bundle = train_stage(translation_recipe(task, support, seed_override), data, out / f"translation_{task}")
+        seconds[f"translation_{task}"] = time.perf_counter() - started
+        record("translation", replay_metrics(bundle, data, out / f"translation_{task}" / "replay"))
     return {"seed": seed, "threads": torch.get_num_threads(), "dataset": SYNTHETIC_DATA.__dict__, "tasks": table,
             "seconds": seconds}
 

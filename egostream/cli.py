@@ -119,6 +119,11 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
     checkpoints = checkpoint_spec(args.checkpoint, args.task)
     check_output_folder(args.out)
+    bundle = None
+    if isinstance(checkpoints, Path):  # a translation (EgoT2-s) checkpoint loads with its frozen sources
+        from egostream.translation import TranslationBundle, is_translation_checkpoint
+        if is_translation_checkpoint(checkpoints):
+            bundle = TranslationBundle.from_checkpoints(checkpoints)
     if args.ray_address:
         from egostream.actors.commands import replay_on_cluster
 
@@ -126,7 +131,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
                                     args.ray_address, force=args.force, features=args.features, **options)
     else:
         metrics = replay(args.task, args.protocol, args.data, args.split, checkpoints, args.out,
-                         features=args.features, force=args.force, **options)  # type: ignore[arg-type]
+                         features=args.features, force=args.force, bundle=bundle, **options)  # type: ignore[arg-type]
     json.dump(metrics, sys.stdout, indent=None, sort_keys=True)
     sys.stdout.write("\n")
     return _report_failures(args.command, metrics.get("failed", {}))
@@ -227,7 +232,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from egostream.train.loop import train
     from egostream.train.recipe import load_recipe
 
-    recipe = load_recipe(args.stage, args.task, args.config, args.overrides)
+    overrides = list(args.overrides)
+    if args.support_checkpoint:  # translation: the frozen source checkpoint(s)
+        overrides.append(f"translation.sources=[{','.join(str(path) for path in args.support_checkpoint)}]")
+    recipe = load_recipe(args.stage, args.task, args.config, overrides)
     result = train(recipe, args.data, args.out, resume=args.resume)
     json.dump({"checkpoint": str(result.checkpoint), "epochs": result.epochs_completed,
                "metrics": result.records[-1] if result.records else None}, sys.stdout, sort_keys=True)
@@ -340,15 +348,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="batch_size=4, authors_batched_lta=true, lta_batch_size=64, seed=0; with --stream: "
                         "StreamConfig keys (emit_every_s=1, readouts.ar_span_s=2)")
 
-    p = command("train", "Train a model: single-task, multi-task or EgoPack stage (the authors' recipes).", _cmd_train)
-    p.add_argument("stage", choices=("single", "multi", "egopack"))
+    p = command("train", "Train a model: single-task, multi-task, EgoPack or translation stage (the authors' recipes).",
+                _cmd_train)
+    p.add_argument("stage", choices=("single", "multi", "egopack", "translation"))
     p.add_argument("--task", required=True, action="append", type=_task,
                    help="task to train (repeat for the multi-task stage)")
     p.add_argument("--data", required=True, type=Path, help="Ego4D data folder (annotations, features/<name>/)")
     p.add_argument("--out", required=True, type=Path, help="output folder: checkpoint.pt, metrics.jsonl, recipe.yaml")
     p.add_argument("--config", type=Path, default=None,
-                   help="recipe YAML (default: configs/train/single_<task>.yaml, multi_task.yaml or egopack_<task>.yaml)")
+                   help="recipe YAML (default: configs/train/single_<task>.yaml, multi_task.yaml, "
+                        "egopack_<task>.yaml or translation_<task>.yaml)")
     p.add_argument("--resume", type=Path, default=None, help="checkpoint.pt of an interrupted run to continue")
+    p.add_argument("--support-checkpoint", type=Path, action="append", default=[],
+                   help="translation: a frozen source checkpoint (one multi-task, or one single-task per source task; "
+                        "repeat)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="recipe overrides (optimizer.lr=5e-5)")
 
     p = command("backpack", "EgoPack backpack tools.", _cmd_backpack_build)

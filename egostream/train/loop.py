@@ -1,4 +1,4 @@
-"""The training loop shared by the three stages: epochs of optimizer steps, validation, metrics log, checkpoints.
+"""The training loop shared by the stages: epochs of optimizer steps, validation, metrics log, checkpoints.
 
 Each optimizer step (sapeirone/hier-egopack@4fff4e5:train_single_task.py / train_multi_task.py / train_egopack.py
 ``train``): set the learning rate of the step (:class:`~egostream.train.schedule.WarmupCosineSchedule`), zero the
@@ -40,6 +40,7 @@ from egostream.train.recipe import TrainConfig
 from egostream.train.schedule import WarmupCosineSchedule
 from egostream.train.seeding import capture_rng_state, restore_rng_state, seed_everything
 from egostream.train.stages import StageModel, build_stage_model
+from egostream.translation import TranslationBundle
 
 __all__ = ["TrainResult", "train", "evaluate_task", "CHECKPOINT_NAME", "METRICS_NAME", "RECIPE_NAME"]
 
@@ -55,14 +56,15 @@ _RESUMABLE_CHANGES = frozenset({"progress", "eval_every_epochs"})
 class TrainResult:
     """What :func:`train` leaves behind: the trained bundle, its checkpoint, the metrics records, the epochs run."""
 
-    bundle: ModelBundle
+    bundle: ModelBundle | TranslationBundle
     checkpoint: Path
     records: list[dict[str, Any]]
     epochs_completed: int
 
 
 @torch.no_grad()
-def evaluate_task(bundle: ModelBundle, data: TrainingData, task: str, recipe: TrainConfig) -> dict[str, Any]:
+def evaluate_task(bundle: ModelBundle | TranslationBundle, data: TrainingData, task: str,
+                  recipe: TrainConfig) -> dict[str, Any]:
     """Validation metrics of ``task`` over its val split (bundle in eval mode; LTA draws seeded by the recipe)."""
     bundle.eval()
     meter = validation_meter(task, data, protocol=recipe.protocol, seed=recipe.seed)
@@ -98,7 +100,7 @@ def _resume(path: Path, recipe: TrainConfig, stage: StageModel, optimizer: torch
     if state.get("schedule") != to_dict(schedule):
         raise InputError(path, "training_state.schedule", "the data gives a different number of steps "
                                                           "per epoch than the run that wrote the checkpoint")
-    stage.bundle.load_state_dict(ModelBundle.from_checkpoints(path).state_dict())
+    stage.bundle.load_state_dict(type(stage.bundle).from_checkpoints(path).state_dict())
     optimizer.load_state_dict(state["optimizer"])
     restore_rng_state(state["rng"])
     return int(state["epoch"])

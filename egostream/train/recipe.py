@@ -20,10 +20,11 @@ from egostream.errors import InputError
 from egostream.model import ModelConfig
 from egostream.tasks.base import task_names
 from egostream.train.optim import OptimizerConfig
+from egostream.translation.config import TranslationConfig
 
 __all__ = ["EgoPackConfig", "TrainConfig", "Stage", "load_recipe", "default_recipe_path", "TRAIN_CONFIG_DIR"]
 
-Stage = Literal["single", "multi", "egopack"]
+Stage = Literal["single", "multi", "egopack", "translation"]
 
 #: The folder of the recipe files of a source checkout.
 TRAIN_CONFIG_DIR = CONFIG_DIR / "train"
@@ -61,8 +62,10 @@ class TrainConfig:
     """One training run.
 
     Attributes:
-        stage: ``single`` (train_single_task.py), ``multi`` (train_multi_task.py) or ``egopack`` (train_egopack.py).
-        tasks: short task names; one for ``single`` and ``egopack`` (the novel task), several for ``multi``.
+        stage: ``single`` (train_single_task.py), ``multi`` (train_multi_task.py), ``egopack`` (train_egopack.py)
+            or ``translation`` (EgoT2-s, :mod:`egostream.translation`).
+        tasks: short task names; one for ``single``, ``egopack`` (the novel task) and ``translation`` (the primary
+            task), several for ``multi``.
         seed: seeds the weights, the batch order, dropout and the LTA validation draws.
         num_epochs: epochs; an epoch is ``len(loader)`` optimizer steps (multi-task: of the longest loader).
         batch_size: training samples per batch (multi-task: of the smallest dataset, see :func:`multi_task_batch_sizes`).
@@ -80,6 +83,7 @@ class TrainConfig:
             one backbone in the streaming engine.
         train_support_necks: train the support tasks' necks in the EgoPack stage (``train_projections``).
         egopack: the EgoPack stage's settings.
+        translation: the ``translation`` stage's settings (sources, translator sizes; EgoT2-s).
         model: the model preset (feature set, sizes, depth); its ``tasks`` are replaced by the stage's tasks.
         protocol: sample and metric protocol (``hier-egopack``: the authors'; ``official``).
         eval_every_epochs: validate every that many epochs (0: only after the last epoch, as the authors'
@@ -103,6 +107,7 @@ class TrainConfig:
     train_backbone: bool = True
     train_support_necks: bool = True
     egopack: EgoPackConfig = field(default_factory=EgoPackConfig)
+    translation: TranslationConfig = field(default_factory=TranslationConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     protocol: Literal["hier-egopack", "official"] = "hier-egopack"
     eval_every_epochs: int = 1
@@ -115,7 +120,7 @@ class TrainConfig:
                                             f"known: {', '.join(task_names())}")
         if len(set(self.tasks)) != len(self.tasks):
             raise InputError(None, "tasks", f"a task is listed twice: {list(self.tasks)}")
-        if self.stage in ("single", "egopack") and len(self.tasks) != 1:
+        if self.stage in ("single", "egopack", "translation") and len(self.tasks) != 1:
             raise InputError(None, "tasks", f"the {self.stage} stage trains one task, got {list(self.tasks)}")
         if self.num_epochs < 1:
             raise InputError(None, "num_epochs", f"must be >= 1, got {self.num_epochs}")
@@ -132,7 +137,8 @@ class TrainConfig:
 
 
 def default_recipe_path(stage: Stage, tasks: Sequence[str]) -> Path:
-    """The recipe file of a stage: ``single_<task>.yaml``, ``multi_task.yaml`` or ``egopack_<task>.yaml``."""
+    """The recipe file of a stage: ``single_<task>.yaml``, ``multi_task.yaml``, ``egopack_<task>.yaml`` or
+    ``translation_<task>.yaml``."""
     if stage == "multi":
         return TRAIN_CONFIG_DIR / "multi_task.yaml"
     return TRAIN_CONFIG_DIR / f"{stage}_{tasks[0]}.yaml"

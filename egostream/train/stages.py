@@ -9,6 +9,8 @@
   :class:`~egostream.crosstask.EgoPackHead`. Trained: the head, the interaction stages, the support necks (unless
   ``train_support_necks`` is false) and the backbone (unless ``train_backbone`` is false: then the backbone keeps
   the support model's weights and runs in eval mode, so the five EgoPack heads can share that one backbone).
+* ``translation`` (EgoT2-s, :mod:`egostream.translation`): the frozen source models of ``translation.sources``; a
+  FRESH translator and primary-task head, both trained on the primary task's loss only.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from egostream.tasks import task_class
 from egostream.train.data import TrainingData
 from egostream.train.prototypes import build_backpack, support_backbone, support_necks
 from egostream.train.recipe import TrainConfig
+from egostream.translation.bundle import TranslationBundle, build_translation
 
 __all__ = ["StageModel", "build_stage_model"]
 
@@ -33,7 +36,7 @@ __all__ = ["StageModel", "build_stage_model"]
 class StageModel:
     """The bundle a stage trains; ``trained`` go to the optimizer, ``frozen`` stay in eval mode while training."""
 
-    bundle: ModelBundle
+    bundle: ModelBundle | TranslationBundle
     trained: list[nn.Module]
     frozen: list[nn.Module] = field(default_factory=list)
     backpack: Backpack | None = None
@@ -94,8 +97,18 @@ def _egopack_model(recipe: TrainConfig, data: TrainingData) -> StageModel:
     return StageModel(bundle, trained, frozen, backpack)
 
 
+def _translation_model(recipe: TrainConfig) -> StageModel:
+    # EgoT2-s (facebookresearch/EgoT2@686c305:HOI/models/pnr/video_model_transfer_3task.py TaskFusion3Task with the
+    # recipes' PRETRAIN.*_FT: True): the task-specific sources in eval mode with frozen parameters; only the
+    # translator and the primary head train, on the primary task's loss.
+    bundle = build_translation(recipe.tasks[0], recipe.translation, recipe.model)
+    return StageModel(bundle, [bundle.translator, bundle.primary_head], [bundle.sources])
+
+
 def build_stage_model(recipe: TrainConfig, data: TrainingData) -> StageModel:
     """The model of ``recipe.stage`` (see the module docstring); weights are drawn from torch's global RNG."""
     if recipe.stage == "egopack":
         return _egopack_model(recipe, data)
+    if recipe.stage == "translation":
+        return _translation_model(recipe)
     return _fresh_model(recipe)

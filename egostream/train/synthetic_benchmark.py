@@ -7,7 +7,9 @@ the tiny recipes of ``configs/train/tiny_*.yaml``:
 * ``multi``: one multi-task model of the five tasks (``tiny_multi.yaml``);
 * ``egopack``: one EgoPack model per task on the multi-task model (``tiny_egopack.yaml``: the support backbone
   frozen at the support's depth, so the five EgoPack heads share one backbone; one backpack built once; plus
-  :data:`TASK_OVERRIDES`).
+  :data:`TASK_OVERRIDES`);
+* ``translation``: one task translator (EgoT2-s) per task of :data:`TRANSLATION_TASKS` on the frozen multi-task
+  model's task views (``tiny_translation.yaml`` plus :data:`TASK_OVERRIDES`).
 
 Every model is scored by :func:`egostream.replay.replay` on the held-out ``val`` videos and compared with two
 references on the same files: ``chance``, the class-prior submission of
@@ -25,12 +27,15 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from egostream.ego4d.baselines import write_prior_submission
 from egostream.ego4d.evaluation import EVALUATORS, evaluate_files
 from egostream.ego4d.layout import Ego4dLayout
 from egostream.ego4d.synthetic import SynthConfig
 from egostream.model import TASK_NAMES, ModelBundle
 from egostream.replay import annotation_path, replay
+from egostream.translation import PRIMARY_TASKS, TranslationBundle, build_translation
 from egostream.train.data import TrainingData
 from egostream.train.loop import train
 from egostream.train.prototypes import backpack_from_checkpoint
@@ -38,7 +43,7 @@ from egostream.train.recipe import TRAIN_CONFIG_DIR, Stage, TrainConfig, load_re
 
 __all__ = ["SYNTHETIC_DATA", "HEADLINE_METRICS", "PROTOCOL", "TASK_OVERRIDES", "Headline", "stage_recipe",
            "annotation_files", "chance_metrics", "replay_metrics", "untrained_bundle", "train_stage",
-           "build_shared_backpack", "headline"]
+           "build_shared_backpack", "headline", "TRANSLATION_TASKS", "translation_recipe", "untrained_translation"]
 
 #: The benchmark's dataset: 16 videos (12 train, 4 val); a grammar of 6 two-step recipes that rarely switch, so
 #: the next 20 actions follow from the observed ones (LTA), 8 state-change samples per video (OSCC/PNR).
@@ -49,8 +54,11 @@ SYNTHETIC_DATA = SynthConfig(videos=16, seed=0, train_fraction=0.75, min_video_s
 #: Sample and metric protocol of every run and score.
 PROTOCOL = "hier-egopack"
 
-#: Per-task overrides of the single-task and EgoPack recipes: LTA has a window per action (many samples), so it
-#: takes bigger batches.
+#: The tasks a translator is trained for (MQ is not a translation primary task).
+TRANSLATION_TASKS: tuple[str, ...] = PRIMARY_TASKS
+
+#: Per-task overrides of the single-task, EgoPack and translation recipes: LTA has a window per action (many
+#: samples), so it takes bigger batches.
 TASK_OVERRIDES: dict[str, tuple[str, ...]] = {"lta": ("batch_size=8",)}
 
 
@@ -78,6 +86,18 @@ def stage_recipe(stage: Stage, tasks: Sequence[str], overrides: Sequence[str] = 
     return load_recipe(stage, tasks, TRAIN_CONFIG_DIR / f"tiny_{stage}.yaml", [*extra, *overrides])
 
 
+def translation_recipe(task: str, support_checkpoint: str | PathLike[str],
+                       overrides: Sequence[str] = ()) -> TrainConfig:
+    """The tiny translation recipe of ``task`` on the frozen sources of ``support_checkpoint``."""
+    return stage_recipe("translation", [task], [f"translation.sources=[{support_checkpoint}]", *overrides])
+
+
+def untrained_translation(recipe: TrainConfig, seed: int = 0) -> TranslationBundle:
+    """The translator of ``recipe`` with fresh random weights (seeded) on its trained, frozen sources."""
+    torch.manual_seed(seed)
+    return build_translation(recipe.tasks[0], recipe.translation, recipe.model)
+
+
 def annotation_files(data_root: str | PathLike[str], task: str, split: str) -> Path:
     """The annotation file of ``task`` in ``split`` (what replay and the prior are scored against)."""
     return annotation_path(Ego4dLayout.from_root(data_root), task, split)
@@ -97,11 +117,11 @@ def chance_metrics(data_root: str | PathLike[str], out_dir: str | PathLike[str],
     return results
 
 
-def replay_metrics(bundle: ModelBundle, data_root: str | PathLike[str], out_dir: str | PathLike[str],
-                   feature_name: str = SYNTHETIC_DATA.feature_name) -> dict[str, dict[str, Any]]:
+def replay_metrics(bundle: ModelBundle | TranslationBundle, data_root: str | PathLike[str],
+                   out_dir: str | PathLike[str], feature_name: str = SYNTHETIC_DATA.feature_name) -> dict[str, dict[str, Any]]:
     """Val metrics of every task of ``bundle`` through :func:`egostream.replay.replay` (submissions in ``out_dir``)."""
     return replay("all", PROTOCOL, data_root, "val", {}, out_dir, features=feature_name,
-                  force=True, progress=False, bundle=bundle)
+                  force=True, progress=False, bundle=bundle)  # type: ignore[arg-type]
 
 
 def untrained_bundle(recipe: TrainConfig, seed: int = 0) -> ModelBundle:
@@ -109,7 +129,8 @@ def untrained_bundle(recipe: TrainConfig, seed: int = 0) -> ModelBundle:
     return recipe.model_for_tasks.build(seed=seed)
 
 
-def train_stage(recipe: TrainConfig, data_root: str | PathLike[str], out_dir: str | PathLike[str]) -> ModelBundle:
+def train_stage(recipe: TrainConfig, data_root: str | PathLike[str],
+                out_dir: str | PathLike[str]) -> ModelBundle | TranslationBundle:
     """Train ``recipe`` on ``data_root`` (checkpoint in ``out_dir``) and return the trained bundle (eval mode)."""
     return train(recipe, data_root, out_dir).bundle
 

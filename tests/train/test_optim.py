@@ -36,6 +36,22 @@ def test_decay_acts_as_l2_on_matrices_only() -> None:
     torch.testing.assert_close(layer.weight.detach(), before_w - 0.1 * torch.sign(before_w), atol=1e-6, rtol=0)
 
 
+def test_translation_recipes_optimizers() -> None:
+    """EgoT2's recipes name AdamW (decoupled decay: with zero gradient a matrix shrinks by lr * decay, a vector
+    stays) and SGD with momentum; both keep the two groups."""
+    layer = nn.Linear(2, 2)
+    adamw = build_optimizer([layer], OptimizerConfig(lr=0.1, weight_decay=0.5, name="adamw"))
+    assert isinstance(adamw, torch.optim.AdamW)
+    before_w, before_b = layer.weight.detach().clone(), layer.bias.detach().clone()
+    (0.0 * layer(torch.ones(1, 2)).sum()).backward()
+    adamw.step()
+    torch.testing.assert_close(layer.bias.detach(), before_b)
+    torch.testing.assert_close(layer.weight.detach(), before_w * (1 - 0.1 * 0.5), atol=1e-6, rtol=0)
+    sgd = build_optimizer([layer], OptimizerConfig(lr=0.1, weight_decay=0.0, name="sgd", momentum=0.9))
+    assert isinstance(sgd, torch.optim.SGD)
+    assert [group["momentum"] for group in sgd.param_groups] == [0.9, 0.9]
+
+
 def test_shared_and_frozen_parameters() -> None:
     layer = nn.Linear(2, 2)
     assert len(trainable_parameters([layer, layer])) == 2
