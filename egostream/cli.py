@@ -122,6 +122,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     bundle = None
     if isinstance(checkpoints, Path):  # a translation (EgoT2-s) checkpoint loads with its frozen sources
         from egostream.translation import TranslationBundle, is_translation_checkpoint
+
         if is_translation_checkpoint(checkpoints):
             bundle = TranslationBundle.from_checkpoints(checkpoints)
     if args.ray_address:

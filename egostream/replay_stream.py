@@ -23,7 +23,8 @@ from egostream.ego4d.features import FeatureStore
 from egostream.errors import InputError
 from egostream.io.outputs import check_output_file
 from egostream.io.sinks import SinkFormat, complete_records, open_sink
-from egostream.model import CheckpointSpec, ModelBundle
+from egostream.bundles import load_bundle
+from egostream.model import CheckpointSpec
 from egostream.stream.config import StreamConfig, load_stream_config
 from egostream.stream.labels import LabelNames
 from egostream.stream.readouts import EvidenceReader, ReadoutConfig
@@ -118,7 +119,7 @@ def replay_stream(data: str | Path, video: str, checkpoint: CheckpointSpec, out:
     if rows_per_push < 1:
         raise InputError(None, "rows_per_push", f"must be >= 1, got {rows_per_push}")
     stream_config = stream_config or load_stream_config()
-    bundle = ModelBundle.from_checkpoints(checkpoint)
+    bundle = load_bundle(checkpoint)
     store = FeatureStore(data, features, expected_dim=bundle.feature_dim)
     if not store.has(video):
         raise InputError(store.path(video), "video", f"no features for video {video!r}")

@@ -312,7 +312,8 @@ def _cases() -> list[Case]:
     for name, mutate in _video_mutations().items():
         add(f"video: {name}", lambda w: w.video, mutate,
             lambda w, out: ["run", str(w.video), "--checkpoint", str(w.checkpoint), "--extractor", "pixel_projection",
-                            "--local", "--no-table", "--out", str(out / "run.msgpack"), "dim=32"], "video")
+                            "--local", "--no-table", "--out", str(out / "run.msgpack"), "--extractor-option",
+                            "dim=32"], "video")
     return cases
 
 

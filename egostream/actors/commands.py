@@ -74,10 +74,10 @@ def _prepare_model(checkpoints: str | Mapping[str, str], extractor: str, extract
     """Load the model, the extractor and the backpack once before anything starts, so that a missing checkpoint,
     an extractor of the wrong width or feature set or a bad backpack fail fast; returns the feature width, the
     extractor and its frames per window (:func:`extractor_window_frames`)."""
-    from egostream.model import ModelBundle
+    from egostream.bundles import load_bundle
 
     spec = dict(checkpoints) if isinstance(checkpoints, Mapping) else checkpoints
-    bundle = ModelBundle.from_checkpoints(spec)
+    bundle = load_bundle(spec)
     first_checkpoint = next(iter(spec.values())) if isinstance(spec, dict) else spec
     extractor_spec = ExtractorSpec(extractor, dict(extractor_options), bundle.feature_dim, str(first_checkpoint),
                                    checkpoint_feature_name(first_checkpoint))

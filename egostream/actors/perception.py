@@ -138,13 +138,13 @@ class EmitterEngineFactory:
     backpack: str | None = None
 
     def __call__(self) -> EmitterEngine:
-        from egostream.model import ModelBundle
+        from egostream.bundles import load_bundle
         from egostream.stream.config import StreamConfig
         from egostream.stream.labels import LabelNames
         from egostream.stream.windows import WindowEmitter
 
         spec = dict(self.checkpoints) if isinstance(self.checkpoints, Mapping) else self.checkpoints
-        bundle = ModelBundle.from_checkpoints(spec, feature_dim=self.feature_dim).eval()
+        bundle = load_bundle(spec, feature_dim=self.feature_dim)
         config = self.stream_config if self.stream_config is not None else StreamConfig()
         evidence = None
         if self.backpack is not None:

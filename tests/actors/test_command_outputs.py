@@ -40,8 +40,8 @@ def _stream_config(folder: Path) -> Path:
 
 def _run_argv(source: Path, checkpoint: Path, out: Path, config: Path, *extra: str) -> list[str]:
     return ["run", str(source), "--checkpoint", str(checkpoint), "--extractor", "pixel_projection", "--out", str(out),
-            "--format", "jsonl", "--stream-config", str(config), "--no-table", "--local", *extra, "dim=32",
-            "device=cpu"]
+            "--format", "jsonl", "--stream-config", str(config), "--no-table", "--local", *extra,
+            "--extractor-option", "dim=32", "--extractor-option", "device=cpu"]
 
 
 @pytest.fixture(scope="module")

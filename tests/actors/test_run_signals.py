@@ -76,7 +76,7 @@ def test_a_signalled_run_ends_its_results_at_the_last_window_and_leaves_no_proce
            "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
     command = [sys.executable, "-m", "egostream", "run", str(long_video), "--checkpoint", str(checkpoint),
                "--extractor", "pixel_projection", "--out", str(out), "--format", "jsonl", "--stream-config",
-               str(config), "--no-table", "dim=32", "device=cpu"]
+               str(config), "--no-table", "--extractor-option", "dim=32", "--extractor-option", "device=cpu"]
     process = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     try:
