@@ -193,17 +193,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
     finally:
         if server is not None:
             server.close()
+    failed = {source: report.failed for source, report in zip(sources, results) if report.failed is not None}
+    if len(sources) == 1 and failed:
+        sys.stderr.write(f"egostream run: error: {failed[sources[0]]}\n")
+        return 2
     summaries = []
     for report, out, report_dir in zip(results, outs, reports):
         summary = {**report.as_dict(stream_config.row_period_s), "out": str(out)}
-        if report_dir is not None:
+        if report_dir is not None and report.failed is None:
             from egostream.report import write_report
 
             summary["report"] = str(write_report(out, report_dir).page)
         summaries.append(summary)
     json.dump(summaries[0] if len(sources) == 1 else {"streams": summaries}, sys.stdout, sort_keys=True)
     sys.stdout.write("\n")
-    return 0
+    return _report_failures(args.command, failed)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
