@@ -21,18 +21,26 @@ def contiguous_labels(windows):
     return [dominant_label(frame) for window in windows for frame in window.frames]
 
 
-def test_udp_mpegts_stream_on_loopback_is_ingested_live():
+@pytest.mark.parametrize("give_up", ["end", "error"])
+def test_udp_mpegts_stream_on_loopback_is_ingested_live(give_up):
     port = free_udp_port()
     labels = segment_labels([32, 32])
-    policy = ReconnectPolicy(max_retries=0, open_timeout_s=5.0, read_timeout_s=0.5)
-    stream = WindowStream(NetworkSource(f"udp://127.0.0.1:{port}", policy), EGOVLP_WINDOWS).start()
+    policy = ReconnectPolicy(max_retries=0, open_timeout_s=5.0, read_timeout_s=0.5, give_up=give_up)
+    source = NetworkSource(f"udp://127.0.0.1:{port}", policy, status=lambda line: None)
+    stream = WindowStream(source, EGOVLP_WINDOWS).start()
     sender = stream_udp_in_thread(port, labels, fps=30.0)  # the source listens before the sender starts
-    windows, error = collect_until_error(stream)
+    if give_up == "error":
+        windows, error = collect_until_error(stream)
+        assert "gave up after 1 failed attempts" in str(error) and f"udp://127.0.0.1:{port}" in str(error)
+    else:  # the sender stopped: the stream ends cleanly after the read timeout
+        with stream:
+            windows = list(stream)
+        assert source.ended is not None and source.ended.startswith("gave up after 1 failed attempts")
     sender.join()
     assert stream.policy == "drop_oldest" and stream.source.live
-    assert "gave up after 1 failed attempts" in str(error) and f"udp://127.0.0.1:{port}" in str(error)
     assert [w.index for w in windows] == [0, 1, 2, 3]
     assert contiguous_labels(windows) == labels  # every frame, in order, on the 30 fps clock
+    assert not any(w.discontinuity or w.decode_errors for w in windows)
 
 
 def test_network_source_reconnects_across_an_outage_and_keeps_time():
