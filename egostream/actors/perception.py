@@ -26,19 +26,26 @@ import torch
 from egostream.errors import InputError
 
 __all__ = ["VideoWindows", "ExtractorSpec", "EmitterEngine", "EmitterEngineFactory", "ResultFile",
-           "ResultFileFactory", "annotate_latency"]
+           "ResultFileFactory", "annotate_latency", "network_source_options"]
 
 
 @dataclass(frozen=True)
 class VideoWindows:
     """Calling it gives an iterator over the :class:`~egostream.io.frames.FrameWindow` s of ``uri`` (a file,
-    camera or network URL; :func:`egostream.io.open_source`) with ``window_frames`` / ``stride_frames`` windows."""
+    camera or network URL; :func:`egostream.io.open_source`) with ``window_frames`` / ``stride_frames`` windows,
+    each carrying the source's counters so far in ``source_counts`` (:meth:`egostream.io.VideoSource.counts` and
+    the clock's ``missing_frames`` / ``out_of_order``).
+
+    ``source_options`` (network URLs only, ``key -> text``): the :class:`~egostream.io.ReconnectPolicy` fields
+    (``open_timeout_s``, ``read_timeout_s``, ``max_retries``, ``backoff_s``, ``max_backoff_s``, ``give_up``) and
+    any other key as an FFmpeg protocol/demuxer option (e.g. ``rtsp_transport=tcp``)."""
 
     uri: str
     window_frames: int = 16
     stride_frames: int = 16
     backend: str = "pyav"
     size: tuple[int, int] | None = None
+    source_options: tuple[tuple[str, str], ...] = ()
 
     @property
     def live(self) -> bool:
@@ -48,18 +55,60 @@ class VideoWindows:
         return urlsplit(self.uri).scheme.lower() in NETWORK_SCHEMES or self.uri.startswith(("/dev/video", "v4l2:"))
 
     def _options(self) -> dict[str, Any]:
-        return {"size": self.size} if self.live else {"size": self.size, "backend": self.backend}
+        if not self.live:
+            if self.source_options:
+                raise InputError(self.uri, "source options", "only network sources take source options")
+            return {"size": self.size, "backend": self.backend}
+        if urlsplit(self.uri).scheme.lower() not in _network_schemes():
+            return {"size": self.size}
+        return {"size": self.size, **network_source_options(self.uri, dict(self.source_options))}
 
     def __call__(self) -> Iterator[Any]:
-        from egostream.io import WindowSpec, iter_windows, open_source
+        from egostream.io import ClockCounters, WindowSpec, iter_windows, open_source
 
         source = open_source(self.uri, **self._options())
         spec = WindowSpec(self.window_frames, self.stride_frames)
+        clock = ClockCounters()
         frames = source.frames()
         try:
-            yield from iter_windows(frames, spec, last_frame_duration_s=lambda: source.last_frame_duration_s)
+            for window in iter_windows(frames, spec, last_frame_duration_s=lambda: source.last_frame_duration_s,
+                                       counters=clock):
+                counts = {**source.counts(), "missing_frames": clock.missing, "out_of_order": clock.out_of_order}
+                yield dataclasses.replace(window, source_counts=counts)
         finally:
             frames.close()
+
+
+def _network_schemes() -> frozenset[str]:
+    from egostream.io.sources import NETWORK_SCHEMES
+
+    return NETWORK_SCHEMES
+
+
+def network_source_options(uri: str, options: Mapping[str, str]) -> dict[str, Any]:
+    """:class:`~egostream.io.NetworkSource` keyword arguments from ``key -> text`` options: the
+    :class:`~egostream.io.ReconnectPolicy` fields become ``policy``, the rest FFmpeg ``options``.
+
+    Raises:
+        InputError: naming ``uri`` and the option when a policy value is not valid.
+    """
+    from egostream.io.sources import ReconnectPolicy
+
+    fields = {item.name for item in dataclasses.fields(ReconnectPolicy)}
+    policy: dict[str, Any] = {}
+    ffmpeg: dict[str, str] = {}
+    for key, text in options.items():
+        if key not in fields:
+            ffmpeg[key] = str(text)
+            continue
+        try:
+            policy[key] = str(text) if key == "give_up" else (int(text) if key == "max_retries" else float(text))
+        except ValueError as error:
+            raise InputError(uri, f"source option {key}", f"not a number: {text!r}") from error
+    try:
+        return {"policy": ReconnectPolicy(**policy), "options": ffmpeg}
+    except ValueError as error:
+        raise InputError(uri, "source options", str(error)) from error
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,16 @@ the engine emits it; the sink is the commit point.
 
 Windows dropped by a live source leave gaps in the row indices; the supervisor fills each gap by repeating the last
 feature row (counted as ``filled``) so that row ``i`` always sits at stream time ``i × row_period_s``.
+
+Source health: a window that carries ``source_counts`` (:class:`~egostream.io.frames.FrameWindow`) updates the
+report's ``source`` counters (decoder damage, timestamp repairs, reconnects); a window flagged ``discontinuity`` or
+``decode_errors`` flags the first result whose rows include it (results with those fields, i.e.
+:class:`~egostream.stream.schema.WindowResult`). A source that fails (gives up) ends reading, but the windows read
+before it are still extracted, pushed and written before :meth:`StreamPipeline.run` raises its error.
 """
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -67,7 +74,9 @@ class Emitted:
 
 @dataclass
 class StreamReport:
-    """Counts, restarts and latency of a stream so far; ``as_dict()`` is what the CLI and the benchmark print."""
+    """Counts, restarts and latency of a stream so far; ``as_dict()`` is what the CLI and the benchmark print.
+    ``source`` holds the source's own counters, as the last window read reported them (``skipped_packets``,
+    ``skipped_frames``, ``corrupt_frames``, ``discontinuities``, ...; :meth:`egostream.io.VideoSource.counts`)."""
 
     name: str
     windows: int = 0
@@ -78,6 +87,7 @@ class StreamReport:
     restarts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STAGES, 0))
     latency_ms: dict[str, dict[str, float | int]] = field(default_factory=dict)
     wall_s: float = 0.0
+    source: dict[str, int] = field(default_factory=dict)
 
     @property
     def fps(self) -> float:
@@ -92,7 +102,8 @@ class StreamReport:
         return {"name": self.name, "windows": self.windows, "dropped": self.dropped, "filled": self.filled,
                 "rows": self.rows, "results": self.results, "restarts": dict(self.restarts),
                 "wall_s": round(self.wall_s, 4), "fps": round(self.fps, 3),
-                "x_real_time": round(self.x_real_time(row_period_s), 3), "latency_ms": self.latency_ms}
+                "x_real_time": round(self.x_real_time(row_period_s), 3), "latency_ms": self.latency_ms,
+                "source": dict(self.source)}
 
 
 class StreamPipeline:
@@ -123,6 +134,7 @@ class StreamPipeline:
         self._supports_snapshot = False
         self._engine_needs_restore = False
         self._dropped_before_restart = 0
+        self._source_error: BaseException | None = None
 
     @classmethod
     def from_factories(cls, source_factory: Callable[[], Any], extractor_factory: Callable[[], Any],
@@ -168,6 +180,8 @@ class StreamPipeline:
         self._finish()
         if self._failure is not None:
             raise self._failure
+        if self._source_error is not None:
+            raise self._source_error
         return self.snapshot_report()
 
     def stop(self) -> None:
@@ -218,10 +232,16 @@ class StreamPipeline:
                     self._dropped_before_restart = self.report.dropped
                     decoder.call("start", next_index)
                     continue
+                except Exception as error:  # the source failed: what was read still goes through
+                    self._source_error = error
+                    break
                 self.report.dropped = self._dropped_before_restart + dropped
                 if packets is None:
                     break
                 for packet in packets:
+                    counts = getattr(packet.payload, "source_counts", None)
+                    if counts:
+                        self.report.source = dict(counts)
                     self.latency["decode"].record(packet.decode_s)
                     self._decoded.put(packet)
                     next_index = packet.index + 1
@@ -251,12 +271,18 @@ class StreamPipeline:
 
     def _engine_loop(self) -> None:
         next_row, last_row, emitted, recoveries = 0, None, 0, 0
+        flags: dict[int, tuple[bool, bool]] = {}  # row index -> (discontinuity, decode_errors) not yet reported
         try:
             while True:
                 items = self._extracted.get_batch(1)
                 if not items:
                     break
                 packets, rows, extract_s = items[0]
+                for packet in packets:
+                    flag = (bool(getattr(packet.payload, "discontinuity", False)),
+                            bool(getattr(packet.payload, "decode_errors", False)))
+                    if any(flag):
+                        flags[packet.index] = flag
                 rows, next_row, last_row = self._fill_gaps(packets, rows, next_row, last_row)
                 began = time.monotonic()
                 results, recoveries = self._call_engine("push", (rows,), emitted, recoveries)
@@ -267,13 +293,13 @@ class StreamPipeline:
                 stage_ms = {"decode_ms": 1e3 * max(packet.decode_s for packet in packets),
                             "extract_ms": 1e3 * extract_s, "engine_ms": 1e3 * engine_s}
                 for result in results:
-                    self._emitted.put(Emitted(emitted, result, received_s, stage_ms))
+                    self._emitted.put(Emitted(emitted, _flagged(result, flags), received_s, stage_ms))
                     emitted += 1
                 recoveries = self._checkpoint(rows, emitted, recoveries)
             if self._failure is None:
                 results, recoveries = self._call_engine("finish", (), emitted, recoveries)
                 for result in results:
-                    self._emitted.put(Emitted(emitted, result, time.time(), {}))
+                    self._emitted.put(Emitted(emitted, _flagged(result, flags), time.time(), {}))
                     emitted += 1
         finally:
             self._emitted.close()
@@ -373,6 +399,23 @@ class StreamPipeline:
                 self.handles[stage].shutdown()
             except StageCrashed:
                 pass
+
+
+def _flagged(result: Any, flags: dict[int, tuple[bool, bool]]) -> Any:
+    """``result`` with ``discontinuity`` / ``decode_errors`` set from the flagged rows it is the first to include
+    (rows below its ``rows``), which are then reported; results without those fields pass unchanged."""
+    rows = getattr(result, "rows", None)
+    if not flags or rows is None or not dataclasses.is_dataclass(result) or not hasattr(result, "decode_errors"):
+        return result
+    covered = [index for index in flags if index < rows]
+    if not covered:
+        return result
+    discontinuity = any(flags[index][0] for index in covered)
+    decode_errors = any(flags[index][1] for index in covered)
+    for index in covered:
+        del flags[index]
+    return dataclasses.replace(result, discontinuity=result.discontinuity or discontinuity,
+                               decode_errors=result.decode_errors or decode_errors)
 
 
 def run_streams(pipelines: Sequence[StreamPipeline]) -> list[StreamReport]:

@@ -16,9 +16,9 @@ into windows. The rule (sample and hold, causal):
   windows touching them are not emitted, so window indices stay aligned with time and no frozen window is invented.
 * A frame whose time is not after the previous frame's, or is not finite, is dropped and counted as out of order
   (sources never produce one: :mod:`egostream.io.timeline` repairs their times first).
-* Marks: the canonical frames from the first one a ``discontinuity`` or ``decode_errors`` frame settles (the held
-  frame standing in for what was skipped) up to the first slot of that frame itself are recorded in ``marks``, so
-  the windows holding them can be flagged (:func:`egostream.io.window_stream.iter_windows`).
+* Marks: for a ``discontinuity`` or ``decode_errors`` frame, the canonical frames where the previous frame is held
+  in its stead (its copies after its own first slot) and the first slot of the frame itself are recorded in
+  ``marks``, so the windows holding them can be flagged (:func:`egostream.io.window_stream.iter_windows`).
 
 Each canonical frame shows what is on screen at its time, and never a frame from its future, so a live stream can
 settle frame k as soon as a frame later than k / fps arrives. The Ego4D canonical videos are already 30 fps, where
@@ -103,9 +103,8 @@ class CanonicalClock:
         first_open = self._next_slot
         settled = self._release_held(until_s=at_s, hold_s=hold_s)
         if frame.discontinuity or frame.decode_errors:
-            first = settled[0][0] if settled else first_open
-            self.marks.append(ClockMark(first, max(first, self._next_slot) + 1, frame.discontinuity,
-                                        frame.decode_errors))
+            first = min(settled[0][0] + 1 if settled else first_open, self._next_slot)
+            self.marks.append(ClockMark(first, self._next_slot + 1, frame.discontinuity, frame.decode_errors))
         if not frame.discontinuity:
             self._last_gap_s = at_s - self._held_at_s
         self._held, self._held_at_s = frame.image, at_s

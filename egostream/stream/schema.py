@@ -187,6 +187,9 @@ class WindowResult:
         latency_ms: stage name -> milliseconds (engine update, each readout, ``total`` receive-to-emit).
         ar, lta, oscc, pnr, mq: the readout of each task the model has (``None`` for a task it lacks).
         evidence: support task -> the backpack prototypes nearest to the current action, nearest first.
+        discontinuity: a timestamp discontinuity of the source (a jump, a 2^33 wrap, a reconnect) falls in the
+            windows this result is the first to include (:mod:`egostream.io.timeline`).
+        decode_errors: the decoder skipped or flagged corrupt frames in those windows (:mod:`egostream.io.decoders`).
     """
 
     stream_id: str
@@ -202,6 +205,8 @@ class WindowResult:
     pnr: KeyframeReadout | None = None
     mq: MomentsReadout | None = None
     evidence: dict[str, tuple[PrototypeMatch, ...]] = field(default_factory=dict)
+    discontinuity: bool = False
+    decode_errors: bool = False
     schema_version: int = SCHEMA_VERSION
     schema: str = SCHEMA_NAME
 
