@@ -118,10 +118,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
                         stream_config=load_stream_config(args.stream_config or None),
                         backend="local" if args.local else "ray", ray_address=args.ray_address,
                         extractor_gpus=args.extractor_gpus, window_frames=args.window_frames,
-                        decoder_backend=args.decoder, live_table=not args.no_table)
+                        decoder_backend=args.decoder, live_table=not args.no_table,
+                        source_options=_key_values(args.source_options, "--source-option"))
     json.dump(report.as_dict(), sys.stdout, sort_keys=True)
     sys.stdout.write("\n")
     return 0
+
+
+def _key_values(items: list[str], flag: str) -> dict[str, str]:
+    """``key=value`` texts as a dict of strings (an item without ``=`` is an error naming ``flag``)."""
+    pairs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(None, flag, f"expected key=value, got {item!r}")
+        pairs[key] = value
+    return pairs
 
 
 def _cmd_extract(args: argparse.Namespace) -> int:
@@ -288,6 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--local", action="store_true", help="run every stage in this process instead of Ray actors")
     p.add_argument("--extractor-gpus", type=float, default=0.0, help="GPUs reserved by the extractor actor")
     p.add_argument("--no-table", action="store_true", help="no live table (only the final JSON report)")
+    p.add_argument("--source-option", dest="source_options", action="append", default=[], metavar="key=value",
+                   help="network source option (repeatable): open_timeout_s, read_timeout_s, max_retries, backoff_s, "
+                        "max_backoff_s, give_up=end|error, or an FFmpeg option such as rtsp_transport=tcp")
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="extractor options, e.g. checkpoint=ViT-B-16.pt device=cuda dim=32")
 

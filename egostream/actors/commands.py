@@ -40,6 +40,12 @@ def stream_table(report: StreamReport, last: Any | None) -> Table:
     table.caption = (f"windows {report.windows}  dropped {report.dropped}  results {report.results}  "
                      f"fps {report.fps:.1f}  x-real-time {report.x_real_time(_ROW_PERIOD_S):.2f}  restarts "
                      f"{sum(report.restarts.values())}")
+    source = report.source
+    if source:
+        table.caption += (f"\nsource: corrupt frames {source.get('corrupt_frames', 0)}  skipped packets "
+                          f"{source.get('skipped_packets', 0)}  skipped frames {source.get('skipped_frames', 0)}  "
+                          f"discontinuities {source.get('discontinuities', 0)}  untimed {source.get('untimed', 0)}  "
+                          f"reconnects {source.get('reconnects', 0)}")
     if last is not None and last.ar is not None and last.ar.verbs and last.ar.nouns:
         verb, noun = last.ar.verbs[0], last.ar.nouns[0]
         table.caption += (f"\nt={last.time_s:.1f} s  action: {verb.name} ({verb.score:.2f}) "
@@ -51,11 +57,13 @@ def run_stream(source: str, checkpoints: str | Mapping[str, str], extractor: str
                extractor_options: Mapping[str, Any] | None = None, format: str = "msgpack",
                stream_config: Any = None, backend: str = "ray", ray_address: str | None = None,
                extractor_gpus: float = 0.0, window_frames: int = 16, decoder_backend: str = "pyav",
-               live_table: bool = True, console: Console | None = None) -> StreamReport:
+               live_table: bool = True, console: Console | None = None,
+               source_options: Mapping[str, str] | None = None) -> StreamReport:
     """Stream ``source`` (file, camera or network URL) through the model of ``checkpoints`` into ``out``.
 
     The model is loaded here first so that a missing checkpoint or an extractor of the wrong width fails before any
-    actor starts. ``backend="ray"`` joins ``ray_address`` (``None``: a local Ray instance).
+    actor starts. ``backend="ray"`` joins ``ray_address`` (``None``: a local Ray instance). ``source_options``
+    configure a network source (:class:`~egostream.actors.perception.VideoWindows`), checked here first too.
     """
     from egostream.model import ModelBundle
 
@@ -64,7 +72,9 @@ def run_stream(source: str, checkpoints: str | Mapping[str, str], extractor: str
     first_checkpoint = next(iter(spec.values())) if isinstance(spec, dict) else spec
     extractor_spec = ExtractorSpec(extractor, dict(extractor_options or {}), feature_dim, str(first_checkpoint))
     extractor_spec()  # fail fast: unknown extractor, missing weights, wrong width
-    windows = VideoWindows(source, window_frames, 16, decoder_backend)
+    windows = VideoWindows(source, window_frames, 16, decoder_backend,
+                           source_options=tuple(sorted((source_options or {}).items())))
+    windows.source_kwargs()  # fail fast: options of a network source, or options given to a file
     stream_id = os.path.splitext(os.path.basename(source.rstrip("/")))[0] or source
     console = console or Console(stderr=True)
     latest: list[Any] = [None]

@@ -34,7 +34,7 @@ class VideoWindows:
     """Calling it gives an iterator over the :class:`~egostream.io.frames.FrameWindow` s of ``uri`` (a file,
     camera or network URL; :func:`egostream.io.open_source`) with ``window_frames`` / ``stride_frames`` windows,
     each carrying the source's counters so far in ``source_counts`` (:meth:`egostream.io.VideoSource.counts` and
-    the clock's ``missing_frames`` / ``out_of_order``).
+    the clock's ``source_frames`` / ``canonical_frames`` / ``missing_frames`` / ``out_of_order``).
 
     ``source_options`` (network URLs only, ``key -> text``): the :class:`~egostream.io.ReconnectPolicy` fields
     (``open_timeout_s``, ``read_timeout_s``, ``max_retries``, ``backoff_s``, ``max_backoff_s``, ``give_up``) and
@@ -54,7 +54,8 @@ class VideoWindows:
 
         return urlsplit(self.uri).scheme.lower() in NETWORK_SCHEMES or self.uri.startswith(("/dev/video", "v4l2:"))
 
-    def _options(self) -> dict[str, Any]:
+    def source_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`egostream.io.open_source` for ``uri`` (raises InputError on bad options)."""
         if not self.live:
             if self.source_options:
                 raise InputError(self.uri, "source options", "only network sources take source options")
@@ -66,14 +67,16 @@ class VideoWindows:
     def __call__(self) -> Iterator[Any]:
         from egostream.io import ClockCounters, WindowSpec, iter_windows, open_source
 
-        source = open_source(self.uri, **self._options())
+        source = open_source(self.uri, **self.source_kwargs())
         spec = WindowSpec(self.window_frames, self.stride_frames)
         clock = ClockCounters()
         frames = source.frames()
         try:
             for window in iter_windows(frames, spec, last_frame_duration_s=lambda: source.last_frame_duration_s,
                                        counters=clock):
-                counts = {**source.counts(), "missing_frames": clock.missing, "out_of_order": clock.out_of_order}
+                counts = {**source.counts(), "source_frames": clock.source_frames,
+                          "canonical_frames": clock.canonical_frames, "missing_frames": clock.missing,
+                          "out_of_order": clock.out_of_order}
                 yield dataclasses.replace(window, source_counts=counts)
         finally:
             frames.close()

@@ -7,20 +7,22 @@ offsetting its times, cameras restart at zero, MPEG-TS times wrap every 2^33 tic
 
 The rule, for each frame after the first (``period`` is one frame of the stream's nominal rate, 1/30 s when unknown;
 ``arrival gap`` is the arrival-clock time since the previous frame, given for live sources only, where it
-measures how long the sender really paused; ``step`` is the raw time minus the previous usable raw time):
+measures how long the sender really paused; ``pause`` is the arrival gap when it exceeds ``max_jump_s`` (a real
+pause, not jitter), else one ``period``; ``step`` is the raw time minus the previous usable raw time):
 
-* **continuous** (``0 < step <= max_jump_s``): stream time advances by ``step``. A forward gap up to ``max_jump_s``
-  (lost packets) stays a gap, which the clock fills or leaves missing as usual.
-* **MPEG-TS wrap** (``step <= 0`` but ``0 < step + 2^33 / 90000 s <= max_jump_s``): stream time advances by the
+* **continuous** (``0 < step <= max_jump_s``): the frame is placed ``step`` after the last frame that had a usable
+  time (so frames without a time in between do not shift it), and at least one ``period`` after the previous
+  frame. A forward gap up to ``max_jump_s`` (lost packets) stays a gap, which the clock fills or leaves missing.
+* **MPEG-TS wrap** (``step <= 0`` but ``0 < step + 2^33 / 90000 s <= max_jump_s``): placed as continuous with the
   unwrapped step, exactly; counted in ``wraps`` and as a discontinuity (the windows it touches are flagged).
 * **non-monotonic** (``-max_jump_s <= step <= 0``, a repeated or reordered time): the frame is placed one
   ``period`` after the previous one (counted in ``retimed``).
 * **jump** (any other step: a loop back to the start, a restart, a leap forward): a discontinuity; stream time
-  advances by ``max(period, arrival gap)`` (``period`` for files), counted in ``discontinuities``.
-* **no usable time** (no PTS, NaN, infinite): the frame is placed ``max(period, arrival gap)`` after the previous
-  one (``period`` for files), counted in ``untimed``; the next usable raw time is compared with the last usable one.
-* **reconnect** (the source says so): a discontinuity placed like a jump, so the wall-clock time of the outage
-  passes in stream time and the windows of the outage are missing, not invented.
+  advances by ``pause`` (``period`` for files), counted in ``discontinuities``.
+* **no usable time** (no PTS, NaN, infinite): the frame is placed ``pause`` after the previous one (``period`` for
+  files), counted in ``untimed``; the next usable raw time is compared with the last usable one.
+* **reconnect** (the source says so): a discontinuity; stream time advances by ``max(period, arrival gap)``, so
+  the wall-clock time of the outage passes in stream time and the windows of the outage are missing, not invented.
 
 The first frame's stream time is its raw time (0 without one). Raw times after a retimed frame or a jump continue
 relative to their own previous raw time, so a loop or a restart is counted once and the new segment then runs at
@@ -66,7 +68,8 @@ class StreamTimeline:
         self.set_rate(nominal_fps)
         self.counters = TimelineCounters()
         self._time_s: float | None = None
-        self._raw_s: float | None = None
+        self._raw_s: float | None = None  # the last usable raw time, and the stream time it was placed at
+        self._raw_placed_s = 0.0
         self._arrival_s: float | None = None
 
     def set_rate(self, nominal_fps: float | None) -> None:
@@ -87,31 +90,30 @@ class StreamTimeline:
         if self._time_s is None:
             self._time_s = float(raw_s) if usable else 0.0  # type: ignore[arg-type]
             self._raw_s = float(raw_s) if usable else None  # type: ignore[arg-type]
+            self._raw_placed_s = self._time_s
             return self._time_s, False
-        paused_s = max(self.period_s, arrival_gap_s)
+        paused_s = arrival_gap_s if arrival_gap_s > self.max_jump_s else self.period_s
         discontinuity = False
+        time_s = self._time_s + paused_s
         if reconnected:
-            advance_s, discontinuity = paused_s, True
+            time_s, discontinuity = self._time_s + max(self.period_s, arrival_gap_s), True
         elif not usable:
             self.counters.untimed += 1
-            advance_s = paused_s
-        elif self._raw_s is None:  # the first usable time after untimed frames: nothing to compare with
-            advance_s = paused_s
-        else:
+        elif self._raw_s is not None:  # else: the first usable time after untimed frames, nothing to compare with
             step_s = float(raw_s) - self._raw_s  # type: ignore[arg-type]
-            if 0 < step_s <= self.max_jump_s:
-                advance_s = step_s
-            elif 0 < step_s + PTS_WRAP_S <= self.max_jump_s:
+            if 0 < step_s + PTS_WRAP_S <= self.max_jump_s:
                 self.counters.wraps += 1
-                advance_s, discontinuity = step_s + PTS_WRAP_S, True
+                step_s, discontinuity = step_s + PTS_WRAP_S, True
+            if 0 < step_s <= self.max_jump_s:
+                time_s = max(self._raw_placed_s + step_s, self._time_s + self.period_s)
             elif -self.max_jump_s <= step_s <= 0:
                 self.counters.retimed += 1
-                advance_s = self.period_s
+                time_s = self._time_s + self.period_s
             else:
-                advance_s, discontinuity = paused_s, True
+                discontinuity = True
         if discontinuity:
             self.counters.discontinuities += 1
         if usable:
-            self._raw_s = float(raw_s)  # type: ignore[arg-type]
-        self._time_s += advance_s
-        return self._time_s, discontinuity
+            self._raw_s, self._raw_placed_s = float(raw_s), time_s  # type: ignore[arg-type]
+        self._time_s = time_s
+        return time_s, discontinuity

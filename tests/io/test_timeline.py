@@ -23,15 +23,17 @@ def test_clean_times_pass_through():
 def test_missing_and_nan_times_follow_the_nominal_rate():
     timeline = StreamTimeline(25.0)
     placed = place_all(timeline, [0.0, None, math.nan, math.inf, 4 / 25])
-    # untimed frames advance one 1/25 s period each; the next usable time steps 4/25 from the last usable one
-    assert [t for t, _ in placed] == pytest.approx([0, 0.04, 0.08, 0.12, 0.28])
+    # untimed frames advance one 1/25 s period each; the next usable time is placed 4/25 s after the last usable
+    # one, so the untimed frames do not shift the stream
+    assert [t for t, _ in placed] == pytest.approx([0, 0.04, 0.08, 0.12, 0.16])
     assert timeline.counters.untimed == 3 and timeline.counters.discontinuities == 0
 
 
 def test_untimed_live_frames_use_the_arrival_gap_when_the_sender_paused():
-    timeline = StreamTimeline(30.0)
-    placed = place_all(timeline, [0.0, None, None], arrivals=[100.0, 100.01, 100.51])
-    assert [t for t, _ in placed] == pytest.approx([0, PERIOD, PERIOD + 0.5])
+    timeline = StreamTimeline(30.0, max_jump_s=1.0)
+    placed = place_all(timeline, [0.0, None, None, None], arrivals=[100.0, 100.01, 100.51, 102.51])
+    # jitter (0.01 s, 0.5 s: up to max_jump_s) is one period; a 2 s pause of the sender passes in stream time
+    assert [t for t, _ in placed] == pytest.approx([0, PERIOD, 2 * PERIOD, 2 * PERIOD + 2.0])
 
 
 def test_repeated_time_is_retimed_one_period_on():
@@ -54,8 +56,8 @@ def test_loop_back_to_zero_is_one_discontinuity_and_time_keeps_increasing():
 
 def test_forward_jump_beyond_max_jump_is_a_discontinuity_placed_by_the_arrival_clock():
     timeline = StreamTimeline(30.0, max_jump_s=1.0)
-    placed = place_all(timeline, [0.0, PERIOD, 3600.0, 3600.0 + PERIOD], arrivals=[0.0, PERIOD, 0.3, 0.3 + PERIOD])
-    assert [t for t, _ in placed] == pytest.approx([0, PERIOD, 0.3, 0.3 + PERIOD])
+    placed = place_all(timeline, [0.0, PERIOD, 3600.0, 3600.0 + PERIOD], arrivals=[0.0, PERIOD, 3.0, 3.0 + PERIOD])
+    assert [t for t, _ in placed] == pytest.approx([0, PERIOD, 3.0, 3.0 + PERIOD])  # the sender paused 3 s
     assert [jump for _, jump in placed] == [False, False, True, False]
 
 
@@ -90,3 +92,9 @@ def test_clock_counts_a_nan_time_as_out_of_order_instead_of_failing():
     assert clock.push(TimedFrame(image, math.nan)) == []
     assert clock.counters.out_of_order == 2
     assert [slot for slot, _ in clock.push(TimedFrame(image, PERIOD))] == [0]
+
+
+def test_reconnect_passes_the_outage_in_stream_time():
+    timeline = StreamTimeline(30.0)
+    timeline.place(0.0, 10.0)
+    assert timeline.place(0.0, 10.4, reconnected=True) == (pytest.approx(0.4), True)  # any outage, even short
