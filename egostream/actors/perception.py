@@ -195,8 +195,9 @@ class EmitterEngineFactory:
 
 def annotate_latency(result: Any, latency_ms: Mapping[str, float]) -> Any:
     """``result`` with the pipeline's stage times added to its ``latency_ms`` (``decode``, ``extract``,
-    ``engine_push``, ``end_to_end``; milliseconds), next to the engine's own entries."""
-    names = {"decode_ms": "decode", "extract_ms": "extract", "engine_ms": "engine_push", "end_to_end_ms": "end_to_end"}
+    ``engine_push``, ``end_to_end``, ``glass_to_answer``; milliseconds), next to the engine's own entries."""
+    names = {"decode_ms": "decode", "extract_ms": "extract", "engine_ms": "engine_push", "end_to_end_ms": "end_to_end",
+             "glass_to_answer_ms": "glass_to_answer"}
     extra = {names.get(key, key): float(value) for key, value in latency_ms.items()}
     return dataclasses.replace(result, latency_ms={**result.latency_ms, **extra})
 

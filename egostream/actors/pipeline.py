@@ -64,12 +64,14 @@ class PipelineConfig:
 
 @dataclass
 class Emitted:
-    """A result with its sequence ``number``, the receive time of the newest row it saw and its stage times (ms)."""
+    """A result with its sequence ``number``, the receive time of the newest row it saw, its stage times (ms) and
+    ``arrival_s``, the UNIX time the last frame of its newest window came out of the decoder (None if unknown)."""
 
     number: int
     result: Any
     received_s: float
     stage_ms: dict[str, float]
+    arrival_s: float | None = None
 
 
 @dataclass
@@ -118,7 +120,7 @@ class StreamPipeline:
         self.config = config
         self.on_result = on_result
         self.report = StreamReport(name)
-        self.latency = {stage: LatencyRecorder() for stage in (*STAGES, "end_to_end")}
+        self.latency = {stage: LatencyRecorder() for stage in (*STAGES, "end_to_end", "glass_to_answer")}
         size = config.queue_size
         self._decoded: BoundedQueue[Packet] = BoundedQueue(size)
         self._extracted: BoundedQueue[tuple[list[Packet], torch.Tensor, float]] = BoundedQueue(size)
@@ -290,10 +292,13 @@ class StreamPipeline:
                 self.latency["engine"].record(engine_s, len(packets))
                 self.report.rows = next_row
                 received_s = max(packet.received_s for packet in packets)
+                arrivals = [packet.payload.arrival_s for packet in packets
+                            if getattr(packet.payload, "arrival_s", None) is not None]
+                arrival_s = max(arrivals) if arrivals else None
                 stage_ms = {"decode_ms": 1e3 * max(packet.decode_s for packet in packets),
                             "extract_ms": 1e3 * extract_s, "engine_ms": 1e3 * engine_s}
                 for result in results:
-                    self._emitted.put(Emitted(emitted, _flagged(result, flags), received_s, stage_ms))
+                    self._emitted.put(Emitted(emitted, _flagged(result, flags), received_s, stage_ms, arrival_s))
                     emitted += 1
                 recoveries = self._checkpoint(rows, emitted, recoveries)
             if self._failure is None:
@@ -371,7 +376,9 @@ class StreamPipeline:
                 try:
                     now = time.time()
                     sink.call("write", [(item.result, {**item.stage_ms,
-                                                       "end_to_end_ms": 1e3 * (now - item.received_s)})
+                                                       "end_to_end_ms": 1e3 * (now - item.received_s),
+                                                       **({} if item.arrival_s is None else
+                                                          {"glass_to_answer_ms": 1e3 * (now - item.arrival_s)})})
                                         for item in pending])
                     committed = pending[-1].number + 1
                 except StageCrashed:
@@ -386,6 +393,8 @@ class StreamPipeline:
                 self.latency["sink"].record(time.monotonic() - began, len(pending))
                 for item in pending:
                     self.latency["end_to_end"].record(done - item.received_s)
+                    if item.arrival_s is not None:
+                        self.latency["glass_to_answer"].record(done - item.arrival_s)
                     self.report.results = item.number + 1
                     if self.on_result is not None:
                         self.on_result(item)

@@ -66,7 +66,8 @@ class CanonicalClock:
     """Maps :class:`TimedFrame` s to ``(canonical frame index, image)`` pairs; feed frames in decode order.
 
     ``push`` returns the canonical frames that the new frame closes (those shown by the *previous* frame), so the
-    output lags the input by one source frame; ``finish`` flushes the last one.
+    output lags the input by one source frame; ``finish`` flushes the last one. ``released_arrival_s`` is the
+    ``arrival_s`` of the source frame the last returned canonical frames show.
     """
 
     def __init__(self, fps: float = CANONICAL_FPS, max_hold_s: float = 1.0) -> None:
@@ -78,6 +79,8 @@ class CanonicalClock:
         self.marks: list[ClockMark] = []
         self._origin_s: float | None = None
         self._held: np.ndarray | None = None
+        self._held_arrival_s: float | None = None
+        self.released_arrival_s: float | None = None
         self._held_at_s = 0.0
         self._last_gap_s = 1.0 / fps
         self._next_slot = 0
@@ -93,7 +96,7 @@ class CanonicalClock:
                 self.counters.out_of_order += 1
                 return []
             self._origin_s = frame.time_s
-            self._held, self._held_at_s = frame.image, 0.0
+            self._held, self._held_at_s, self._held_arrival_s = frame.image, 0.0, frame.arrival_s
             return []
         at_s = frame.time_s - self._origin_s
         if not at_s > self._held_at_s:  # earlier, equal, or NaN
@@ -107,7 +110,7 @@ class CanonicalClock:
             self.marks.append(ClockMark(first, self._next_slot + 1, frame.discontinuity, frame.decode_errors))
         if not frame.discontinuity:
             self._last_gap_s = at_s - self._held_at_s
-        self._held, self._held_at_s = frame.image, at_s
+        self._held, self._held_at_s, self._held_arrival_s = frame.image, at_s, frame.arrival_s
         return settled
 
     def finish(self, last_frame_duration_s: float | None = None) -> list[tuple[int, np.ndarray]]:
@@ -123,6 +126,7 @@ class CanonicalClock:
         """Emit the held frame for every slot from the next one up to (not including) ``until_s``, for at most
         ``hold_s`` seconds; slots past that are skipped as missing."""
         assert self._held is not None
+        self.released_arrival_s = self._held_arrival_s
         first = max(self._next_slot, self._first_slot_at_or_after(self._held_at_s))
         stop = self._first_slot_at_or_after(until_s)
         held_stop = min(stop, self._first_slot_at_or_after(self._held_at_s + hold_s))

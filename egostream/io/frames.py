@@ -17,12 +17,13 @@ class TimedFrame:
     of :mod:`egostream.io.timeline`, which always increases. ``discontinuity`` marks the first frame after a break
     in the stream (a timestamp jump or wrap, a network reconnect): the previous frame is not held across it.
     ``decode_errors`` marks a frame the decoder flagged corrupt, or the first frame after packets or frames it
-    skipped."""
+    skipped. ``arrival_s`` is the UNIX time the frame came out of the decoder (None when not recorded)."""
 
     image: np.ndarray
     time_s: float
     discontinuity: bool = False
     decode_errors: bool = False
+    arrival_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,8 @@ class FrameWindow:
     ``discontinuity`` / ``decode_errors``: a timestamp discontinuity, or frames the decoder skipped or flagged
     corrupt, fall inside the window (see :class:`TimedFrame`). ``source_counts`` are the source's cumulative
     counters (:meth:`~egostream.io.sources.VideoSource.counts` and the clock's) when the window was cut; empty
-    when nobody filled them in.
+    when nobody filled them in. ``arrival_s`` is the UNIX time the source frame shown in the window's last
+    canonical frame came out of the decoder (the start of glass-to-answer latency; None when not recorded).
     """
 
     index: int
@@ -48,6 +50,7 @@ class FrameWindow:
     discontinuity: bool = False
     decode_errors: bool = False
     source_counts: Mapping[str, int] = field(default_factory=dict, compare=False)
+    arrival_s: float | None = None
 
     @property
     def num_frames(self) -> int:

@@ -101,7 +101,7 @@ class VideoSource(ABC):
         time_s, discontinuity = self.timeline.place(frame.time_s, time.monotonic() if self.live else None,
                                                     reconnected)
         return TimedFrame(frame.image, time_s, discontinuity=discontinuity or frame.discontinuity,
-                          decode_errors=frame.decode_errors)
+                          decode_errors=frame.decode_errors, arrival_s=time.time())
 
     def frames(self) -> Iterator[TimedFrame]:
         """Open the input and yield its frames on the stream time; the input is closed when iteration ends."""

@@ -42,7 +42,8 @@ def iter_windows(frames: Iterable[TimedFrame], spec: WindowSpec = EGOVLP_WINDOWS
     callable asked at the end of the stream (a source knows its rate only once opened). Pass ``counters`` to
     read the clock's drop/duplicate counts. When ``frames`` raises :class:`InputError`, the frames received before
     it still give their windows, then the error propagates. A window holding canonical frames the clock marked
-    (:class:`~egostream.io.clock.ClockMark`) gets ``discontinuity`` / ``decode_errors`` set."""
+    (:class:`~egostream.io.clock.ClockMark`) gets ``discontinuity`` / ``decode_errors`` set, and every window the
+    ``arrival_s`` of the frame shown last in it."""
     clock = CanonicalClock(spec.fps, max_hold_s)
     if counters is not None:
         clock.counters = counters
@@ -52,10 +53,9 @@ def iter_windows(frames: Iterable[TimedFrame], spec: WindowSpec = EGOVLP_WINDOWS
         clock.marks[:] = [mark for mark in clock.marks if mark.stop > window.start_frame]  # windows only move on
         end = window.start_frame + window.num_frames
         touching = [mark for mark in clock.marks if mark.first < end]
-        if not touching:
-            return window
         return dataclasses.replace(window, discontinuity=any(mark.discontinuity for mark in touching),
-                                   decode_errors=any(mark.decode_errors for mark in touching))
+                                   decode_errors=any(mark.decode_errors for mark in touching),
+                                   arrival_s=clock.released_arrival_s)
 
     def settle(pairs: list[tuple[int, np.ndarray]]) -> Iterator[FrameWindow]:
         for frame_index, image in pairs:
