@@ -41,8 +41,9 @@ class EncodedVideo:
 
 
 def encode_video(labels: Sequence[int], num_classes: int, size: tuple[int, int], fps: float = 30.0,
-                 gop: int = 30) -> EncodedVideo:
-    """Encode one frame per label (synthetic look of :mod:`egostream.io.synthetic_video`) with libx264."""
+                 gop: int = 30, crf: int = 18) -> EncodedVideo:
+    """Encode one frame per label (synthetic look of :mod:`egostream.io.synthetic_video`) with libx264 at
+    constant quality ``crf``, a key frame every ``gop`` frames."""
     import av
 
     codec = av.CodecContext.create("libx264", "w")
@@ -50,7 +51,7 @@ def encode_video(labels: Sequence[int], num_classes: int, size: tuple[int, int],
     codec.pix_fmt = "yuv420p"
     codec.time_base = Fraction(1, round(fps))
     codec.framerate = Fraction(round(fps), 1)
-    codec.options = {"preset": "ultrafast", "tune": "zerolatency", "g": str(gop), "bf": "0", "crf": "18",
+    codec.options = {"preset": "ultrafast", "tune": "zerolatency", "g": str(gop), "bf": "0", "crf": str(crf),
                      "repeat-headers": "1"}
     packets: list[bytes] = []
     keys: list[bool] = []
