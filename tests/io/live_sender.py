@@ -247,3 +247,44 @@ def _write_timestamp(data: bytearray, at: int, value: int, prefix: int) -> None:
     data[at + 2] = (value >> 15 & 0x7F) << 1 | 1
     data[at + 3] = value >> 7 & 0xFF
     data[at + 4] = (value & 0x7F) << 1 | 1
+
+
+def push_rtsp(url: str, video: EncodedVideo, transport: str = "tcp", connect_s: float = 10.0) -> int:
+    """Publish ``video`` to an RTSP server at ``url`` (ANNOUNCE/RECORD, FFmpeg's RTSP muxer) over ``transport``,
+    paced at its frame rate; retries the connection for ``connect_s`` seconds. Returns the frames sent.
+
+    Run it in another process (``python -m tests.io.live_sender URL TRANSPORT``): a PyAV open with a timeout
+    holds the GIL while it waits, so a sender thread of the receiving process would never run.
+    """
+    import av
+
+    deadline = time.monotonic() + connect_s
+    while True:
+        try:
+            container = av.open(url, "w", format="rtsp", options={"rtsp_transport": transport})
+            break
+        except av.error.ConnectionRefusedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+    ticks_per_frame = round(_TICKS_PER_S / video.fps)
+    with container:
+        stream = container.add_stream("h264", rate=Fraction(round(video.fps), 1))
+        stream.height, stream.width = video.size
+        stream.time_base = Fraction(1, _TICKS_PER_S)
+        started = time.monotonic()
+        for index, data in enumerate(video.packets):
+            packet = av.Packet(data)
+            packet.pts = packet.dts = index * ticks_per_frame
+            packet.time_base, packet.stream, packet.is_keyframe = stream.time_base, stream, video.keys[index]
+            container.mux(packet)
+            time.sleep(max(0.0, started + (index + 1) / video.fps - time.monotonic()))
+    return len(video.packets)
+
+
+if __name__ == "__main__":
+    import sys
+
+    from tests.io.video_factory import NUM_CLASSES, segment_labels
+
+    push_rtsp(sys.argv[1], encode_video(segment_labels([30, 30, 30]), NUM_CLASSES, (48, 64)), sys.argv[2])

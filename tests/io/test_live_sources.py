@@ -1,4 +1,7 @@
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -86,3 +89,25 @@ def test_missing_camera_device_raises_input_error():
     source = CameraSource("/dev/video-egostream-absent", read_timeout_s=0.5)
     _, error = collect_until_error(WindowStream(source, EGOVLP_WINDOWS))
     assert "/dev/video-egostream-absent" in str(error) and error.field == "container"
+
+
+@pytest.mark.parametrize("transport", ["tcp", "udp"])
+def test_rtsp_through_ffmpegs_client_options_with_rtsp_transport(transport):
+    """No RTSP server ships with the test environment, so the receiver is one: FFmpeg's RTSP demuxer in listen mode
+    (``rtsp_flags=listen``) takes a stream published by FFmpeg's RTSP muxer in another process, over the
+    ``rtsp_transport`` under test. A client-mode URL (a camera's) goes through the same code with other options."""
+    port = free_tcp_port()
+    url = f"rtsp://127.0.0.1:{port}/live"
+    sender = subprocess.Popen([sys.executable, "-m", "tests.io.live_sender", url, transport],
+                              cwd=Path(__file__).resolve().parents[2])
+    try:
+        source = NetworkSource(url, ReconnectPolicy(max_retries=0, open_timeout_s=20.0, read_timeout_s=1.0),
+                               options={"rtsp_flags": "listen", "listen_timeout": "20", "rtsp_transport": transport},
+                               status=lambda line: None)
+        with WindowStream(source, EGOVLP_WINDOWS) as stream:
+            windows = list(stream)
+    finally:
+        assert sender.wait(30) == 0
+    assert [w.index for w in windows] == [0, 1, 2, 3, 4, 5]  # 90 frames, 3 labels of 30
+    assert contiguous_labels(windows[:5]) == segment_labels([30, 30, 30])[:80]
+    assert stream.stats.missing_frames == stream.stats.discontinuities == 0
