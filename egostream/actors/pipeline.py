@@ -65,7 +65,8 @@ class PipelineConfig:
 @dataclass
 class Emitted:
     """A result with its sequence ``number``, the receive time of the newest row it saw, its stage times (ms) and
-    ``arrival_s``, the UNIX time the last frame of its newest window came out of the decoder (None if unknown)."""
+    ``arrival_s``, the UNIX time the last frame of its newest window came out of the decoder (None if unknown, and
+    for a backpadded last window, which is only cut once the stream has ended)."""
 
     number: int
     result: Any
@@ -292,8 +293,9 @@ class StreamPipeline:
                 self.latency["engine"].record(engine_s, len(packets))
                 self.report.rows = next_row
                 received_s = max(packet.received_s for packet in packets)
-                arrivals = [packet.payload.arrival_s for packet in packets
-                            if getattr(packet.payload, "arrival_s", None) is not None]
+                arrivals = [packet.payload.arrival_s for packet in packets  # a backpadded last window waits for
+                            if getattr(packet.payload, "arrival_s", None) is not None  # the end of the stream
+                            and not getattr(packet.payload, "backpadded", False)]
                 arrival_s = max(arrivals) if arrivals else None
                 stage_ms = {"decode_ms": 1e3 * max(packet.decode_s for packet in packets),
                             "extract_ms": 1e3 * extract_s, "engine_ms": 1e3 * engine_s}

@@ -282,9 +282,38 @@ def push_rtsp(url: str, video: EncodedVideo, transport: str = "tcp", connect_s: 
     return len(video.packets)
 
 
-if __name__ == "__main__":
-    import sys
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m tests.io.live_sender rtsp URL TRANSPORT`` publishes a 3 s clip over RTSP;
+    ``python -m tests.io.live_sender udp PORT [--frames N] [--size WxH] [--loss F] [--delay-s S] [--clip-s S]`` sends
+    a looped clip with continuous times as :class:`LoopbackSender` does, then prints ``{"frames_sent": ...,
+    "dropped_ts_packets": ...}`` (a sender in its own process, like a real camera)."""
+    import argparse
+    import json
 
     from tests.io.video_factory import NUM_CLASSES, segment_labels
 
-    push_rtsp(sys.argv[1], encode_video(segment_labels([30, 30, 30]), NUM_CLASSES, (48, 64)), sys.argv[2])
+    parser = argparse.ArgumentParser(prog="python -m tests.io.live_sender")
+    parser.add_argument("transport", choices=("rtsp", "udp"))
+    parser.add_argument("target", help="RTSP URL, or UDP port on 127.0.0.1")
+    parser.add_argument("rtsp_transport", nargs="?", default="tcp")
+    parser.add_argument("--frames", type=int, default=300)
+    parser.add_argument("--size", default="64x48", help="WIDTHxHEIGHT")
+    parser.add_argument("--loss", type=float, default=0.0)
+    parser.add_argument("--delay-s", type=float, default=0.0)
+    parser.add_argument("--clip-s", type=float, default=4.0)
+    parser.add_argument("--crf", type=int, default=23)
+    args = parser.parse_args(argv)
+    width, height = (int(part) for part in args.size.lower().split("x"))
+    clip = encode_video(segment_labels([30] * max(1, round(args.clip_s))), NUM_CLASSES, (height, width), crf=args.crf)
+    if args.transport == "rtsp":
+        push_rtsp(args.target, clip, args.rtsp_transport)
+        return
+    sender = LoopbackSender(clip, int(args.target), SenderPlan(frames=args.frames, loss=args.loss,
+                                                               delay_s=args.delay_s)).start()
+    sender.join(timeout_s=args.delay_s + args.frames / clip.fps + 60.0)
+    print(json.dumps({"frames_sent": len(sender.sent_at), "dropped_ts_packets": sender.dropped_ts_packets}),
+          flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -98,7 +98,7 @@ def test_rtsp_through_ffmpegs_client_options_with_rtsp_transport(transport):
     ``rtsp_transport`` under test. A client-mode URL (a camera's) goes through the same code with other options."""
     port = free_tcp_port()
     url = f"rtsp://127.0.0.1:{port}/live"
-    sender = subprocess.Popen([sys.executable, "-m", "tests.io.live_sender", url, transport],
+    sender = subprocess.Popen([sys.executable, "-m", "tests.io.live_sender", "rtsp", url, transport],
                               cwd=Path(__file__).resolve().parents[2])
     try:
         source = NetworkSource(url, ReconnectPolicy(max_retries=0, open_timeout_s=20.0, read_timeout_s=1.0),
