@@ -32,14 +32,15 @@ def clip() -> EncodedVideo:
 
 def run_live(tmp_path: Path, capsys: pytest.CaptureFixture[str], checkpoint: Path, sender: LoopbackSender,
              *options: str) -> tuple[int, dict | None, str, Path]:
-    """Start ``sender``, run ``egostream run`` on its URL; returns (exit status, report, stderr, result file)."""
+    """Start ``sender``, run ``egostream run`` on its URL (in this process unless ``options`` name a Ray address);
+    returns (exit status, report, stderr, result file)."""
     out = tmp_path / "live.jsonl"
     config = tmp_path / "stream.yaml"
     config.write_text(f"emit_every_s: {EMIT_ROWS * 16 / 30!r}\nhorizon_s: 60.0\n")
     sender.start()
     code = main(["run", sender.url, "--checkpoint", str(checkpoint), "--extractor", "pixel_projection", "--out",
-                 str(out), "--format", "jsonl", "--stream-config", str(config), "--no-table", "--local",
-                 *options, "dim=32", "device=cpu"])
+                 str(out), "--format", "jsonl", "--stream-config", str(config), "--no-table",
+                 *([] if "--ray-address" in options else ["--local"]), *options, "dim=32", "device=cpu"])
     sender.join()
     captured = capsys.readouterr()
     lines = captured.out.strip().splitlines()
@@ -158,3 +159,17 @@ def test_run_reports_the_frames_skipped_in_a_corrupted_file(tmp_path, capsys, ch
     assert report["source"]["skipped_frames"] == packets - len(decoded)
     assert report["source"]["corrupt_frames"] == sum(decoded.values())
     assert any(r.decode_errors for r in read_results(out).results)
+
+
+@pytest.mark.cluster
+def test_a_looping_sender_with_untimed_frames_streams_through_ray_actors(ray_cluster, tmp_path, capsys, checkpoint,
+                                                                         clip):
+    """The reported failure (a NaN time ending the stream in a Ray actor) with a loop and frames without PTS."""
+    plan = SenderPlan(frames=240, loop_frames=120, no_pts=(40, 60), delay_s=6.0)  # the actors start first
+    sender = LoopbackSender(clip, free_udp_port(), plan)
+    code, report, err, out = run_live(tmp_path, capsys, checkpoint, sender, *FAST_END, "--ray-address",
+                                      ray_cluster.address)
+    assert code == 0 and "Traceback" not in err and "RayTaskError" not in err
+    assert report["source"]["discontinuities"] == 1 and report["source"]["untimed"] >= 20 - 2
+    records = check_results(out, report, 240)
+    assert sum(r.discontinuity for r in records) == 1
