@@ -56,13 +56,12 @@ class VideoWindows:
 
     def source_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of :func:`egostream.io.open_source` for ``uri`` (raises InputError on bad options)."""
-        if not self.live:
-            if self.source_options:
-                raise InputError(self.uri, "source options", "only network sources take source options")
-            return {"size": self.size, "backend": self.backend}
-        if urlsplit(self.uri).scheme.lower() not in _network_schemes():
-            return {"size": self.size}
-        return {"size": self.size, **network_source_options(self.uri, dict(self.source_options))}
+        network = urlsplit(self.uri).scheme.lower() in _network_schemes()
+        if self.source_options and not network:
+            raise InputError(self.uri, "source options", "only network sources take source options")
+        if network:
+            return {"size": self.size, **network_source_options(self.uri, dict(self.source_options))}
+        return {"size": self.size} if self.live else {"size": self.size, "backend": self.backend}
 
     def __call__(self) -> Iterator[Any]:
         from egostream.io import ClockCounters, WindowSpec, iter_windows, open_source

@@ -173,3 +173,32 @@ def test_a_looping_sender_with_untimed_frames_streams_through_ray_actors(ray_clu
     assert report["source"]["discontinuities"] == 1 and report["source"]["untimed"] >= 20 - 2
     records = check_results(out, report, 240)
     assert sum(r.discontinuity for r in records) == 1
+
+
+def test_source_options_are_checked_before_the_stream_starts(tmp_path, capsys, checkpoint, video):
+    out = tmp_path / "never.jsonl"
+    base = ["run", "--checkpoint", str(checkpoint), "--extractor", "pixel_projection", "--out", str(out), "--local",
+            "--no-table"]
+    assert main([*base[:1], f"udp://127.0.0.1:{free_udp_port()}", *base[1:], "--source-option", "max_retries=many",
+                 "dim=32", "device=cpu"]) == 2
+    assert main([*base[:1], str(video), *base[1:], "--source-option", "rtsp_transport=tcp", "dim=32",
+                 "device=cpu"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "source option max_retries: not a number: 'many'" in err[0]
+    assert f"{video}: source options: only network sources take source options" in err[1]
+    assert not out.exists()
+
+
+def test_the_live_table_shows_the_source_counters():
+    from rich.console import Console
+
+    from egostream.actors.commands import stream_table
+    from egostream.actors.pipeline import StreamReport
+
+    report = StreamReport("cam", source={"corrupt_frames": 7, "skipped_packets": 2, "skipped_frames": 5,
+                                         "discontinuities": 1, "untimed": 3, "reconnects": 4})
+    console = Console(width=200, record=True)
+    console.print(stream_table(report, None))
+    text = " ".join(console.export_text().split())  # the caption wraps at the table's width
+    assert ("source: corrupt frames 7 skipped packets 2 skipped frames 5 discontinuities 1 untimed 3 "
+            "reconnects 4") in text
