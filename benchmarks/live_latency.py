@@ -50,7 +50,7 @@ def _case(size: tuple[int, int], args: argparse.Namespace, directory: Path) -> d
     checkpoint = load_config(ModelConfig, CONFIG_DIR / "model" / "tiny.yaml", ["feature_dim=32"]).build(
         seed=0).save(directory / "tiny.pt")
     port = free_udp_port()
-    options = (("max_retries", "0"), ("open_timeout_s", "60"))
+    options = (("max_retries", "0"), ("open_timeout_s", "300"))  # the sender encodes its clip first
     name = f"{width}x{height}"
     pipeline = StreamPipeline.from_factories(
         VideoWindows(f"udp://127.0.0.1:{port}", source_options=options),
