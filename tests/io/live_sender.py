@@ -249,7 +249,7 @@ def _write_timestamp(data: bytearray, at: int, value: int, prefix: int) -> None:
     data[at + 4] = (value & 0x7F) << 1 | 1
 
 
-def push_rtsp(url: str, video: EncodedVideo, transport: str = "tcp", connect_s: float = 10.0) -> int:
+def push_rtsp(url: str, video: EncodedVideo, transport: str = "tcp", connect_s: float = 60.0) -> int:
     """Publish ``video`` to an RTSP server at ``url`` (ANNOUNCE/RECORD, FFmpeg's RTSP muxer) over ``transport``,
     paced at its frame rate; retries the connection for ``connect_s`` seconds. Returns the frames sent.
 

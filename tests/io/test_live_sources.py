@@ -98,16 +98,16 @@ def test_rtsp_through_ffmpegs_client_options_with_rtsp_transport(transport):
     ``rtsp_transport`` under test. A client-mode URL (a camera's) goes through the same code with other options."""
     port = free_tcp_port()
     url = f"rtsp://127.0.0.1:{port}/live"
-    sender = subprocess.Popen([sys.executable, "-m", "tests.io.live_sender", "rtsp", url, transport],
-                              cwd=Path(__file__).resolve().parents[2])
+    sender = subprocess.Popen([sys.executable, "-m", "tests.io.live_sender", "rtsp", url, transport, "--clip-s",
+                               "3"], cwd=Path(__file__).resolve().parents[2])
     try:
-        source = NetworkSource(url, ReconnectPolicy(max_retries=0, open_timeout_s=20.0, read_timeout_s=1.0),
-                               options={"rtsp_flags": "listen", "listen_timeout": "20", "rtsp_transport": transport},
+        source = NetworkSource(url, ReconnectPolicy(max_retries=0, open_timeout_s=60.0, read_timeout_s=2.0),
+                               options={"rtsp_flags": "listen", "listen_timeout": "60", "rtsp_transport": transport},
                                status=lambda line: None)
         with WindowStream(source, EGOVLP_WINDOWS) as stream:
             windows = list(stream)
     finally:
-        assert sender.wait(30) == 0
+        assert sender.wait(60) == 0
     assert [w.index for w in windows] == [0, 1, 2, 3, 4, 5]  # 90 frames, 3 labels of 30
     assert contiguous_labels(windows[:5]) == segment_labels([30, 30, 30])[:80]
     assert stream.stats.missing_frames == stream.stats.discontinuities == 0
