@@ -92,6 +92,7 @@ def run_stream(source: str, checkpoints: str | Mapping[str, str], extractor: str
             windows, extractor_spec, EmitterEngineFactory(checkpoints, stream_id, stream_config, feature_dim),
             ResultFileFactory(out, format), live=windows.live, backend=backend, config=PipelineConfig(),
             name=stream_id, on_result=remember, annotate=annotate_latency,
+            on_status=lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True),
             actor_options={"extract": {"num_gpus": extractor_gpus}} if extractor_gpus else None)
         if not live_table:
             return pipeline.run()

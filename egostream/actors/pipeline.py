@@ -111,15 +111,18 @@ class StreamReport:
 
 class StreamPipeline:
     """Supervises one stream through four stage handles (:class:`~egostream.actors.handles.LocalStage` or
-    :class:`~egostream.actors.ray_stages.RayStage`). ``on_result(emitted)`` is called after each result is written.
+    :class:`~egostream.actors.ray_stages.RayStage`). ``on_result(emitted)`` is called after each result is written;
+    ``on_status(line)`` with each status line of the source (fetched from the decode stage while no window comes).
     """
 
     def __init__(self, decoder: StageHandle, extractor: StageHandle, engine: StageHandle, sink: StageHandle,
                  config: PipelineConfig = PipelineConfig(), *, name: str = "stream",
-                 on_result: Callable[[Emitted], None] | None = None) -> None:
+                 on_result: Callable[[Emitted], None] | None = None,
+                 on_status: Callable[[str], None] | None = None) -> None:
         self.handles = {"decode": decoder, "extract": extractor, "engine": engine, "sink": sink}
         self.config = config
         self.on_result = on_result
+        self.on_status = on_status
         self.report = StreamReport(name)
         self.latency = {stage: LatencyRecorder() for stage in (*STAGES, "end_to_end", "glass_to_answer")}
         size = config.queue_size
@@ -145,7 +148,8 @@ class StreamPipeline:
                        live: bool = False, backend: str = "ray", config: PipelineConfig = PipelineConfig(),
                        name: str = "stream", on_result: Callable[[Emitted], None] | None = None,
                        annotate: Callable[[Any, dict[str, float]], Any] | None = None,
-                       actor_options: dict[str, dict[str, Any]] | None = None) -> StreamPipeline:
+                       actor_options: dict[str, dict[str, Any]] | None = None,
+                       on_status: Callable[[str], None] | None = None) -> StreamPipeline:
         """Build the four stages from factories (picklable callables) and wrap them for ``backend``: ``"ray"``
         (one restartable actor per stage; ``actor_options[stage]`` are Ray options, e.g. ``{"num_gpus": 1}`` for
         ``"extract"``) or ``"local"`` (this process). ``live`` picks the decoder's drop-oldest policy."""
@@ -166,7 +170,7 @@ class StreamPipeline:
         else:
             raise ValueError(f"backend must be 'ray' or 'local', got {backend!r}")
         return cls(handles["decode"], handles["extract"], handles["engine"], handles["sink"], config, name=name,
-                   on_result=on_result)
+                   on_result=on_result, on_status=on_status)
 
     # -- public ---------------------------------------------------------------------------------------------------
     def run(self) -> StreamReport:
@@ -237,8 +241,11 @@ class StreamPipeline:
                     continue
                 except Exception as error:  # the source failed: what was read still goes through
                     self._source_error = error
+                    self._relay_status()
                     break
                 self.report.dropped = self._dropped_before_restart + dropped
+                if not packets:  # nothing came (or the end): say what the source waits for, or why it ended
+                    self._relay_status()
                 if packets is None:
                     break
                 for packet in packets:
@@ -251,6 +258,12 @@ class StreamPipeline:
                     self.report.windows += 1
         finally:
             self._decoded.close()
+
+    def _relay_status(self) -> None:
+        """Hand the decode stage's new status lines to ``on_status``."""
+        if self.on_status is not None:
+            for line in self.handles["decode"].call("status_lines"):
+                self.on_status(line)
 
     def _extract_loop(self) -> None:
         recoveries = 0

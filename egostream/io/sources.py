@@ -12,7 +12,8 @@ decoder skipped (:meth:`VideoSource.counts`).
 Network give-up policy (:class:`ReconnectPolicy`): a failure to open (nothing within ``open_timeout_s``: a sender
 that has not started yet), or a read error / read timeout after ``read_timeout_s`` seconds without data (a sender
 that stopped), triggers a reconnect after ``backoff_s`` seconds, doubling up to ``max_backoff_s`` per consecutive
-failure; each attempt is announced on the status line (stderr by default: what it waits for, attempt n of m). After
+failure; each attempt is announced on the status line (by default a warning of the ``egostream.io.sources`` logger,
+which the pipeline's decode stage relays to the driver: what it waits for, attempt n of m). After
 ``max_retries`` consecutive failed attempts (the count resets whenever a frame arrives) the source gives up: when
 no frame ever came, or when ``give_up="error"``, it raises :class:`~egostream.errors.InputError` naming the URL and
 the last error; with ``give_up="end"`` (the default) a stream that did deliver frames ends cleanly, as at a clean end
@@ -24,7 +25,7 @@ RTSP goes through FFmpeg's client; ``options={"rtsp_transport": "tcp"}`` (or ``"
 """
 from __future__ import annotations
 
-import sys
+import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -203,7 +204,7 @@ class NetworkSource(VideoSource):
         self.policy = policy
         self.size = size
         self.options = {"analyzeduration": "500000", "probesize": "65536", **(options or {})}
-        self.status = status or _print_status
+        self.status = status or log_status
         self.ended: str | None = None  # why the stream ended, once it has
 
     def _open(self) -> FrameDecoder:
@@ -244,9 +245,13 @@ class NetworkSource(VideoSource):
                 time.sleep(delay_s)
 
 
-def _print_status(message: str) -> None:
-    """The default status line of a network source: one line on stderr."""
-    print(f"egostream: {message}", file=sys.stderr, flush=True)
+STATUS_LOGGER = logging.getLogger("egostream.io.sources")
+
+
+def log_status(message: str) -> None:
+    """The default status line of a network source: a warning of :data:`STATUS_LOGGER` (``egostream: message``;
+    on stderr when nothing else handles that logger)."""
+    STATUS_LOGGER.warning("egostream: %s", message)
 
 
 def open_source(uri: str | PathLike[str], **options: object) -> VideoSource:

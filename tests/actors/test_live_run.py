@@ -172,6 +172,7 @@ def test_a_looping_sender_with_untimed_frames_streams_through_ray_actors(ray_clu
     code, report, err, out = run_live(tmp_path, capsys, checkpoint, sender, *FAST_END, "--source-option",
                                       "open_timeout_s=30", "--ray-address", ray_cluster.address)
     assert code == 0 and "Traceback" not in err and "RayTaskError" not in err
+    assert f"egostream: waiting for {sender.url} (attempt 1 of 2" in err  # relayed from the decode actor
     source = report["source"]
     assert source["discontinuities"] >= 1 and 20 - 2 <= source["untimed"] <= 20 and source["missing_frames"] == 0
     records = read_results(out).results
