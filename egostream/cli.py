@@ -189,7 +189,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
                               ray_address=args.ray_address, extractor_gpus=args.extractor_gpus,
                               window_frames=args.window_frames, decoder_backend=args.decoder,
                               live_table=not args.no_table, backpack=str(args.backpack) if args.backpack else None,
-                              server=server, force=args.force, resume=args.resume)
+                              server=server, force=args.force, resume=args.resume,
+                              source_options=_key_values(args.source_options, "--source-option"))
     finally:
         if server is not None:
             server.close()
@@ -217,6 +218,17 @@ def _cmd_report(args: argparse.Namespace) -> int:
     json.dump(summary.as_dict(), sys.stdout, sort_keys=True)
     sys.stdout.write("\n")
     return 0
+
+
+def _key_values(items: list[str], flag: str) -> dict[str, str]:
+    """``key=value`` texts as a dict of strings (an item without ``=`` is an error naming ``flag``)."""
+    pairs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(None, flag, f"expected key=value, got {item!r}")
+        pairs[key] = value
+    return pairs
 
 
 def _cmd_extract(args: argparse.Namespace) -> int:
@@ -417,6 +429,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace an existing --out (kept until the new one is done)")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted --out from its last complete window")
+    p.add_argument("--source-option", dest="source_options", action="append", default=[], metavar="key=value",
+                   help="network source option (repeatable): open_timeout_s, read_timeout_s, max_retries, backoff_s, "
+                        "max_backoff_s, give_up=end|error, or an FFmpeg option such as rtsp_transport=tcp")
     p.set_defaults(overrides=[])
 
     p = command("report", "Turn a result file (msgpack or JSONL) into a self-contained HTML timeline (report.html, "

@@ -44,6 +44,12 @@ def stream_table(report: StreamReport, last: Any | None) -> Table:
     table.caption = (f"windows {report.windows}  dropped {report.dropped}  results {report.results}  "
                      f"fps {report.fps:.1f}  x-real-time {report.x_real_time(_ROW_PERIOD_S):.2f}  restarts "
                      f"{sum(report.restarts.values())}")
+    source = report.source
+    if source:
+        table.caption += (f"\nsource: corrupt frames {source.get('corrupt_frames', 0)}  skipped packets "
+                          f"{source.get('skipped_packets', 0)}  skipped frames {source.get('skipped_frames', 0)}  "
+                          f"discontinuities {source.get('discontinuities', 0)}  untimed {source.get('untimed', 0)}  "
+                          f"reconnects {source.get('reconnects', 0)}")
     if last is not None and last.ar is not None and last.ar.verbs and last.ar.nouns:
         verb, noun = last.ar.verbs[0], last.ar.nouns[0]
         table.caption += (f"\nt={last.time_s:.1f} s  action: {verb.name} ({verb.score:.2f}) "
@@ -98,14 +104,15 @@ def run_stream(source: str, checkpoints: str | Mapping[str, str], extractor: str
                stream_config: Any = None, backend: str = "ray", ray_address: str | None = None,
                extractor_gpus: float = 0.0, window_frames: int | None = None, decoder_backend: str = "pyav",
                live_table: bool = True, console: Console | None = None, backpack: str | None = None,
-               server: Any = None, force: bool = False, resume: bool = False) -> StreamReport:
+               server: Any = None, force: bool = False, resume: bool = False,
+               source_options: Mapping[str, str] | None = None) -> StreamReport:
     """Stream ``source`` (file, camera or network URL) through the model of ``checkpoints`` into ``out``: one
     source of :func:`run_sources` (see there for outputs, ``force``/``resume``, interrupts and fail-fast checks)."""
     return run_sources([source], checkpoints, extractor, [out], extractor_options=extractor_options, format=format,
                        stream_config=stream_config, backend=backend, ray_address=ray_address,
                        extractor_gpus=extractor_gpus, window_frames=window_frames, decoder_backend=decoder_backend,
                        live_table=live_table, console=console, backpack=backpack, server=server, force=force,
-                       resume=resume)[0]
+                       resume=resume, source_options=source_options)[0]
 
 
 def run_sources(sources: Sequence[str], checkpoints: str | Mapping[str, str], extractor: str, outs: Sequence[str],
@@ -113,7 +120,8 @@ def run_sources(sources: Sequence[str], checkpoints: str | Mapping[str, str], ex
                 stream_config: Any = None, backend: str = "ray", ray_address: str | None = None,
                 extractor_gpus: float = 0.0, window_frames: int | None = None, decoder_backend: str = "pyav",
                 live_table: bool = True, console: Console | None = None, backpack: str | None = None,
-                server: Any = None, force: bool = False, resume: bool = False) -> list[StreamReport]:
+                server: Any = None, force: bool = False, resume: bool = False,
+                source_options: Mapping[str, str] | None = None) -> list[StreamReport]:
     """Stream every source into its result file (``outs[i]``) as parallel pipelines, each with its own four stage
     actors (:func:`~egostream.actors.pipeline.run_streams`); returns their reports in order. The stream id of each
     is its file name without the suffix; two sources with the same id are refused.
@@ -130,7 +138,8 @@ def run_sources(sources: Sequence[str], checkpoints: str | Mapping[str, str], ex
     :class:`~egostream.io.result_server.ResultServer`) publishes every window as it is written. A
     :class:`KeyboardInterrupt` (Ctrl-C, or SIGTERM through :class:`~egostream.errors.Interrupted`) stops the streams
     cleanly: the stages drain, each ``out`` ends at its last complete window, Ray is shut down once, and the
-    interrupt is raised again.
+    interrupt is raised again. ``source_options`` configure network sources
+    (:class:`~egostream.actors.perception.VideoWindows`: reconnect policy, FFmpeg options), checked first too.
     """
     from egostream.actors.perception import seed_resume
     from egostream.io.outputs import check_output_file
@@ -148,6 +157,10 @@ def run_sources(sources: Sequence[str], checkpoints: str | Mapping[str, str], ex
         check_output_file(out, inputs=[*sources, *model_files], force=force, resume=resume, resumable=True)
     feature_dim, extractor_spec, window_frames = _prepare_model(checkpoints, extractor, extractor_options or {},
                                                                backpack, window_frames)
+    windows_of = [VideoWindows(source, window_frames, 16, decoder_backend,
+                               source_options=tuple(sorted((source_options or {}).items()))) for source in sources]
+    for windows in windows_of:
+        windows.source_kwargs()  # fail fast: options of a network source, or options given to a file
     if resume:
         for out in outs:
             seed_resume(out, format)
@@ -160,13 +173,13 @@ def run_sources(sources: Sequence[str], checkpoints: str | Mapping[str, str], ex
         owns_ray = connect(ray_address)
     try:
         pipelines = []
-        for source, out, stream_id, last in zip(sources, outs, ids, latest):
-            windows = VideoWindows(source, window_frames, 16, decoder_backend)
+        for windows, out, stream_id, last in zip(windows_of, outs, ids, latest):
             pipelines.append(StreamPipeline.from_factories(
                 windows, extractor_spec,
                 EmitterEngineFactory(checkpoints, stream_id, stream_config, feature_dim, backpack),
                 ResultFileFactory(out, format), live=windows.live, backend=backend, config=PipelineConfig(),
                 name=stream_id, on_result=_publisher(server, last), annotate=annotate_latency,
+                on_status=lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True),
                 actor_options={"extract": {"num_gpus": extractor_gpus}} if extractor_gpus else None, resume=resume))
         return _run_until_done(pipelines, latest, console if live_table else None)
     finally:

@@ -26,19 +26,27 @@ from egostream.errors import InputError
 from egostream.io.sinks import complete_records
 
 __all__ = ["VideoWindows", "ExtractorSpec", "checkpoint_feature_name", "EmitterEngine", "EmitterEngineFactory",
-           "ResultFile", "ResultFileFactory", "annotate_latency", "partial_path", "seed_resume"]
+           "ResultFile", "ResultFileFactory", "annotate_latency", "partial_path", "seed_resume",
+           "network_source_options"]
 
 
 @dataclass(frozen=True)
 class VideoWindows:
     """Calling it gives an iterator over the :class:`~egostream.io.frames.FrameWindow` s of ``uri`` (a file,
-    camera or network URL; :func:`egostream.io.open_source`) with ``window_frames`` / ``stride_frames`` windows."""
+    camera or network URL; :func:`egostream.io.open_source`) with ``window_frames`` / ``stride_frames`` windows,
+    each carrying the source's counters so far in ``source_counts`` (:meth:`egostream.io.VideoSource.counts` and
+    the clock's ``source_frames`` / ``canonical_frames`` / ``missing_frames`` / ``out_of_order``).
+
+    ``source_options`` (network URLs only, ``key -> text``): the :class:`~egostream.io.ReconnectPolicy` fields
+    (``open_timeout_s``, ``read_timeout_s``, ``max_retries``, ``backoff_s``, ``max_backoff_s``, ``give_up``) and
+    any other key as an FFmpeg protocol/demuxer option (e.g. ``rtsp_transport=tcp``)."""
 
     uri: str
     window_frames: int = 16
     stride_frames: int = 16
     backend: str = "pyav"
     size: tuple[int, int] | None = None
+    source_options: tuple[tuple[str, str], ...] = ()
 
     @property
     def live(self) -> bool:
@@ -47,19 +55,63 @@ class VideoWindows:
 
         return urlsplit(self.uri).scheme.lower() in NETWORK_SCHEMES or self.uri.startswith(("/dev/video", "v4l2:"))
 
-    def _options(self) -> dict[str, Any]:
+    def source_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`egostream.io.open_source` for ``uri`` (raises InputError on bad options)."""
+        network = urlsplit(self.uri).scheme.lower() in _network_schemes()
+        if self.source_options and not network:
+            raise InputError(self.uri, "source options", "only network sources take source options")
+        if network:
+            return {"size": self.size, **network_source_options(self.uri, dict(self.source_options))}
         return {"size": self.size} if self.live else {"size": self.size, "backend": self.backend}
 
     def __call__(self) -> Iterator[Any]:
-        from egostream.io import WindowSpec, iter_windows, open_source
+        from egostream.io import ClockCounters, WindowSpec, iter_windows, open_source
 
-        source = open_source(self.uri, **self._options())
+        source = open_source(self.uri, **self.source_kwargs())
         spec = WindowSpec(self.window_frames, self.stride_frames)
+        clock = ClockCounters()
         frames = source.frames()
         try:
-            yield from iter_windows(frames, spec, last_frame_duration_s=lambda: source.last_frame_duration_s)
+            for window in iter_windows(frames, spec, last_frame_duration_s=lambda: source.last_frame_duration_s,
+                                       counters=clock):
+                counts = {**source.counts(), "source_frames": clock.source_frames,
+                          "canonical_frames": clock.canonical_frames, "missing_frames": clock.missing,
+                          "out_of_order": clock.out_of_order}
+                yield dataclasses.replace(window, source_counts=counts)
         finally:
             frames.close()
+
+
+def _network_schemes() -> frozenset[str]:
+    from egostream.io.sources import NETWORK_SCHEMES
+
+    return NETWORK_SCHEMES
+
+
+def network_source_options(uri: str, options: Mapping[str, str]) -> dict[str, Any]:
+    """:class:`~egostream.io.NetworkSource` keyword arguments from ``key -> text`` options: the
+    :class:`~egostream.io.ReconnectPolicy` fields become ``policy``, the rest FFmpeg ``options``.
+
+    Raises:
+        InputError: naming ``uri`` and the option when a policy value is not valid.
+    """
+    from egostream.io.sources import ReconnectPolicy
+
+    fields = {item.name for item in dataclasses.fields(ReconnectPolicy)}
+    policy: dict[str, Any] = {}
+    ffmpeg: dict[str, str] = {}
+    for key, text in options.items():
+        if key not in fields:
+            ffmpeg[key] = str(text)
+            continue
+        try:
+            policy[key] = str(text) if key == "give_up" else (int(text) if key == "max_retries" else float(text))
+        except ValueError as error:
+            raise InputError(uri, f"source option {key}", f"not a number: {text!r}") from error
+    try:
+        return {"policy": ReconnectPolicy(**policy), "options": ffmpeg}
+    except ValueError as error:
+        raise InputError(uri, "source options", str(error)) from error
 
 
 @dataclass(frozen=True)
@@ -158,8 +210,9 @@ class EmitterEngineFactory:
 
 def annotate_latency(result: Any, latency_ms: Mapping[str, float]) -> Any:
     """``result`` with the pipeline's stage times added to its ``latency_ms`` (``decode``, ``extract``,
-    ``engine_push``, ``end_to_end``; milliseconds), next to the engine's own entries."""
-    names = {"decode_ms": "decode", "extract_ms": "extract", "engine_ms": "engine_push", "end_to_end_ms": "end_to_end"}
+    ``engine_push``, ``end_to_end``, ``glass_to_answer``; milliseconds), next to the engine's own entries."""
+    names = {"decode_ms": "decode", "extract_ms": "extract", "engine_ms": "engine_push", "end_to_end_ms": "end_to_end",
+             "glass_to_answer_ms": "glass_to_answer"}
     extra = {names.get(key, key): float(value) for key, value in latency_ms.items()}
     return dataclasses.replace(result, latency_ms={**result.latency_ms, **extra})
 

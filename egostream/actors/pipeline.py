@@ -21,6 +21,12 @@ Windows dropped by a live source leave gaps in the row indices; the supervisor f
 feature row (counted as ``filled``) so that row ``i`` always sits at stream time ``i × row_period_s``; a result
 that has a ``filled`` field and a ``rows`` count (a :class:`~egostream.stream.schema.WindowResult`) is marked
 ``filled=True`` when a refilled row lies between the previous result's ``rows`` and its own.
+
+Source health: a window that carries ``source_counts`` (:class:`~egostream.io.frames.FrameWindow`) updates the
+report's ``source`` counters (decoder damage, timestamp repairs, reconnects); a window flagged ``discontinuity`` or
+``decode_errors`` flags the first result whose rows include it (results with those fields, i.e.
+:class:`~egostream.stream.schema.WindowResult`). A source that fails (gives up) ends reading, but the windows read
+before it are still extracted, pushed and written before :meth:`StreamPipeline.run` raises its error.
 """
 from __future__ import annotations
 
@@ -60,18 +66,23 @@ class PipelineConfig:
 
 @dataclass
 class Emitted:
-    """A result with its sequence ``number``, the receive time of the newest row it saw and its stage times (ms)."""
+    """A result with its sequence ``number``, the receive time of the newest row it saw, its stage times (ms) and
+    ``arrival_s``, the UNIX time the last frame of its newest window came out of the decoder (None if unknown, and
+    for a backpadded last window, which is only cut once the stream has ended)."""
 
     number: int
     result: Any
     received_s: float
     stage_ms: dict[str, float]
+    arrival_s: float | None = None
 
 
 @dataclass
 class StreamReport:
     """Counts, restarts and latency of a stream so far; ``as_dict()`` is what the CLI and the benchmark print.
-    ``failed`` is why a stream of :func:`run_streams` stopped on bad input (one line naming the file), else None."""
+    ``failed`` is why a stream of :func:`run_streams` stopped on bad input (one line naming the file), else None.
+    ``source`` holds the source's own counters, as the last window read reported them (``skipped_packets``,
+    ``skipped_frames``, ``corrupt_frames``, ``discontinuities``, ...; :meth:`egostream.io.VideoSource.counts`)."""
 
     name: str
     windows: int = 0
@@ -83,6 +94,7 @@ class StreamReport:
     latency_ms: dict[str, dict[str, float | int]] = field(default_factory=dict)
     wall_s: float = 0.0
     failed: str | None = None
+    source: dict[str, int] = field(default_factory=dict)
 
     @property
     def fps(self) -> float:
@@ -98,24 +110,27 @@ class StreamReport:
                 "rows": self.rows, "results": self.results, "restarts": dict(self.restarts),
                 "wall_s": round(self.wall_s, 4), "fps": round(self.fps, 3),
                 "x_real_time": round(self.x_real_time(row_period_s), 3), "latency_ms": self.latency_ms,
-                **({"failed": self.failed} if self.failed is not None else {})}
+                "source": dict(self.source), **({"failed": self.failed} if self.failed is not None else {})}
 
 
 class StreamPipeline:
     """Supervises one stream through four stage handles (:class:`~egostream.actors.handles.LocalStage` or
-    :class:`~egostream.actors.ray_stages.RayStage`). ``on_result(emitted)`` is called after each result is written.
+    :class:`~egostream.actors.ray_stages.RayStage`). ``on_result(emitted)`` is called after each result is written;
+    ``on_status(line)`` with each status line of the source (fetched from the decode stage while no window comes).
     """
 
     def __init__(self, decoder: StageHandle, extractor: StageHandle, engine: StageHandle, sink: StageHandle,
                  config: PipelineConfig = PipelineConfig(), *, name: str = "stream",
-                 on_result: Callable[[Emitted], None] | None = None, resume: bool = False) -> None:
+                 on_result: Callable[[Emitted], None] | None = None, resume: bool = False,
+                 on_status: Callable[[str], None] | None = None) -> None:
         self.handles = {"decode": decoder, "extract": extractor, "engine": engine, "sink": sink}
         self.config = config
         self.resume = resume
         self._resumed_results = 0
         self.on_result = on_result
+        self.on_status = on_status
         self.report = StreamReport(name)
-        self.latency = {stage: LatencyRecorder() for stage in (*STAGES, "end_to_end")}
+        self.latency = {stage: LatencyRecorder() for stage in (*STAGES, "end_to_end", "glass_to_answer")}
         size = config.queue_size
         self._decoded: BoundedQueue[Packet] = BoundedQueue(size)
         self._extracted: BoundedQueue[tuple[list[Packet], torch.Tensor, float]] = BoundedQueue(size)
@@ -132,6 +147,7 @@ class StreamPipeline:
         self._engine_needs_restore = False
         self._dropped_before_restart = 0
         self._filled_rows: list[int] = []  # indices of refilled rows not yet covered by an emitted result
+        self._source_error: BaseException | None = None
 
     @classmethod
     def from_factories(cls, source_factory: Callable[[], Any], extractor_factory: Callable[[], Any],
@@ -140,7 +156,7 @@ class StreamPipeline:
                        name: str = "stream", on_result: Callable[[Emitted], None] | None = None,
                        annotate: Callable[[Any, dict[str, float]], Any] | None = None,
                        actor_options: dict[str, dict[str, Any]] | None = None,
-                       resume: bool = False) -> StreamPipeline:
+                       resume: bool = False, on_status: Callable[[str], None] | None = None) -> StreamPipeline:
         """Build the four stages from factories (picklable callables) and wrap them for ``backend``: ``"ray"``
         (one restartable actor per stage; ``actor_options[stage]`` are Ray options, e.g. ``{"num_gpus": 1}`` for
         ``"extract"``) or ``"local"`` (this process). ``live`` picks the decoder's drop-oldest policy. ``resume``:
@@ -162,7 +178,7 @@ class StreamPipeline:
         else:
             raise ValueError(f"backend must be 'ray' or 'local', got {backend!r}")
         return cls(handles["decode"], handles["extract"], handles["engine"], handles["sink"], config, name=name,
-                   on_result=on_result, resume=resume)
+                   on_result=on_result, resume=resume, on_status=on_status)
 
     # -- public ---------------------------------------------------------------------------------------------------
     def run(self) -> StreamReport:
@@ -183,6 +199,8 @@ class StreamPipeline:
         self._finish()
         if self._failure is not None:
             raise self._failure
+        if self._source_error is not None:
+            raise self._source_error
         return self.snapshot_report()
 
     def stop(self) -> None:
@@ -234,16 +252,31 @@ class StreamPipeline:
                     self._dropped_before_restart = self.report.dropped
                     decoder.call("start", next_index)
                     continue
+                except Exception as error:  # the source failed: what was read still goes through
+                    self._source_error = error
+                    self._relay_status()
+                    break
                 self.report.dropped = self._dropped_before_restart + dropped
+                if not packets:  # nothing came (or the end): say what the source waits for, or why it ended
+                    self._relay_status()
                 if packets is None:
                     break
                 for packet in packets:
+                    counts = getattr(packet.payload, "source_counts", None)
+                    if counts:
+                        self.report.source = dict(counts)
                     self.latency["decode"].record(packet.decode_s)
                     self._decoded.put(packet)
                     next_index = packet.index + 1
                     self.report.windows += 1
         finally:
             self._decoded.close()
+
+    def _relay_status(self) -> None:
+        """Hand the decode stage's new status lines to ``on_status``."""
+        if self.on_status is not None:
+            for line in self.handles["decode"].call("status_lines"):
+                self.on_status(line)
 
     def _extract_loop(self) -> None:
         recoveries = 0
@@ -267,12 +300,18 @@ class StreamPipeline:
 
     def _engine_loop(self) -> None:
         next_row, last_row, emitted, recoveries = 0, None, 0, 0
+        flags: dict[int, tuple[bool, bool]] = {}  # row index -> (discontinuity, decode_errors) not yet reported
         try:
             while True:
                 items = self._extracted.get_batch(1)
                 if not items:
                     break
                 packets, rows, extract_s = items[0]
+                for packet in packets:
+                    flag = (bool(getattr(packet.payload, "discontinuity", False)),
+                            bool(getattr(packet.payload, "decode_errors", False)))
+                    if any(flag):
+                        flags[packet.index] = flag
                 rows, next_row, last_row = self._fill_gaps(packets, rows, next_row, last_row)
                 began = time.monotonic()
                 results, recoveries = self._call_engine("push", (rows,), emitted, recoveries)
@@ -280,16 +319,21 @@ class StreamPipeline:
                 self.latency["engine"].record(engine_s, len(packets))
                 self.report.rows = next_row
                 received_s = max(packet.received_s for packet in packets)
+                arrivals = [packet.payload.arrival_s for packet in packets  # a backpadded last window waits for
+                            if getattr(packet.payload, "arrival_s", None) is not None  # the end of the stream
+                            and not getattr(packet.payload, "backpadded", False)]
+                arrival_s = max(arrivals) if arrivals else None
                 stage_ms = {"decode_ms": 1e3 * max(packet.decode_s for packet in packets),
                             "extract_ms": 1e3 * extract_s, "engine_ms": 1e3 * engine_s}
                 for result in results:
-                    self._emitted.put(Emitted(emitted, self._mark_filled(result), received_s, stage_ms))
+                    self._emitted.put(Emitted(emitted, _flagged(self._mark_filled(result), flags), received_s,
+                                              stage_ms, arrival_s))
                     emitted += 1
                 recoveries = self._checkpoint(rows, emitted, recoveries)
             if self._failure is None and not self._stop.is_set():
                 results, recoveries = self._call_engine("finish", (), emitted, recoveries)
                 for result in results:
-                    self._emitted.put(Emitted(emitted, self._mark_filled(result), time.time(), {}))
+                    self._emitted.put(Emitted(emitted, _flagged(self._mark_filled(result), flags), time.time(), {}))
                     emitted += 1
         finally:
             self._emitted.close()
@@ -373,7 +417,9 @@ class StreamPipeline:
                 try:
                     now = time.time()
                     sink.call("write", [(item.result, {**item.stage_ms,
-                                                       "end_to_end_ms": 1e3 * (now - item.received_s)})
+                                                       "end_to_end_ms": 1e3 * (now - item.received_s),
+                                                       **({} if item.arrival_s is None else
+                                                          {"glass_to_answer_ms": 1e3 * (now - item.arrival_s)})})
                                         for item in pending])
                     committed = pending[-1].number + 1
                 except StageCrashed:
@@ -388,6 +434,8 @@ class StreamPipeline:
                 self.latency["sink"].record(time.monotonic() - began, len(pending))
                 for item in pending:
                     self.latency["end_to_end"].record(done - item.received_s)
+                    if item.arrival_s is not None:
+                        self.latency["glass_to_answer"].record(done - item.arrival_s)
                     self.report.results = item.number + 1
                     if self.on_result is not None:
                         self.on_result(item)
@@ -401,6 +449,23 @@ class StreamPipeline:
                 self.handles[stage].shutdown()
             except StageCrashed:
                 pass
+
+
+def _flagged(result: Any, flags: dict[int, tuple[bool, bool]]) -> Any:
+    """``result`` with ``discontinuity`` / ``decode_errors`` set from the flagged rows it is the first to include
+    (rows below its ``rows``), which are then reported; results without those fields pass unchanged."""
+    rows = getattr(result, "rows", None)
+    if not flags or rows is None or not dataclasses.is_dataclass(result) or not hasattr(result, "decode_errors"):
+        return result
+    covered = [index for index in flags if index < rows]
+    if not covered:
+        return result
+    discontinuity = any(flags[index][0] for index in covered)
+    decode_errors = any(flags[index][1] for index in covered)
+    for index in covered:
+        del flags[index]
+    return dataclasses.replace(result, discontinuity=result.discontinuity or discontinuity,
+                               decode_errors=result.decode_errors or decode_errors)
 
 
 def run_streams(pipelines: Sequence[StreamPipeline]) -> list[StreamReport]:

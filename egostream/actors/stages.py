@@ -20,8 +20,10 @@ The objects they wrap only need these small protocols, so plain stub classes ser
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -69,13 +71,26 @@ class Packet:
     payload: Any = field(repr=False)
 
 
+class _StatusLines(logging.Handler):
+    """Keeps the last status lines of the network sources (:func:`egostream.io.sources.log_status`)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: deque[str] = deque(maxlen=64)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
 class DecodeStage:
     """Reads a source on a background thread into a bounded queue (block for files, drop-oldest for live).
 
     ``source_factory()`` is called by :meth:`start`, so a restarted stage re-opens its source. A window's absolute
     index is its ``index`` attribute (:class:`~egostream.io.frames.FrameWindow`) or else its position. ``live``
     sources cannot seek: after a restart their windows are numbered on from ``first_index``; file sources skip the
-    windows before ``first_index`` so the stream resumes exactly where it stopped.
+    windows before ``first_index`` so the stream resumes exactly where it stopped. The sources' status lines
+    (a network source waiting for its sender) are kept for :meth:`status_lines`, so that the supervisor can show
+    them wherever the stage runs.
     """
 
     def __init__(self, source_factory: Callable[[], Iterable[Any]], *, live: bool = False, capacity: int = 8,
@@ -87,10 +102,14 @@ class DecodeStage:
         self.queue: BoundedQueue[Packet] = BoundedQueue(capacity, policy)
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
+        self._status = _StatusLines()
 
     def start(self, first_index: int = 0) -> bool:
         """Open the source and start reading at window ``first_index``; idempotent. Returns True."""
         if self._thread is None:
+            from egostream.io.sources import STATUS_LOGGER
+
+            STATUS_LOGGER.addHandler(self._status)
             self._thread = threading.Thread(target=self._read, args=(first_index,), name="egostream-decode",
                                             daemon=True)
             self._thread.start()
@@ -134,7 +153,17 @@ class DecodeStage:
             return None, self.queue.dropped
         return batch, self.queue.dropped
 
+    def status_lines(self) -> list[str]:
+        """The status lines logged since the last call, oldest first."""
+        lines = []
+        while self._status.lines:
+            lines.append(self._status.lines.popleft())
+        return lines
+
     def stop(self) -> None:
+        from egostream.io.sources import STATUS_LOGGER
+
+        STATUS_LOGGER.removeHandler(self._status)
         self.queue.close()
 
 

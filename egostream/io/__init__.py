@@ -11,7 +11,8 @@ from typing import Any
 
 #: public name -> the module of the package that defines it
 _PUBLIC: dict[str, str] = {
-    **dict.fromkeys(("CANONICAL_FPS", "CanonicalClock", "ClockCounters"), "egostream.io.clock"),
+    **dict.fromkeys(("CANONICAL_FPS", "CanonicalClock", "ClockCounters", "ClockMark"), "egostream.io.clock"),
+    **dict.fromkeys(("PTS_WRAP_S", "StreamTimeline", "TimelineCounters"), "egostream.io.timeline"),
     **dict.fromkeys(("DECODERS", "DecordDecoder", "PyAVDecoder", "StreamReadError"), "egostream.io.decoders"),
     **dict.fromkeys(("FrameWindow", "TimedFrame"), "egostream.io.frames"),
     **dict.fromkeys(("SOURCES", "CameraSource", "FileSource", "NetworkSource", "ReconnectPolicy", "VideoSource",

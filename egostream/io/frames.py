@@ -1,7 +1,8 @@
 """The two values that flow out of a video source: decoded frames with their time, and windows of canonical frames."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -11,12 +12,18 @@ __all__ = ["TimedFrame", "FrameWindow"]
 @dataclass(frozen=True)
 class TimedFrame:
     """One decoded frame: ``image`` is RGB uint8 [H, W, 3]; ``time_s`` is its presentation time in seconds on the
-    source's own clock (any origin; the canonical clock measures from the first frame). ``discontinuity`` marks the
-    first frame after a break in the stream (a network reconnect): the previous frame is not held across it."""
+    source's own clock (any origin; the canonical clock measures from the first frame). A decoder gives the raw
+    time, NaN when the frame has none; a :class:`~egostream.io.sources.VideoSource` replaces it by the stream time
+    of :mod:`egostream.io.timeline`, which always increases. ``discontinuity`` marks the first frame after a break
+    in the stream (a timestamp jump or wrap, a network reconnect): the previous frame is not held across it.
+    ``decode_errors`` marks a frame the decoder flagged corrupt, or the first frame after packets or frames it
+    skipped. ``arrival_s`` is the UNIX time the frame came out of the decoder (None when not recorded)."""
 
     image: np.ndarray
     time_s: float
     discontinuity: bool = False
+    decode_errors: bool = False
+    arrival_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -27,6 +34,12 @@ class FrameWindow:
     Ego4D feature file), except a *backpadded* last window, which ends at the stream's last frame instead (see
     :mod:`egostream.io.windows`). ``fps`` is the canonical frame rate, so the window spans
     [``start_s``, ``end_s``) seconds from the stream start.
+
+    ``discontinuity`` / ``decode_errors``: a timestamp discontinuity, or frames the decoder skipped or flagged
+    corrupt, fall inside the window (see :class:`TimedFrame`). ``source_counts`` are the source's cumulative
+    counters (:meth:`~egostream.io.sources.VideoSource.counts` and the clock's) when the window was cut; empty
+    when nobody filled them in. ``arrival_s`` is the UNIX time the source frame shown in the window's last
+    canonical frame came out of the decoder (the start of glass-to-answer latency; None when not recorded).
     """
 
     index: int
@@ -34,6 +47,10 @@ class FrameWindow:
     frames: np.ndarray
     fps: float
     backpadded: bool = False
+    discontinuity: bool = False
+    decode_errors: bool = False
+    source_counts: Mapping[str, int] = field(default_factory=dict, compare=False)
+    arrival_s: float | None = None
 
     @property
     def num_frames(self) -> int:

@@ -5,18 +5,30 @@ A source opens its input when :meth:`VideoSource.frames` is iterated and yields 
 canonical clock and cuts windows. ``live`` sources (camera, network) produce frames at their own pace, so the
 stream drops the oldest windows when the consumer falls behind; file sources wait for the consumer.
 
-Network give-up policy (:class:`ReconnectPolicy`): a failure to open, or a read error / read timeout after
-``read_timeout_s`` seconds without data, triggers a reconnect after ``backoff_s`` seconds, doubling up to
-``max_backoff_s`` per consecutive failure. After ``max_retries`` consecutive failed attempts (the count resets
-whenever a frame arrives) the source raises :class:`~egostream.errors.InputError` naming the URL and the last error.
-A clean end of stream (the server closed it) ends the source without reconnecting. Across a reconnect, stream time
-continues with the wall-clock time the outage lasted, so windows during the outage are missing, not invented.
+Every source puts its frames on a stream time that always increases (:class:`~egostream.io.timeline.StreamTimeline`:
+frames without a PTS, non-monotonic times, jumps and 2^33 wraps are repaired and counted) and counts what the
+decoder skipped (:meth:`VideoSource.counts`).
+
+Network give-up policy (:class:`ReconnectPolicy`): a failure to open (nothing within ``open_timeout_s``: a sender
+that has not started yet), or a read error / read timeout after ``read_timeout_s`` seconds without data (a sender
+that stopped), triggers a reconnect after ``backoff_s`` seconds, doubling up to ``max_backoff_s`` per consecutive
+failure; each attempt is announced on the status line (by default a warning of the ``egostream.io.sources`` logger,
+which the pipeline's decode stage relays to the driver: what it waits for, attempt n of m). After
+``max_retries`` consecutive failed attempts (the count resets whenever a frame arrives) the source gives up: when
+no frame ever came, or when ``give_up="error"``, it raises :class:`~egostream.errors.InputError` naming the URL and
+the last error; with ``give_up="end"`` (the default) a stream that did deliver frames ends cleanly, as at a clean end
+of stream (the server closed it), and its last window is still cut. Across a reconnect, stream time continues with
+the wall-clock time the outage lasted, so windows during the outage are missing, not invented.
+
+RTSP goes through FFmpeg's client; ``options={"rtsp_transport": "tcp"}`` (or ``"udp"``, ``"udp_multicast"``,
+``"http"``) picks the transport, as ``ffmpeg -rtsp_transport`` does.
 """
 from __future__ import annotations
 
+import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -25,6 +37,7 @@ from urllib.parse import urlsplit
 from egostream.errors import InputError
 from egostream.io.decoders import DECODERS, FrameDecoder, PyAVDecoder
 from egostream.io.frames import TimedFrame
+from egostream.io.timeline import StreamTimeline
 from egostream.registry import Registry
 
 __all__ = ["VideoSource", "FileSource", "CameraSource", "NetworkSource", "ReconnectPolicy", "SOURCES", "open_source",
@@ -35,31 +48,66 @@ NETWORK_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "udp", "rtp", "tcp", "srt"
 SOURCES: Registry[type[VideoSource]] = Registry("video source")
 
 
+_DECODER_COUNTS = ("skipped_packets", "skipped_frames", "corrupt_frames")
+
+
 class VideoSource(ABC):
-    """A stream of decoded frames. After (or during) iteration, ``nominal_fps`` is the decoder's frame rate,
-    ``skipped_packets`` counts undecodable packets skipped, ``reconnects`` counts network reconnections."""
+    """A stream of decoded frames on an increasing stream time. After (or during) iteration, ``nominal_fps`` is
+    the decoder's frame rate, ``reconnects`` counts network reconnections, ``timeline`` holds the timestamp
+    repairs and :meth:`counts` every counter."""
 
     live: bool = False
 
     def __init__(self, uri: str) -> None:
         self.uri = uri
         self.nominal_fps: float | None = None
-        self.skipped_packets = 0
         self.reconnects = 0
+        self.timeline = StreamTimeline()
+        self._closed_counts = dict.fromkeys(_DECODER_COUNTS, 0)  # decoders already closed
+        self._decoder: FrameDecoder | None = None
 
     @abstractmethod
     def _open(self) -> FrameDecoder:
         """Open the input (raises InputError naming it when it cannot)."""
 
-    def frames(self) -> Iterator[TimedFrame]:
-        """Open the input and yield its frames in presentation order; the input is closed when iteration ends."""
+    def counts(self) -> dict[str, int]:
+        """Decoder damage (``skipped_packets``, ``skipped_frames``, ``corrupt_frames``; :mod:`~egostream.io.decoders`),
+        ``reconnects`` and the timeline's repairs (``untimed``, ``retimed``, ``discontinuities``, ``wraps``) so far;
+        safe to call from another thread."""
+        decoder = self._decoder
+        counts = {name: self._closed_counts[name] + (getattr(decoder, name, 0) if decoder is not None else 0)
+                  for name in _DECODER_COUNTS}
+        return {**counts, "reconnects": self.reconnects, **self.timeline.counters.as_dict()}
+
+    @property
+    def skipped_packets(self) -> int:
+        return self.counts()["skipped_packets"]
+
+    def _decoded(self) -> Iterator[TimedFrame]:
+        """The raw frames of one opening of the input; the decoder is closed when iteration ends."""
         decoder = self._open()
+        self._decoder = decoder
         try:
             self.nominal_fps = decoder.nominal_fps
+            self.timeline.set_rate(decoder.nominal_fps)
             yield from decoder
         finally:
-            self.skipped_packets += decoder.skipped_packets
+            self._decoder = None
+            for name in _DECODER_COUNTS:
+                self._closed_counts[name] += getattr(decoder, name, 0)
             decoder.close()
+
+    def _placed(self, frame: TimedFrame, reconnected: bool = False) -> TimedFrame:
+        """``frame`` on the stream time (live sources pass their arrival clock to the timeline)."""
+        time_s, discontinuity = self.timeline.place(frame.time_s, time.monotonic() if self.live else None,
+                                                    reconnected)
+        return TimedFrame(frame.image, time_s, discontinuity=discontinuity or frame.discontinuity,
+                          decode_errors=frame.decode_errors, arrival_s=time.time())
+
+    def frames(self) -> Iterator[TimedFrame]:
+        """Open the input and yield its frames on the stream time; the input is closed when iteration ends."""
+        for frame in self._decoded():
+            yield self._placed(frame)
 
     @property
     def last_frame_duration_s(self) -> float | None:
@@ -117,17 +165,21 @@ class CameraSource(VideoSource):
 class ReconnectPolicy:
     """When a network source gives up: after ``max_retries`` consecutive failed attempts, waiting ``backoff_s``
     seconds before the first retry and doubling up to ``max_backoff_s``. Opening waits at most ``open_timeout_s``;
-    a read with no data for ``read_timeout_s`` seconds counts as a failure."""
+    a read with no data for ``read_timeout_s`` seconds counts as a failure. ``give_up``: ``"end"`` ends a stream
+    that delivered frames cleanly, ``"error"`` raises (a stream that never delivered a frame always raises)."""
 
     max_retries: int = 5
     backoff_s: float = 1.0
     max_backoff_s: float = 10.0
     open_timeout_s: float = 10.0
     read_timeout_s: float = 5.0
+    give_up: str = "end"
 
     def __post_init__(self) -> None:
         if self.max_retries < 0 or self.backoff_s < 0 or self.max_backoff_s < 0:
             raise ValueError(f"invalid reconnect policy {self}")
+        if self.give_up not in ("end", "error"):
+            raise ValueError(f"give_up must be 'end' or 'error', got {self.give_up!r}")
         if self.open_timeout_s <= 0 or self.read_timeout_s <= 0:
             raise ValueError(f"timeouts must be positive: {self}")
 
@@ -147,11 +199,13 @@ class NetworkSource(VideoSource):
     live = True
 
     def __init__(self, url: str, policy: ReconnectPolicy = ReconnectPolicy(), size: tuple[int, int] | None = None,
-                 options: dict[str, str] | None = None) -> None:
+                 options: dict[str, str] | None = None, status: Callable[[str], None] | None = None) -> None:
         super().__init__(url)
         self.policy = policy
         self.size = size
         self.options = {"analyzeduration": "500000", "probesize": "65536", **(options or {})}
+        self.status = status or log_status
+        self.ended: str | None = None  # why the stream ended, once it has
 
     def _open(self) -> FrameDecoder:
         return PyAVDecoder(self.uri, self.size, options=self.options,
@@ -160,33 +214,44 @@ class NetworkSource(VideoSource):
     def frames(self) -> Iterator[TimedFrame]:
         """Frames of every connection in turn, stream time continuing across reconnects (see the module doc)."""
         failures = 0
-        offset_s: float | None = None  # added to this connection's times to continue the previous one
-        last_time_s: float | None = None
-        last_wall_s = 0.0  # monotonic clock when the last frame arrived
+        received = False
+        attempts = self.policy.max_retries + 1
         while True:
-            connection_start_s: float | None = None
+            if not received:
+                self.status(f"waiting for {self.uri} (attempt {failures + 1} of {attempts}, open timeout "
+                            f"{self.policy.open_timeout_s:g} s)")
             first = True
             try:
-                for frame in super().frames():
-                    if connection_start_s is None:
-                        connection_start_s = frame.time_s
-                        outage_s = time.monotonic() - last_wall_s
-                        offset_s = 0.0 if last_time_s is None else last_time_s + outage_s
-                    failures = 0
-                    last_wall_s = time.monotonic()
-                    last_time_s = offset_s + frame.time_s - connection_start_s
-                    yield TimedFrame(frame.image, last_time_s, discontinuity=self.reconnects > 0 and first)
+                for frame in self._decoded():
+                    failures, received = 0, True
+                    yield self._placed(frame, reconnected=first)
                     first = False
+                self.ended = "the server ended the stream"
                 return
             except InputError as error:  # an open that fails, or a StreamReadError (read error / timeout)
                 failures += 1
-                if failures > self.policy.max_retries:
-                    raise InputError(self.uri, "connection",
-                                     f"gave up after {failures} failed attempts (max_retries="
-                                     f"{self.policy.max_retries}, backoff_s={self.policy.backoff_s}): "
-                                     f"{error.reason}") from error
+                if failures >= attempts:
+                    reason = (f"gave up after {failures} failed attempts (max_retries={self.policy.max_retries}, "
+                              f"backoff_s={self.policy.backoff_s}): {error.reason}")
+                    if received and self.policy.give_up == "end":
+                        self.ended = reason
+                        self.status(f"{self.uri}: stream ended: {reason}")
+                        return
+                    raise InputError(self.uri, "connection", reason) from error
                 self.reconnects += 1
-                time.sleep(self.policy.delay_s(failures))
+                delay_s = self.policy.delay_s(failures)
+                self.status(f"{self.uri}: {error.reason}; retry {failures} of {self.policy.max_retries} in "
+                            f"{delay_s:g} s")
+                time.sleep(delay_s)
+
+
+STATUS_LOGGER = logging.getLogger("egostream.io.sources")
+
+
+def log_status(message: str) -> None:
+    """The default status line of a network source: a warning of :data:`STATUS_LOGGER` (``egostream: message``;
+    on stderr when nothing else handles that logger)."""
+    STATUS_LOGGER.warning("egostream: %s", message)
 
 
 def open_source(uri: str | PathLike[str], **options: object) -> VideoSource:

@@ -14,6 +14,7 @@ windows produced before it.
 """
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -40,24 +41,34 @@ def iter_windows(frames: Iterable[TimedFrame], spec: WindowSpec = EGOVLP_WINDOWS
     :mod:`egostream.io.windows`). ``last_frame_duration_s`` is how long the last frame lasts (seconds), or a
     callable asked at the end of the stream (a source knows its rate only once opened). Pass ``counters`` to
     read the clock's drop/duplicate counts. When ``frames`` raises :class:`InputError`, the frames received before
-    it still give their windows, then the error propagates."""
+    it still give their windows, then the error propagates. A window holding canonical frames the clock marked
+    (:class:`~egostream.io.clock.ClockMark`) gets ``discontinuity`` / ``decode_errors`` set, and every window the
+    ``arrival_s`` of the frame shown last in it."""
     clock = CanonicalClock(spec.fps, max_hold_s)
     if counters is not None:
         clock.counters = counters
     windower = Windower(spec)
 
+    def flagged(window: FrameWindow) -> FrameWindow:
+        clock.marks[:] = [mark for mark in clock.marks if mark.stop > window.start_frame]  # windows only move on
+        end = window.start_frame + window.num_frames
+        touching = [mark for mark in clock.marks if mark.first < end]
+        return dataclasses.replace(window, discontinuity=any(mark.discontinuity for mark in touching),
+                                   decode_errors=any(mark.decode_errors for mark in touching),
+                                   arrival_s=clock.released_arrival_s)
+
     def settle(pairs: list[tuple[int, np.ndarray]]) -> Iterator[FrameWindow]:
         for frame_index, image in pairs:
             window = windower.push(frame_index, image)
             if window is not None:
-                yield window
+                yield flagged(window)
 
     def finish() -> Iterator[FrameWindow]:
         duration_s = last_frame_duration_s() if callable(last_frame_duration_s) else last_frame_duration_s
         yield from settle(clock.finish(duration_s))
         last = windower.finish()
         if last is not None:
-            yield last
+            yield flagged(last)
 
     try:
         for frame in frames:
@@ -71,9 +82,10 @@ def iter_windows(frames: Iterable[TimedFrame], spec: WindowSpec = EGOVLP_WINDOWS
 @dataclass
 class StreamStats:
     """Counters of one stream, safe to report at any time: decoded source frames, canonical frames and what the
-    clock dropped / duplicated / left missing, undecodable packets skipped, network reconnects, windows emitted to
-    the consumer and windows dropped because the consumer was slower (``drop_oldest`` policy only), and the deepest
-    the queue got."""
+    clock dropped / duplicated / left missing, the decoder's damage (undecodable packets, skipped frames, corrupt
+    frames), the timeline's repairs (frames without a time, re-timed frames, discontinuities, 2^33 wraps), network
+    reconnects, windows emitted to the consumer and windows dropped because the consumer was slower
+    (``drop_oldest`` policy only), and the deepest the queue got."""
 
     source: str
     source_frames: int = 0
@@ -83,6 +95,12 @@ class StreamStats:
     missing_frames: int = 0
     out_of_order: int = 0
     skipped_packets: int = 0
+    skipped_frames: int = 0
+    corrupt_frames: int = 0
+    untimed: int = 0
+    retimed: int = 0
+    discontinuities: int = 0
+    wraps: int = 0
     reconnects: int = 0
     windows_emitted: int = 0
     windows_dropped: int = 0
@@ -169,8 +187,7 @@ class WindowStream:
         return StreamStats(
             source=self.source.uri, source_frames=clock.source_frames, canonical_frames=clock.canonical_frames,
             clock_dropped=clock.dropped, clock_duplicated=clock.duplicated, missing_frames=clock.missing,
-            out_of_order=clock.out_of_order, skipped_packets=self.source.skipped_packets,
-            reconnects=self.source.reconnects, windows_emitted=self._windows_emitted,
+            out_of_order=clock.out_of_order, **self.source.counts(), windows_emitted=self._windows_emitted,
             windows_dropped=self._queue.dropped, max_queue_depth=self._queue.max_depth)
 
     def _produce(self) -> None:

@@ -192,6 +192,9 @@ class WindowResult:
             built-in tasks has exactly the keys above.
         filled: True when a row pushed since the previous window was a refill (a live source dropped windows and
             the pipeline repeated the last row in their place); records written before this field read as False.
+        discontinuity: a timestamp discontinuity of the source (a jump, a 2^33 wrap, a reconnect) falls in the
+            windows this result is the first to include (:mod:`egostream.io.timeline`).
+        decode_errors: the decoder skipped or flagged corrupt frames in those windows (:mod:`egostream.io.decoders`).
     """
 
     stream_id: str
@@ -209,6 +212,8 @@ class WindowResult:
     evidence: dict[str, tuple[PrototypeMatch, ...]] = field(default_factory=dict)
     plugins: dict[str, Any] = field(default_factory=dict)
     filled: bool = False
+    discontinuity: bool = False
+    decode_errors: bool = False
     schema_version: int = SCHEMA_VERSION
     schema: str = SCHEMA_NAME
 

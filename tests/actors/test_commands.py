@@ -39,7 +39,7 @@ def test_run_streams_a_file_into_results(video: Path, checkpoint: Path, tmp_path
     code, report, _ = _run(capsys, _run_argv(video, checkpoint, out, tmp_path, "--local", "--extractor-option",
                                              "dim=32", "--extractor-option", "device=cpu"))
     assert code == 0 and report["rows"] == WINDOWS and report["results"] == 5 and report["dropped"] == 0
-    assert set(report["latency_ms"]) == {"decode", "extract", "engine", "sink", "end_to_end"}
+    assert set(report["latency_ms"]) == {"decode", "extract", "engine", "sink", "end_to_end", "glass_to_answer"}
     results = read_results(out)
     assert results.report.ok and [r.window_index for r in results.results] == list(range(5))
     assert results.results[-1].rows == WINDOWS and results.results[0].stream_id == "clip"

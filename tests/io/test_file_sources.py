@@ -118,3 +118,45 @@ def test_open_source_picks_the_source_kind(tmp_path):
     assert type(open_source("udp://127.0.0.1:5000")).__name__ == "NetworkSource"
     assert type(open_source("rtsp://camera.local/stream")).__name__ == "NetworkSource"
     assert type(open_source("/dev/video0")).__name__ == "CameraSource"
+
+
+def corrupt_middle(video, target, seed=0, size=2000):
+    """``video`` with ``size`` random bytes written over its middle (the mdat of an mp4: the index stays intact)."""
+    data = bytearray(video.read_bytes())
+    start = len(data) * 3 // 10
+    data[start:start + size] = np.random.default_rng(seed).integers(0, 256, size, dtype=np.uint8).tobytes()
+    target.write_bytes(bytes(data))
+    return target
+
+
+def decoded_by_plain_pyav(path):
+    """(packets in the container, {frame index: corrupt} of the frames PyAV outputs), ignoring decode errors."""
+    packets, frames = 0, {}
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        for packet in container.demux(stream):
+            packets += packet.size > 0
+            try:
+                for frame in packet.decode():
+                    frames[round(frame.time * 30)] = bool(frame.is_corrupt)
+            except av.error.InvalidDataError:
+                continue
+    return packets, frames
+
+
+def test_corrupted_middle_reports_the_frames_pyav_skipped_on_the_windows_they_touch(tmp_path):
+    labels = segment_labels([40, 40, 40])
+    video = corrupt_middle(make_video(tmp_path, labels, 30.0), tmp_path / "corrupt.mp4")
+    packets, decoded = decoded_by_plain_pyav(video)
+    assert packets == len(labels) and len(decoded) < len(labels)  # frames really are skipped, without an error
+    windows, stats = read_windows(FileSource(video), EGOVLP_WINDOWS)
+    assert stats.skipped_frames == len(labels) - len(decoded)
+    assert stats.corrupt_frames == sum(decoded.values())
+    assert stats.source_frames == len(decoded)
+    # touched: canonical frames held in place of a skipped one, the first frame after a skip, corrupt frames
+    damaged = {k for k in range(len(labels)) if k not in decoded or decoded[k]}
+    damaged |= {k for k in decoded if k - 1 not in decoded and k > 0}
+    assert [w.index for w in windows] == list(range(len(labels) // 16 + 1))  # nothing missing: the clock held
+    assert [w.decode_errors for w in windows] == [bool(damaged & set(range(w.start_frame, w.start_frame + 16)))
+                                                  for w in windows]
+    assert any(w.decode_errors for w in windows) and not all(w.decode_errors for w in windows)

@@ -182,3 +182,12 @@ def test_every_schema_type_is_exported() -> None:
     exported = {getattr(schema, name) for name in schema.__all__}
     assert _schema_classes() <= exported
     assert all(not isinstance(getattr(schema, name), types.ModuleType) for name in schema.__all__)
+
+
+def test_records_written_before_the_source_flags_still_read() -> None:
+    record = result_to_record(dataclasses.replace(full_result(), discontinuity=True, decode_errors=True))
+    assert record["discontinuity"] is True and record["decode_errors"] is True
+    old = {key: value for key, value in record.items() if key not in ("discontinuity", "decode_errors")}
+    decoded = result_from_record(old, "old.msgpack")
+    assert (decoded.discontinuity, decoded.decode_errors) == (False, False)
+    assert dataclasses.replace(decoded, discontinuity=True, decode_errors=True) == result_from_record(record)
