@@ -17,6 +17,9 @@ from tests.io.live_sender import PTS_WRAP, EncodedVideo, LoopbackSender, SenderP
 from tests.io.test_file_sources import corrupt_middle, decoded_by_plain_pyav
 from tests.io.video_factory import NUM_CLASSES, free_tcp_port, free_udp_port, segment_labels
 
+#: the tiny pixel extractor of the test checkpoint
+EXTRACTOR = ["--extractor-option", "dim=32", "--extractor-option", "device=cpu"]
+
 EMIT_ROWS = 2  # a result every 2 windows of 16 frames
 GOP = 30  # frames per key-frame interval of the encoded clip
 START_S = 1.5  # the sender starts once `run` has loaded the model and listens
@@ -40,7 +43,7 @@ def run_live(tmp_path: Path, capsys: pytest.CaptureFixture[str], checkpoint: Pat
     sender.start()
     code = main(["run", sender.url, "--checkpoint", str(checkpoint), "--extractor", "pixel_projection", "--out",
                  str(out), "--format", "jsonl", "--stream-config", str(config), "--no-table",
-                 *([] if "--ray-address" in options else ["--local"]), *options, "dim=32", "device=cpu"])
+                 *([] if "--ray-address" in options else ["--local"]), *options, *EXTRACTOR])
     sender.join()
     captured = capsys.readouterr()
     lines = captured.out.strip().splitlines()
@@ -153,7 +156,7 @@ def test_run_reports_the_frames_skipped_in_a_corrupted_file(tmp_path, capsys, ch
     assert len(decoded) < packets
     out = tmp_path / "corrupt.jsonl"
     code = main(["run", str(corrupt), "--checkpoint", str(checkpoint), "--extractor", "pixel_projection", "--out",
-                 str(out), "--format", "jsonl", "--no-table", "--local", "dim=32", "device=cpu"])
+                 str(out), "--format", "jsonl", "--no-table", "--local", *EXTRACTOR])
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert code == 0
     assert report["source"]["skipped_frames"] == packets - len(decoded)
@@ -186,9 +189,9 @@ def test_source_options_are_checked_before_the_stream_starts(tmp_path, capsys, c
     base = ["run", "--checkpoint", str(checkpoint), "--extractor", "pixel_projection", "--out", str(out), "--local",
             "--no-table"]
     assert main([*base[:1], f"udp://127.0.0.1:{free_udp_port()}", *base[1:], "--source-option", "max_retries=many",
-                 "dim=32", "device=cpu"]) == 2
-    assert main([*base[:1], str(video), *base[1:], "--source-option", "rtsp_transport=tcp", "dim=32",
-                 "device=cpu"]) == 2
+                 *EXTRACTOR]) == 2
+    assert main([*base[:1], str(video), *base[1:], "--source-option", "rtsp_transport=tcp",
+                 *EXTRACTOR]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert "source option max_retries: not a number: 'many'" in err[0]
     assert f"{video}: source options: only network sources take source options" in err[1]
