@@ -35,9 +35,10 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from egostream.backbone.graphs import LevelGraphs, VideoBatch
 from egostream.backbone.hierarchy import HierarchicalBackbone
@@ -52,13 +53,16 @@ from egostream.stream.schema import (Action, ActionReadout, AnticipationReadout,
                                      MomentsReadout, PrototypeMatch, ScoredAction, ScoredLabel, Span,
                                      StateChangeReadout)
 from egostream.tasks.alignment import segment_mean
-from egostream.tasks.base import TaskInputs
+from egostream.tasks.ar import AROutput, ARTask
+from egostream.tasks.base import Task, TaskInputs
 from egostream.tasks.mq import MQTask, mq_candidates
 from egostream.tasks.mq_postprocessing import postprocess_mq_detections
+from egostream.tasks.oscc import OSCCOutput, OSCCTask
 
 __all__ = ["ReadoutConfig", "NodeView", "PNRView", "pnr_view", "span_graphs", "read_action", "read_anticipation",
-           "read_state_change", "read_keyframe", "read_moments", "MomentLedger", "EvidenceReader", "Readouts",
-           "ReadoutSet"]
+           "read_state_change", "read_keyframe", "read_moments", "MomentLedger", "EvidenceReader", "NodeCache",
+           "TaskReadout", "ARReadout", "LTAReadout", "OSCCReadout", "PNRReadout", "MQReadout", "TASK_READOUTS",
+           "Readouts", "ReadoutSet"]
 
 
 @dataclass
@@ -221,11 +225,18 @@ def read_moments(bundle: ModelBundle, view: NodeView, span_s: float, config: Str
     decreasing score, each with its producing node and marked final when that node is final."""
     span = _trailing_span(view.rows, span_s, config)
     graphs = span_graphs(view.graphs, span, level0_only=False)
+    outputs = bundle.forward_graphs("mq", graphs, TaskInputs())
+    return _decode_moments(bundle, view, span, graphs, outputs.cls_logits, outputs.reg_preds, names, min_score)
+
+
+def _decode_moments(bundle: ModelBundle, view: NodeView, span: Span, graphs: LevelGraphs, cls_logits: Tensor,
+                    reg_preds: Tensor, names: LabelNames, min_score: float) -> MomentsReadout:
+    """The MQ readout from the head's outputs on the span's nodes ``graphs`` (``cls_logits [N, C]``,
+    ``reg_preds [N, 2]``): candidates, soft-NMS, clipping to ``[0, T]``, the score floor, finality."""
     head = bundle.head("mq")
     assert isinstance(head, MQTask)
-    outputs = bundle.forward_graphs("mq", graphs, TaskInputs())
     # One call over all levels: extent = 2**d, so it walks the levels in increasing order as the authors' meter does.
-    found = mq_candidates(outputs.cls_logits, outputs.reg_preds, graphs.pos, graphs.extent,
+    found = mq_candidates(cls_logits, reg_preds, graphs.pos, graphs.extent,
                           score_threshold=head.config.score_threshold,
                           max_per_level=head.config.max_candidates_per_level, min_duration=head.config.min_duration)
     kept = postprocess_mq_detections(found.segments, found.scores, found.labels, span.end_s)
@@ -326,6 +337,243 @@ class EvidenceReader:
         return result
 
 
+class NodeCache:
+    """Per-level cache of per-node head outputs of FINAL nodes, evicted with the readout span.
+
+    Final node features never change (:mod:`egostream.stream.finality`), so a head's per-node outputs computed once
+    for a final node hold for every later window. Level ``d``'s cache holds the outputs of the consecutive nodes
+    ``start[d] .. start[d] + len - 1``; a window asks for the consecutive nodes ``lo .. hi - 1`` of its span, gets
+    the cached rows of the final ones, computes the rest (the nodes that became final since the last window, which it
+    caches, and the non-final frontier, which it does not), and drops the cached nodes before ``lo`` (the span only
+    moves forward, so they are never read again).
+
+    Args:
+        compute: ``(features [n, F_in], level) -> {name: [n, ...]}``, the per-node outputs.
+    """
+
+    def __init__(self, compute: Callable[[Tensor, int], dict[str, Tensor]]) -> None:
+        self.compute = compute
+        self._start: dict[int, int] = {}
+        self._rows: dict[int, dict[str, Tensor]] = {}
+
+    def __len__(self) -> int:
+        """Cached nodes over all levels."""
+        return sum(len(next(iter(rows.values()))) for rows in self._rows.values() if rows)
+
+    def level_rows(self, level: int, indices: Tensor, x: Tensor, final_count: int) -> dict[str, Tensor]:
+        """The outputs of the level's span nodes: ``indices [n]`` consecutive absolute node indices, ``x [n, F_in]``
+        their features, ``final_count`` the level's final nodes (``0 .. final_count - 1``)."""
+        if len(indices) == 0:
+            return self.compute(x, level)
+        lo, hi = int(indices[0]), int(indices[-1]) + 1
+        start, rows = self._start.get(level, lo), self._rows.get(level, {})
+        cached = len(next(iter(rows.values()))) if rows else 0
+        if start < lo:  # evict the nodes before the span
+            drop = min(lo - start, cached)
+            rows = {name: value[drop:] for name, value in rows.items()}
+            start, cached = start + drop, cached - drop
+        if cached == 0:
+            start = lo
+        first_new = start + cached  # cached nodes are start .. first_new - 1 (all final, inside the span)
+        fresh = self.compute(x[first_new - lo:], level)
+        final_end = max(first_new, min(final_count, hi))
+        newly_final = final_end - first_new
+        if newly_final:
+            rows = {name: torch.cat((rows[name], value[:newly_final])) if rows else value[:newly_final].clone()
+                    for name, value in fresh.items()}
+        self._start[level], self._rows[level] = start, rows
+        if not rows:
+            return fresh
+        return {name: torch.cat((rows[name][lo - start:], value[newly_final:])) for name, value in fresh.items()}
+
+
+class TaskReadout:
+    """One task's readout with its own caches: ``read(view)`` at each window (see the module docstring).
+
+    A readout of the bundle's ``task`` answers with the same values in both modes: ``incremental=True`` reuses the
+    per-node outputs of final nodes (:class:`NodeCache`), ``False`` recomputes the head over the span, as the
+    authors' code does per clip. A task with an EgoPack head is always recomputed (its fusion reads the support
+    tasks' nodes).
+
+    Args:
+        task: the short task name (``"ar"``...), also its key in :data:`TASK_READOUTS`.
+    """
+
+    task: ClassVar[str]
+
+    def __init__(self, readouts: Readouts, incremental: bool) -> None:
+        self.bundle = readouts.bundle
+        self.grid = readouts.stream_config
+        self.config = readouts.config
+        self.names = readouts.names
+        self.incremental = incremental and self.task not in self.bundle.egopack
+
+    def read(self, view: NodeView) -> object | None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def _level0_projection(head: Task) -> Callable[[Tensor, int], dict[str, Tensor]]:
+    return lambda x, level: {"projected": head.project(x)}
+
+
+class ARReadout(TaskReadout):
+    """AR (:func:`read_action`); incremental: the neck output of each final level-0 node is cached, then the
+    segment mean and the classifiers run as ``ARTask.forward`` does (egostream.tasks.ar)."""
+
+    task = "ar"
+
+    def __init__(self, readouts: Readouts, incremental: bool) -> None:
+        super().__init__(readouts, incremental)
+        self.cache = NodeCache(_level0_projection(self.bundle.head("ar")))
+
+    @torch.no_grad()
+    def read(self, view: NodeView) -> ActionReadout:
+        if not self.incremental:
+            return read_action(self.bundle, view, self.config.ar_span_s, self.grid, self.names)
+        head = self.bundle.head("ar")
+        assert isinstance(head, ARTask)
+        span = _trailing_span(view.rows, self.config.ar_span_s, self.grid)
+        graphs = span_graphs(view.graphs, span, level0_only=True)
+        head.check_graphs(graphs)
+        inputs = _one_segment(span)
+        projected = self.cache.level_rows(0, graphs.indices, graphs.x, view.outputs_final[0])["projected"]
+        features = segment_mean(projected, graphs.pos, graphs.video, inputs.segments, inputs.segment_video,
+                                clamp_empty=True)
+        prediction = head.decode(AROutput(head.verb_classifier(features), head.noun_classifier(features), features))
+        return ActionReadout(span, _scored(prediction.verb_ids[0], prediction.verb_scores[0], self.names.verb),
+                             _scored(prediction.noun_ids[0], prediction.noun_scores[0], self.names.noun))
+
+
+class LTAReadout(TaskReadout):
+    """LTA (:func:`read_anticipation`), recomputed every window in both modes: it reads ``lta_span_s`` of level-0
+    nodes (30 at 16 s) through a max-pool and a small future graph, so there is little to reuse."""
+
+    task = "lta"
+
+    @torch.no_grad()
+    def read(self, view: NodeView) -> AnticipationReadout:
+        return read_anticipation(self.bundle, view, self.config.lta_span_s, self.config.lta_seed + view.rows,
+                                 self.grid, self.names)
+
+
+class OSCCReadout(TaskReadout):
+    """OSCC (:func:`read_state_change`); incremental: cached neck outputs of final level-0 nodes, then the segment
+    mean (no clamp) and the classifier as ``OSCCTask.forward`` (egostream.tasks.oscc)."""
+
+    task = "oscc"
+
+    def __init__(self, readouts: Readouts, incremental: bool) -> None:
+        super().__init__(readouts, incremental)
+        self.cache = NodeCache(_level0_projection(self.bundle.head("oscc")))
+
+    @torch.no_grad()
+    def read(self, view: NodeView) -> StateChangeReadout:
+        if not self.incremental:
+            return read_state_change(self.bundle, view, self.config.oscc_span_s, self.grid)
+        head = self.bundle.head("oscc")
+        assert isinstance(head, OSCCTask)
+        span = _trailing_span(view.rows, self.config.oscc_span_s, self.grid)
+        graphs = span_graphs(view.graphs, span, level0_only=True)
+        head.check_graphs(graphs)
+        inputs = _one_segment(span)
+        projected = self.cache.level_rows(0, graphs.indices, graphs.x, view.outputs_final[0])["projected"]
+        features = segment_mean(projected, graphs.pos, graphs.video, inputs.segments, inputs.segment_video,
+                                clamp_empty=False)
+        prediction = head.decode(OSCCOutput(head.classifier(features), features))
+        return StateChangeReadout(span, bool(prediction.state_change[0]), float(prediction.probability[0]))
+
+
+class PNRReadout(TaskReadout):
+    """PNR (:func:`read_keyframe`), recomputed every window in both modes: its 16 nodes get the positional encoding
+    of their frame index INSIDE the window, which changes as the window slides, so no node's input repeats."""
+
+    task = "pnr"
+
+    @torch.no_grad()
+    def read(self, view: NodeView) -> KeyframeReadout:
+        return read_keyframe(self.bundle, view, self.config.pnr_span_s, self.grid)
+
+
+class MQReadout(TaskReadout):
+    """MQ (:func:`read_moments`), every ``mq_every_s`` of stream time (``None``: every window; a window in between
+    has no MQ readout), the last readout reused while no row arrived.
+
+    Incremental: per final node, the neck features ``f``, the regression and the node part of the classifier's first
+    linear layer ``f W_f^T + b`` are cached (:class:`NodeCache`). The classifier reads ``concat(f, pooled)`` with
+    ``pooled`` the mean (or max) of ``f`` over the span, so its first layer is ``f W_f^T + b + pooled W_p^T``: one
+    added ``[H]`` term per window. What truly depends on the whole span runs every window: the pooling, the
+    classifier's layers after the first, the candidates and soft-NMS.
+    """
+
+    task = "mq"
+
+    def __init__(self, readouts: Readouts, incremental: bool) -> None:
+        super().__init__(readouts, incremental)
+        head = self.bundle.head("mq")
+        assert isinstance(head, MQTask)
+        self.head = head
+        self.span_s = readouts.mq_span_s
+        layers = list(head.classifier.net)
+        self.first = layers[0] if layers else head.classifier.cls
+        self.rest = nn.Sequential(*layers[1:], head.classifier.cls) if layers else nn.Identity()
+        width = head.config.features_size
+        self.cache = NodeCache(self._node_outputs)
+        self._w_node, self._w_pooled = self.first.weight[:, :width], self.first.weight[:, width:]
+        every = self.config.mq_every_s
+        self.every_rows = 1 if every is None else max(1, round(every / self.grid.row_period_s))
+        self._next_row = 0
+        self._last: tuple[int, MomentsReadout] | None = None
+
+    def _node_outputs(self, x: Tensor, level: int) -> dict[str, Tensor]:
+        head = self.head
+        features = head.project(x)
+        first = features @ self._w_node.T
+        if self.first.bias is not None:
+            first = first + self.first.bias
+        return {"features": features, "reg": head.regressor(features) * head.scales[level], "first": first}
+
+    @torch.no_grad()
+    def read(self, view: NodeView) -> MomentsReadout | None:
+        if self._last is not None and self._last[0] == view.rows:
+            return self._last[1]
+        if view.rows < self._next_row:
+            return None
+        self._next_row = (view.rows // self.every_rows + 1) * self.every_rows
+        cfg = self.config
+        if self.incremental:
+            readout = self._read_incremental(view)
+        else:
+            readout = read_moments(self.bundle, view, self.span_s, self.grid, self.names, cfg.mq_min_score)
+        self._last = (view.rows, readout)
+        return readout
+
+    def _read_incremental(self, view: NodeView) -> MomentsReadout:
+        head = self.head
+        span = _trailing_span(view.rows, self.span_s, self.grid)
+        graphs = span_graphs(view.graphs, span, level0_only=False)
+        head.check_graphs(graphs)
+        parts = []
+        for level in graphs.depth.unique().tolist():  # level-major blocks, in increasing level
+            on_level = graphs.depth == level
+            parts.append(self.cache.level_rows(level, graphs.indices[on_level], graphs.x[on_level],
+                                               view.outputs_final[level]))
+        outputs = {name: torch.cat([part[name] for part in parts]) for name in parts[0]}
+        hidden = outputs["first"]
+        if head.config.pool_features is not None:
+            features = outputs["features"]
+            pooled = features.mean(0) if head.config.pool_features == "mean" else features.max(0).values
+            hidden = hidden + pooled @ self._w_pooled.T
+        return _decode_moments(self.bundle, view, span, graphs, self.rest(hidden), outputs["reg"], self.names,
+                               self.config.mq_min_score)
+
+
+#: task -> its readout class (one unit per task, with its own caches), in the order :class:`Readouts` runs them.
+TASK_READOUTS: dict[str, type[TaskReadout]] = {
+    "ar": ARReadout, "lta": LTAReadout, "oscc": OSCCReadout, "pnr": PNRReadout,
+    "mq": MQReadout,
+}
+
+
 @dataclass
 class ReadoutSet:
     """The readouts of one window and the milliseconds each took."""
@@ -348,10 +596,13 @@ class Readouts:
         config: the readout spans.
         names: class names for the ids.
         evidence: the backpack reader, or ``None`` for no evidence.
+        incremental: reuse the outputs of final nodes across windows (:class:`TaskReadout`; same answers), or
+            recompute every head over its span as the authors' code does (the benchmark baseline).
     """
 
     def __init__(self, bundle: ModelBundle, stream_config: StreamConfig, config: ReadoutConfig | None = None,
-                 names: LabelNames | None = None, evidence: EvidenceReader | None = None) -> None:
+                 names: LabelNames | None = None, evidence: EvidenceReader | None = None,
+                 incremental: bool = True) -> None:
         self.bundle = bundle
         self.stream_config = stream_config
         self.config = config or ReadoutConfig()
@@ -360,6 +611,8 @@ class Readouts:
         if self.lookback_s > self.horizon_span_s:
             raise InputError(None, "readouts", f"a readout span ({self.lookback_s} s) is longer than the "
                                                f"{self.horizon_span_s} s the engine's horizon retains")
+        self.tasks: dict[str, TaskReadout] = {task: readout(self, incremental)
+                                              for task, readout in TASK_READOUTS.items() if task in bundle.tasks}
 
     @property
     def horizon_span_s(self) -> float:
@@ -392,23 +645,12 @@ class Readouts:
         if len(rows) != 1:
             raise InputError(None, "views", f"the backbones' views are at different rows {sorted(rows)}")
         timer = _Timer(out.latency_ms)
-        tasks = bundle.tasks
-        if "ar" in tasks:
-            with timer("ar"):
-                out.ar = read_action(bundle, views["ar"], cfg.ar_span_s, grid, names)
-        if "lta" in tasks:
-            with timer("lta"):
-                out.lta = read_anticipation(bundle, views["lta"], cfg.lta_span_s, cfg.lta_seed + next(iter(rows)),
-                                            grid, names)
-        if "oscc" in tasks:
-            with timer("oscc"):
-                out.oscc = read_state_change(bundle, views["oscc"], cfg.oscc_span_s, grid)
-        if "pnr" in tasks:
-            with timer("pnr"):
-                out.pnr = read_keyframe(bundle, views["pnr"], cfg.pnr_span_s, grid)
-        if "mq" in tasks:
-            with timer("mq"):
-                out.mq = read_moments(bundle, views["mq"], self.mq_span_s, grid, names, cfg.mq_min_score)
+        for task, readout in self.tasks.items():
+            with timer(task):
+                result = readout.read(views[task])
+            setattr(out, task, result)
+            if result is None:  # not due in this window (``mq_every_s``): no readout, no latency entry
+                del out.latency_ms[task]
         if self.evidence is not None:
             with timer("evidence"):
                 out.evidence = self.evidence.read(views[self.evidence_task], cfg.ar_span_s, grid, names)

@@ -7,6 +7,10 @@ batch into each, and whenever the stream reaches the next emission row (a multip
 A push that passes several emission rows gives ONE window, at the rows received. MQ moments go through a
 :class:`~egostream.stream.readouts.MomentLedger`, so a final moment is emitted once.
 
+``engine_mode`` picks the whole window's mode: ``"incremental"`` (the engine's non-final frontier, readouts that
+reuse the head outputs of final nodes) or ``"recompute"`` (the offline backbone over the horizon and every head over
+its span, what the authors' code does per clip; ``benchmarks/window_cost.py`` times both).
+
 Latency (``WindowResult.latency_ms``): ``engine`` (the pushes of the window's last push call), one entry per readout
 (``ar``, ``lta``, ``oscc``, ``pnr``, ``mq``, ``evidence``), and ``total`` from the receive time of the window's last
 row to the emission.
@@ -45,7 +49,8 @@ class WindowEmitter:
                  stream_id: str = "stream") -> None:
         self.bundle = bundle
         self.config = stream_config
-        self.readouts = Readouts(bundle, stream_config, readout_config or stream_config.readouts, names, evidence)
+        self.readouts = Readouts(bundle, stream_config, readout_config or stream_config.readouts, names, evidence,
+                                 incremental=stream_config.engine_mode == "incremental")
         self.engines = [StreamEngine(backbone, stream_config) for backbone in bundle.backbones]
         self.ledger = MomentLedger(stream_config)
         self.stream_id = stream_id
