@@ -31,6 +31,7 @@ exactly as offline.
 """
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -230,11 +231,21 @@ def read_moments(bundle: ModelBundle, view: NodeView, span_s: float, config: Str
 
 
 def _decode_moments(bundle: ModelBundle, view: NodeView, span: Span, graphs: LevelGraphs, cls_logits: Tensor,
-                    reg_preds: Tensor, names: LabelNames, min_score: float) -> MomentsReadout:
+                    reg_preds: Tensor, names: LabelNames, min_score: float, *,
+                    skip_below_floor: bool = False) -> MomentsReadout:
     """The MQ readout from the head's outputs on the span's nodes ``graphs`` (``cls_logits [N, C]``,
-    ``reg_preds [N, 2]``): candidates, soft-NMS, clipping to ``[0, T]``, the score floor, finality."""
+    ``reg_preds [N, 2]``): candidates, soft-NMS, clipping to ``[0, T]``, the score floor, finality.
+
+    ``skip_below_floor`` leaves out, before the candidates, every (node, class) whose score is below ``min_score``;
+    the reported moments are the same. Soft-NMS only lowers scores, so such a candidate is never reported; it
+    decays others only once picked, and picks come by decreasing score, so it only decays candidates scoring below
+    it, which are not reported either (the per-level cap keeps the best candidates, the same ones with or without
+    it; only exactly equal scores could be ordered differently).
+    """
     head = bundle.head("mq")
     assert isinstance(head, MQTask)
+    if skip_below_floor and min_score > 0:
+        cls_logits = cls_logits.masked_fill(cls_logits.sigmoid() < min_score, float("-inf"))
     # One call over all levels: extent = 2**d, so it walks the levels in increasing order as the authors' meter does.
     found = mq_candidates(cls_logits, reg_preds, graphs.pos, graphs.extent,
                           score_threshold=head.config.score_threshold,
@@ -494,18 +505,54 @@ class PNRReadout(TaskReadout):
         return read_keyframe(self.bundle, view, self.config.pnr_span_s, self.grid)
 
 
+class _MQLevel:
+    """The cached final nodes ``start .. start + len - 1`` of one level (see :class:`MQReadout`)."""
+
+    def __init__(self, start: int) -> None:
+        self.start = start
+        self.rows: dict[str, Tensor] = {}
+
+    def __len__(self) -> int:
+        return len(self.rows["features"]) if self.rows else 0
+
+    def drop_front(self, count: int) -> dict[str, Tensor]:
+        """Drop the first ``count`` nodes; returns their rows."""
+        dropped = {name: value[:count] for name, value in self.rows.items()}
+        self.rows = {name: value[count:] for name, value in self.rows.items()}
+        self.start += count
+        return dropped
+
+    def append(self, rows: dict[str, Tensor]) -> None:
+        self.rows = {name: torch.cat((self.rows[name], value)) for name, value in rows.items()} if self.rows \
+            else {name: value.clone() for name, value in rows.items()}
+
+
 class MQReadout(TaskReadout):
     """MQ (:func:`read_moments`), every ``mq_every_s`` of stream time (``None``: every window; a window in between
     has no MQ readout), the last readout reused while no row arrived.
 
-    Incremental: per final node, the neck features ``f``, the regression and the node part of the classifier's first
-    linear layer ``f W_f^T + b`` are cached (:class:`NodeCache`). The classifier reads ``concat(f, pooled)`` with
-    ``pooled`` the mean (or max) of ``f`` over the span, so its first layer is ``f W_f^T + b + pooled W_p^T``: one
-    added ``[H]`` term per window. What truly depends on the whole span runs every window: the pooling, the
-    classifier's layers after the first, the candidates and soft-NMS.
+    Incremental, per final node of the span (cached, evicted when the span leaves it): the neck features ``f``, the
+    regression and the node part of the classifier's first linear layer ``f W_f^T + b``. The classifier reads
+    ``concat(f, pooled)`` with ``pooled`` the mean of ``f`` over the span (kept as a float64 running sum over the
+    cached nodes plus the frontier), so its first layer is ``f W_f^T + b + c`` with ``c = pooled W_p^T``: one added
+    ``[H]`` term per window. The layers after the first depend on ``c``, hence on the whole span; they run on
+
+    * the non-final frontier and the nodes that became final (always), and
+    * a cached node only if it may report a moment: a moment needs a score ``>= mq_min_score`` (the reported ones,
+      see :func:`_decode_moments`), and a node's logits move by at most ``L_i * ||c - c_i||`` from those computed
+      at its last exact run (context ``c_i``), ``L_i`` the product of the layers' Lipschitz bounds at that node
+      (a LayerNorm of input spread ``s``: ``max|gamma| / (s - ||delta|| / sqrt(H))``, a linear layer: its spectral
+      norm, the output layer: its largest row norm, ReLU: 1). A node whose best logit plus that bound (and a margin
+      for float32 rounding) stays below the floor's logit cannot report anything and is skipped; the others are
+      recomputed exactly. With ``mq_min_score = 0`` (or a classifier of other layers, or max pooling) every node
+      runs every window.
+
+    The reported moments are those of :func:`read_moments` (``tests/stream/test_incremental_readouts.py``).
     """
 
     task = "mq"
+    #: Slack on the logit bound, in logits, for float32 rounding (scores near the floor are ~1e-7 apart in float32).
+    LOGIT_MARGIN = 1e-3
 
     def __init__(self, readouts: Readouts, incremental: bool) -> None:
         super().__init__(readouts, incremental)
@@ -515,14 +562,44 @@ class MQReadout(TaskReadout):
         self.span_s = readouts.mq_span_s
         layers = list(head.classifier.net)
         self.first = layers[0] if layers else head.classifier.cls
-        self.rest = nn.Sequential(*layers[1:], head.classifier.cls) if layers else nn.Identity()
+        self.rest = [*layers[1:], head.classifier.cls] if layers else []
         width = head.config.features_size
-        self.cache = NodeCache(self._node_outputs)
-        self._w_node, self._w_pooled = self.first.weight[:, :width], self.first.weight[:, width:]
+        self._w_node = self.first.weight[:, :width]
+        self._w_pooled = self.first.weight[:, width:]
         every = self.config.mq_every_s
         self.every_rows = 1 if every is None else max(1, round(every / self.grid.row_period_s))
         self._next_row = 0
         self._last: tuple[int, MomentsReadout] | None = None
+        self.levels: dict[int, _MQLevel] = {}
+        self._sum = torch.zeros(width, dtype=torch.float64)  # features of the cached nodes, summed
+        self._contexts: list[Tensor] = []  # the contexts c_i of the cached nodes' last exact runs
+        floor = self.config.mq_min_score
+        prunable = (0.0 < floor < 1.0 and head.config.pool_features in (None, "mean")
+                    and all(isinstance(m, (nn.LayerNorm, nn.ReLU, nn.Linear)) for m in self.rest) and bool(self.rest))
+        self.floor_logit = math.log(floor / (1.0 - floor)) if prunable else None
+        self._lipschitz = self._layer_bounds() if prunable else []
+        #: Cached nodes skipped (not recomputed) and recomputed by the last window (the pruning at work).
+        self.last_skipped, self.last_recomputed = 0, 0
+
+    def __len__(self) -> int:
+        """Cached nodes."""
+        return sum(len(level) for level in self.levels.values())
+
+    @torch.no_grad()
+    def _layer_bounds(self) -> list[tuple[str, float, float]]:
+        """Per layer after the first: ``("norm", max|gamma|, sqrt(H))``, ``("linear", bound, 0)`` or ``("relu")``."""
+        bounds: list[tuple[str, float, float]] = []
+        for index, module in enumerate(self.rest):
+            if isinstance(module, nn.LayerNorm):
+                gamma = float(module.weight.abs().max()) if module.weight is not None else 1.0
+                bounds.append(("norm", gamma, math.sqrt(module.normalized_shape[0])))
+            elif isinstance(module, nn.Linear):
+                last = index == len(self.rest) - 1  # one logit at a time: the largest row norm
+                norm = module.weight.norm(dim=1).max() if last else torch.linalg.matrix_norm(module.weight, ord=2)
+                bounds.append(("linear", float(norm) * (1 + 1e-4), 0.0))
+            else:
+                bounds.append(("relu", 1.0, 0.0))
+        return bounds
 
     def _node_outputs(self, x: Tensor, level: int) -> dict[str, Tensor]:
         head = self.head
@@ -532,6 +609,30 @@ class MQReadout(TaskReadout):
             first = first + self.first.bias
         return {"features": features, "reg": head.regressor(features) * head.scales[level], "first": first}
 
+    def _exact(self, first: Tensor, context: Tensor) -> tuple[Tensor, Tensor]:
+        """Logits ``[m, C]`` of nodes with first-layer node parts ``first [m, H]``, and the input spread
+        ``sqrt(var + eps)`` of each LayerNorm ``[m, #norms]``."""
+        hidden = first + context
+        spreads = []
+        for module in self.rest:
+            if isinstance(module, nn.LayerNorm):
+                spreads.append(torch.sqrt(hidden.var(-1, unbiased=False) + module.eps))
+            hidden = module(hidden)
+        return hidden, torch.stack(spreads, 1) if spreads else hidden.new_zeros(len(hidden), 0)
+
+    def _logit_bound(self, distance: Tensor, spreads: Tensor) -> Tensor:
+        """``[m]`` bound on how far any logit moves for a context change of ``distance [m]``."""
+        bound, norm = distance * (1 + 1e-4), 0
+        for kind, factor, root in self._lipschitz:
+            if kind == "norm":
+                denominator = spreads[:, norm] - bound / root
+                bound = torch.where(denominator > 0, factor * bound / denominator.clamp(min=1e-30),
+                                    torch.full_like(bound, float("inf")))
+                norm += 1
+            elif kind == "linear":
+                bound = bound * factor
+        return bound
+
     @torch.no_grad()
     def read(self, view: NodeView) -> MomentsReadout | None:
         if self._last is not None and self._last[0] == view.rows:
@@ -539,32 +640,111 @@ class MQReadout(TaskReadout):
         if view.rows < self._next_row:
             return None
         self._next_row = (view.rows // self.every_rows + 1) * self.every_rows
-        cfg = self.config
         if self.incremental:
             readout = self._read_incremental(view)
         else:
-            readout = read_moments(self.bundle, view, self.span_s, self.grid, self.names, cfg.mq_min_score)
+            readout = read_moments(self.bundle, view, self.span_s, self.grid, self.names, self.config.mq_min_score)
         self._last = (view.rows, readout)
         return readout
 
+    def _update_level(self, level: int, rows: Tensor, view: NodeView) -> dict[str, Tensor]:
+        """Evict the level's cached nodes before the span, cache the newly final ones of ``rows`` (the level's span
+        rows of ``view.graphs``, consecutive nodes); returns the outputs of its non-final frontier."""
+        graphs = view.graphs
+        lo, hi = int(graphs.indices[rows[0]]), int(graphs.indices[rows[-1]]) + 1
+        store = self.levels.setdefault(level, _MQLevel(lo))
+        if len(store) == 0:
+            store.start = lo
+        elif store.start < lo:
+            dropped = store.drop_front(min(lo - store.start, len(store)))
+            self._sum -= dropped["features"].sum(0, dtype=torch.float64)
+            if len(store) == 0:
+                store.start = lo
+        first_new = store.start + len(store)
+        fresh = self._node_outputs(graphs.x[rows[first_new - lo:]], level)
+        newly_final = max(0, min(view.outputs_final[level], hi) - first_new)
+        if newly_final:
+            new = {name: value[:newly_final] for name, value in fresh.items()}
+            new["max_logit"] = torch.full((newly_final,), float("inf"))
+            new["context"] = torch.full((newly_final,), -1, dtype=torch.long)
+            new["spreads"] = torch.zeros(newly_final, sum(isinstance(m, nn.LayerNorm) for m in self.rest))
+            store.append(new)
+            self._sum += new["features"].sum(0, dtype=torch.float64)
+        return {name: value[newly_final:] for name, value in fresh.items()}
+
     def _read_incremental(self, view: NodeView) -> MomentsReadout:
-        head = self.head
-        span = _trailing_span(view.rows, self.span_s, self.grid)
-        graphs = span_graphs(view.graphs, span, level0_only=False)
+        head, graphs = self.head, view.graphs
         head.check_graphs(graphs)
-        parts = []
-        for level in graphs.depth.unique().tolist():  # level-major blocks, in increasing level
-            on_level = graphs.depth == level
-            parts.append(self.cache.level_rows(level, graphs.indices[on_level], graphs.x[on_level],
-                                               view.outputs_final[level]))
-        outputs = {name: torch.cat([part[name] for part in parts]) for name in parts[0]}
-        hidden = outputs["first"]
-        if head.config.pool_features is not None:
-            features = outputs["features"]
-            pooled = features.mean(0) if head.config.pool_features == "mean" else features.max(0).values
-            hidden = hidden + pooled @ self._w_pooled.T
-        return _decode_moments(self.bundle, view, span, graphs, self.rest(hidden), outputs["reg"], self.names,
-                               self.config.mq_min_score)
+        span = _trailing_span(view.rows, self.span_s, self.grid)
+        inside = torch.nonzero((graphs.pos >= span.start_s) & (graphs.pos <= span.end_s), as_tuple=True)[0]
+        depth = graphs.depth[inside]
+        frontier: dict[int, dict[str, Tensor]] = {}
+        span_rows: dict[int, Tensor] = {}
+        for level in depth.unique().tolist():  # graphs are level-major, each level's nodes consecutive
+            span_rows[level] = inside[depth == level]
+            frontier[level] = self._update_level(level, span_rows[level], view)
+        for level in [level for level in self.levels if level not in span_rows]:
+            del self.levels[level]  # a level the span no longer reaches
+        count = len(inside)
+        pooled_sum = self._sum + sum((part["features"].sum(0, dtype=torch.float64) for part in frontier.values()),
+                                    torch.zeros_like(self._sum))
+        context = torch.zeros(self._w_node.shape[0])
+        if head.config.pool_features == "mean":
+            context = (pooled_sum / count).float() @ self._w_pooled.T
+        elif head.config.pool_features == "max":
+            every = [part["features"] for part in frontier.values()] + \
+                [store.rows["features"] for store in self.levels.values() if len(store)]
+            context = torch.cat(every).max(0).values @ self._w_pooled.T
+        distances = (torch.stack(self._contexts) - context).norm(dim=1) if self._contexts else torch.zeros(0)
+        context_id = len(self._contexts)
+        self._contexts.append(context)
+        chosen_rows, chosen_logits, chosen_reg = [], [], []
+        skipped = recomputed = 0
+        for level, rows in span_rows.items():
+            store, part = self.levels[level], frontier[level]
+            run = torch.ones(len(store), dtype=torch.bool)
+            if len(store) and self.floor_logit is not None:
+                known = store.rows["context"] >= 0
+                moved = torch.full((len(store),), float("inf"))
+                moved[known] = self._logit_bound(distances[store.rows["context"][known]],
+                                                 store.rows["spreads"][known])
+                run = ~(store.rows["max_logit"] + moved + self.LOGIT_MARGIN < self.floor_logit)
+            if bool(run.any()):
+                logits, spreads = self._exact(store.rows["first"][run], context)
+                store.rows["max_logit"][run] = logits.max(1).values
+                store.rows["spreads"][run] = spreads
+                store.rows["context"][run] = context_id
+                chosen_rows.append(rows[:len(store)][run])
+                chosen_logits.append(logits)
+                chosen_reg.append(store.rows["reg"][run])
+            skipped += int((~run).sum())
+            recomputed += int(run.sum())
+            if len(part["first"]):
+                chosen_rows.append(rows[len(store):])
+                chosen_logits.append(self._exact(part["first"], context)[0])
+                chosen_reg.append(part["reg"])
+        self.last_skipped, self.last_recomputed = skipped, recomputed
+        self._forget_contexts()
+        rows = torch.cat(chosen_rows)
+        subset = LevelGraphs(graphs.x.new_zeros(len(rows), 0), graphs.pos[rows], graphs.video[rows],
+                             graphs.depth[rows], graphs.extent[rows], graphs.indices[rows], 1)
+        return _decode_moments(self.bundle, view, span, subset, torch.cat(chosen_logits), torch.cat(chosen_reg),
+                               self.names, self.config.mq_min_score, skip_below_floor=True)
+
+    def _forget_contexts(self) -> None:
+        """Renumber the contexts still referenced by cached nodes, dropping the others (bounded memory)."""
+        if len(self._contexts) <= 64:
+            return
+        used = torch.cat([store.rows["context"] for store in self.levels.values() if len(store)]
+                         + [torch.tensor([len(self._contexts) - 1])])
+        keep = torch.unique(used[used >= 0])
+        renumber = torch.full((len(self._contexts),), -1, dtype=torch.long)
+        renumber[keep] = torch.arange(len(keep))
+        self._contexts = [self._contexts[i] for i in keep.tolist()]
+        for store in self.levels.values():
+            if len(store):
+                ids = store.rows["context"]
+                store.rows["context"] = torch.where(ids >= 0, renumber[ids.clamp(min=0)], ids)
 
 
 #: task -> its readout class (one unit per task, with its own caches), in the order :class:`Readouts` runs them.

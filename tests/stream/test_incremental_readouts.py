@@ -4,6 +4,7 @@ than the stream, single-row and random pushes, a stream longer than twice the ho
 window (offline backbone + recomputed readouts) equals the incremental one while the horizon holds the stream."""
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import pytest
@@ -13,7 +14,7 @@ from egostream.config import CONFIG_DIR, load_config
 from egostream.model import ModelBundle, ModelConfig
 from egostream.stream.config import ReadoutConfig, StreamConfig
 from egostream.stream.engine import StreamEngine
-from egostream.stream.readouts import NodeView, Readouts, ReadoutSet
+from egostream.stream.readouts import MQReadout, NodeView, Readouts, ReadoutSet
 from egostream.stream.schema import LabelNames, WindowResult
 from egostream.stream.windows import WindowEmitter
 from tests.stream.streams import push_sizes, single_threaded_torch  # noqa: F401 (autouse fixture)
@@ -82,19 +83,25 @@ def assert_same_readouts(ours: ReadoutSet | WindowResult, truth: ReadoutSet | Wi
                                                                abs=SCORE_ATOL), context
 
 
-@pytest.mark.parametrize(("horizon_rows", "stream_rows", "max_push"), [
-    (200, 120, 1),    # horizon longer than the stream, single-row pushes
-    (40, 150, 1),     # stream longer than three horizons, single-row pushes
-    (40, 150, 9),     # the same with random pushes
-    (64, 130, 17),    # longer than twice the horizon, random pushes
+@pytest.mark.parametrize(("horizon_rows", "stream_rows", "max_push", "floor"), [
+    (200, 120, 1, 0.0),    # horizon longer than the stream, single-row pushes, every moment reported
+    (40, 150, 1, 0.0),     # stream longer than three horizons, single-row pushes
+    (40, 150, 9, 0.0),     # the same with random pushes
+    (64, 130, 17, 0.0),    # longer than twice the horizon, random pushes
+    (64, 150, 1, 0.6),     # a live score floor: MQ skips the cached nodes that cannot reach it
+    (200, 120, 5, 0.3),
 ])
-def test_incremental_readouts_equal_recomputed_ones(horizon_rows: int, stream_rows: int, max_push: int) -> None:
-    grid = StreamConfig(horizon_s=horizon_rows * ROW_PERIOD_S, emit_every_s=3 * ROW_PERIOD_S, readouts=SPANS)
+def test_incremental_readouts_equal_recomputed_ones(horizon_rows: int, stream_rows: int, max_push: int,
+                                                     floor: float) -> None:
+    spans = dataclasses.replace(SPANS, mq_min_score=floor)
+    grid = StreamConfig(horizon_s=horizon_rows * ROW_PERIOD_S, emit_every_s=3 * ROW_PERIOD_S, readouts=spans)
     engine = StreamEngine(bundle().backbone("ar"), grid)
-    incremental = Readouts(bundle(), grid, SPANS, NAMES, incremental=True)
-    recomputed = Readouts(bundle(), grid, SPANS, NAMES, incremental=False)
+    incremental = Readouts(bundle(), grid, spans, NAMES, incremental=True)
+    recomputed = Readouts(bundle(), grid, spans, NAMES, incremental=False)
+    mq = incremental.tasks["mq"]
+    assert isinstance(mq, MQReadout)
     assert incremental.tasks.keys() == {"ar", "lta", "oscc", "pnr", "mq"}
-    rows, windows, cached = rows_of(stream_rows, seed=horizon_rows + max_push), 0, []
+    rows, windows, cached, skipped = rows_of(stream_rows, seed=horizon_rows + max_push), 0, [], 0
     for size in push_sizes(stream_rows, max_push, seed=stream_rows):
         engine.push(rows[engine.num_rows:engine.num_rows + size])
         if engine.num_rows < 12:
@@ -103,8 +110,12 @@ def test_incremental_readouts_equal_recomputed_ones(horizon_rows: int, stream_ro
         views = {task: view for task in bundle().tasks}
         assert_same_readouts(incremental.read(views), recomputed.read(views), f"at {engine.num_rows} rows")
         windows += 1
-        cached.append(len(incremental.tasks["mq"].cache))  # type: ignore[attr-defined]
+        skipped += mq.last_skipped
+        if floor > 0:  # a window still reports every moment at or above the floor, and some
+            assert all(m.score >= floor for m in mq.read(view).moments)
+        cached.append(len(incremental.tasks["mq"]))  # type: ignore[arg-type]
     assert windows > 10
+    assert (skipped > 0) == (floor > 0)  # the floor lets MQ skip nodes; without one every node runs
     # The cache holds final nodes of the span only: bounded by the horizon's nodes, and it does hold some.
     assert 0 < max(cached) <= sum(-(-horizon_rows // 2 ** d) + 1 for d in range(bundle().backbone("ar").depth))
 
