@@ -601,13 +601,15 @@ class MQReadout(TaskReadout):
                 bounds.append(("relu", 1.0, 0.0))
         return bounds
 
-    def _node_outputs(self, x: Tensor, level: int) -> dict[str, Tensor]:
+    def _node_outputs(self, x: Tensor, depth: Tensor) -> dict[str, Tensor]:
+        """Per-node outputs of nodes ``x [m, F_in]`` at levels ``depth [m]``, all levels in one batch."""
         head = self.head
         features = head.project(x)
         first = features @ self._w_node.T
         if self.first.bias is not None:
             first = first + self.first.bias
-        return {"features": features, "reg": head.regressor(features) * head.scales[level], "first": first}
+        reg = head.regressor(features) * head.scales.index_select(0, depth)[:, None]
+        return {"features": features, "reg": reg, "first": first}
 
     def _exact(self, first: Tensor, context: Tensor) -> tuple[Tensor, Tensor]:
         """Logits ``[m, C]`` of nodes with first-layer node parts ``first [m, H]``, and the input spread
@@ -647,30 +649,40 @@ class MQReadout(TaskReadout):
         self._last = (view.rows, readout)
         return readout
 
-    def _update_level(self, level: int, rows: Tensor, view: NodeView) -> dict[str, Tensor]:
-        """Evict the level's cached nodes before the span, cache the newly final ones of ``rows`` (the level's span
-        rows of ``view.graphs``, consecutive nodes); returns the outputs of its non-final frontier."""
-        graphs = view.graphs
-        lo, hi = int(graphs.indices[rows[0]]), int(graphs.indices[rows[-1]]) + 1
+    def _evict(self, level: int, lo: int) -> int:
+        """Drop the level's cached nodes before node ``lo`` (the span's first); returns the first uncached node."""
         store = self.levels.setdefault(level, _MQLevel(lo))
-        if len(store) == 0:
-            store.start = lo
-        elif store.start < lo:
+        if store.start < lo and len(store):
             dropped = store.drop_front(min(lo - store.start, len(store)))
             self._sum -= dropped["features"].sum(0, dtype=torch.float64)
-            if len(store) == 0:
-                store.start = lo
-        first_new = store.start + len(store)
-        fresh = self._node_outputs(graphs.x[rows[first_new - lo:]], level)
-        newly_final = max(0, min(view.outputs_final[level], hi) - first_new)
-        if newly_final:
-            new = {name: value[:newly_final] for name, value in fresh.items()}
-            new["max_logit"] = torch.full((newly_final,), float("inf"))
-            new["context"] = torch.full((newly_final,), -1, dtype=torch.long)
-            new["spreads"] = torch.zeros(newly_final, sum(isinstance(m, nn.LayerNorm) for m in self.rest))
-            store.append(new)
-            self._sum += new["features"].sum(0, dtype=torch.float64)
-        return {name: value[newly_final:] for name, value in fresh.items()}
+        if len(store) == 0:
+            store.start = lo
+        return store.start + len(store)
+
+    def _update_levels(self, span_rows: dict[int, Tensor], view: NodeView) -> dict[int, dict[str, Tensor]]:
+        """Evict each level's cached nodes before its span rows (``view.graphs`` rows, consecutive nodes), compute
+        the uncached ones in one batch, cache those that are final; returns each level's non-final frontier."""
+        graphs = view.graphs
+        todo = {level: rows[self._evict(level, int(graphs.indices[rows[0]])) - int(graphs.indices[rows[0]]):]
+                for level, rows in span_rows.items()}
+        every = torch.cat(list(todo.values()))
+        fresh = self._node_outputs(graphs.x[every], graphs.depth[every])
+        frontier, offset = {}, 0
+        for level, rows in todo.items():
+            part = {name: value[offset:offset + len(rows)] for name, value in fresh.items()}
+            offset += len(rows)
+            store = self.levels[level]
+            hi = int(graphs.indices[span_rows[level][-1]]) + 1
+            newly_final = max(0, min(view.outputs_final[level], hi) - (store.start + len(store)))
+            if newly_final:
+                new = {name: value[:newly_final] for name, value in part.items()}
+                new["max_logit"] = torch.full((newly_final,), float("inf"))
+                new["context"] = torch.full((newly_final,), -1, dtype=torch.long)
+                new["spreads"] = torch.zeros(newly_final, sum(isinstance(m, nn.LayerNorm) for m in self.rest))
+                store.append(new)
+                self._sum += new["features"].sum(0, dtype=torch.float64)
+            frontier[level] = {name: value[newly_final:] for name, value in part.items()}
+        return frontier
 
     def _read_incremental(self, view: NodeView) -> MomentsReadout:
         head, graphs = self.head, view.graphs
@@ -678,11 +690,9 @@ class MQReadout(TaskReadout):
         span = _trailing_span(view.rows, self.span_s, self.grid)
         inside = torch.nonzero((graphs.pos >= span.start_s) & (graphs.pos <= span.end_s), as_tuple=True)[0]
         depth = graphs.depth[inside]
-        frontier: dict[int, dict[str, Tensor]] = {}
-        span_rows: dict[int, Tensor] = {}
-        for level in depth.unique().tolist():  # graphs are level-major, each level's nodes consecutive
-            span_rows[level] = inside[depth == level]
-            frontier[level] = self._update_level(level, span_rows[level], view)
+        # graphs are level-major, each level's nodes consecutive
+        span_rows = {level: inside[depth == level] for level in depth.unique().tolist()}
+        frontier = self._update_levels(span_rows, view)
         for level in [level for level in self.levels if level not in span_rows]:
             del self.levels[level]  # a level the span no longer reaches
         count = len(inside)
