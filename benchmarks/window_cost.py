@@ -13,8 +13,7 @@ heads (AR, LTA, OSCC, PNR, MQ with soft-NMS). Two modes, measured side by side i
 Each line has ``preset``, ``depth``, ``horizon_s``, ``mode``, ``threads``, ``window_ms_p50`` / ``window_ms_p95``
 (wall-clock milliseconds of the push call that emits a window, its readouts included), ``part_ms_p50`` (the p50 of
 each entry of ``WindowResult.latency_ms``: ``engine`` and each readout), ``x_real_time`` (stream seconds per
-wall-clock second over the timed part, every push included) and ``rss_mb`` (resident memory after the measurement),
-plus ``windows`` (timed windows) and ``stream_rows``.
+wall-clock second over the timed part, every push included) and ``rss_mb`` (resident memory after the measurement).
 
 Models: the EgoVLP (256-d rows) and Omnivore (1536-d rows) depth-8 presets (``configs/model/*_depth8.yaml``: hidden
 768, all five heads, 110 MQ classes), random weights (cost does not depend on them); default readout spans
@@ -98,7 +97,7 @@ def measure(preset: str, bundle: ModelBundle, horizon_s: float, mode: str, windo
             "window_ms_p95": round(float(np.percentile(window_ms, 95)), 2),
             "part_ms_p50": {name: round(float(np.percentile(values, 50)), 2) for name, values in parts.items()},
             "x_real_time": round(timed_rows * config.row_period_s / timed_wall, 2),
-            "rss_mb": round(rss_mb(), 1), "windows": windows, "stream_rows": emitter.num_rows}
+            "rss_mb": round(rss_mb(), 1)}
 
 
 def main() -> None:

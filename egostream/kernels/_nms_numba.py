@@ -65,8 +65,9 @@ def _greedy_groups(x1_in: np.ndarray, x2_in: np.ndarray, score_in: np.ndarray, r
                 inter = max(zero, min(px2, x2[i]) - max(px1, x1[i]))
                 iou = inter / ((parea + area[i]) - inter)
                 if soft:
-                    exponent = -(iou * iou) / sigma
-                    score[i] = score[i] * np.float32(np.exp(np.float64(exponent)))
+                    if iou != zero:  # exp(-0) = 1 exactly: a disjoint candidate keeps its score bit for bit
+                        exponent = -(iou * iou) / sigma
+                        score[i] = score[i] * np.float32(np.exp(np.float64(exponent)))
                     dropped = score[i] < min_score
                 else:
                     dropped = iou >= iou_threshold
