@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from egostream.config import CONFIG_DIR, load_config
+from egostream.errors import InputError
 from egostream.model import ModelBundle, ModelConfig
 from egostream.stream.config import ReadoutConfig, StreamConfig
 from egostream.stream.engine import StreamEngine
@@ -155,3 +156,8 @@ def test_mq_every_s_runs_mq_on_its_own_grid() -> None:
     views = emitter.views()
     first = readouts.read(views)
     assert first.mq is not None and readouts.read(views).mq is first.mq
+
+
+def test_mq_every_s_must_be_positive() -> None:
+    with pytest.raises(InputError, match="readouts.mq_every_s"):
+        ReadoutConfig(mq_every_s=0.0)
