@@ -19,7 +19,8 @@ Models: the EgoVLP (256-d rows) and Omnivore (1536-d rows) depth-8 presets (``co
 768, all five heads, 110 MQ classes), random weights (cost does not depend on them); default readout spans
 (``configs/stream/default.yaml``: MQ over the whole horizon). Each measurement first fills the horizon (incremental:
 pushes of ``--fast-forward`` rows; recompute: one push), then runs ``--warmup`` untimed and ``--windows`` timed
-windows (``--recompute-windows`` in recompute mode).
+windows (``--recompute-windows`` in recompute mode), the two modes' windows interleaved so that both see the same
+machine load.
 
 Usage: ``python benchmarks/window_cost.py [--presets egovlp omnivore] [--horizons-min 2 8 32]
 [--modes incremental recompute] [--windows 8] [--recompute-windows 3] [--threads 2]``.
@@ -50,54 +51,68 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def measure(preset: str, bundle: ModelBundle, horizon_s: float, mode: str, windows: int, warmup: int,
-            fast_forward: int) -> dict[str, object]:
-    """Fill the horizon, then time ``windows`` windows after ``warmup`` untimed ones."""
-    base = load_stream_config()
-    config = StreamConfig(horizon_s=horizon_s, stride_frames=base.stride_frames, fps=base.fps, engine_mode=mode,
-                          emit_every_s=base.emit_every_s, readouts=base.readouts)
-    emitter = WindowEmitter(bundle, config, stream_id=f"{preset}-{mode}")
-    every = config.emit_every_rows
-    generator = torch.Generator().manual_seed(0)
-    width = bundle.feature_dim
+class WindowRun:
+    """One mode's stream of windows: an emitter whose horizon is full, timed window by window."""
 
-    def rows(count: int) -> torch.Tensor:
-        return torch.randn(count, width, generator=generator)
+    def __init__(self, preset: str, bundle: ModelBundle, horizon_s: float, mode: str, fast_forward: int) -> None:
+        base = load_stream_config()
+        self.preset, self.mode, self.horizon_s, self.depth = preset, mode, horizon_s, bundle.backbones[0].depth
+        self.config = StreamConfig(horizon_s=horizon_s, stride_frames=base.stride_frames, fps=base.fps,
+                                   engine_mode=mode, emit_every_s=base.emit_every_s, readouts=base.readouts)
+        self.emitter = WindowEmitter(bundle, self.config, stream_id=f"{preset}-{mode}")
+        self.generator = torch.Generator().manual_seed(0)
+        self.width = bundle.feature_dim
+        self.window_ms: list[float] = []
+        self.parts: dict[str, list[float]] = {}
+        self.timed_rows, self.timed_wall = 0, 0.0
+        filled = self.config.horizon_rows + self.config.emit_every_rows
+        chunk = fast_forward if mode == "incremental" else filled  # recompute retains only the horizon's rows
+        while self.emitter.num_rows < filled:
+            self.emitter.push(self.rows(min(chunk, filled - self.emitter.num_rows)))
 
-    filled = config.horizon_rows + every
-    chunk = fast_forward if mode == "incremental" else filled  # recompute retains only the horizon's rows
-    while emitter.num_rows < filled:
-        emitter.push(rows(min(chunk, filled - emitter.num_rows)))
-    window_ms: list[float] = []
-    parts: dict[str, list[float]] = {}
-    timed_rows, timed_wall = 0, 0.0
-    for index in range(warmup + windows):
-        # Incremental: the rows up to the next emission row arrive one by one, the last push emits the window.
-        # Recompute: the authors' per-window run, the window's rows at once.
-        pending = every - emitter.num_rows % every
-        pushes = [1] * pending if mode == "incremental" else [pending]
+    def rows(self, count: int) -> torch.Tensor:
+        return torch.randn(count, self.width, generator=self.generator)
+
+    def window(self, timed: bool) -> None:
+        """Push the rows up to the next emission row. Incremental: one by one as a live source delivers them, the
+        last push emits the window. Recompute: the authors' per-window run, the window's rows at once."""
+        every = self.config.emit_every_rows
+        pending = every - self.emitter.num_rows % every
         began = time.perf_counter()
-        for size in pushes:
+        for size in [1] * pending if self.mode == "incremental" else [pending]:
             push_began = time.perf_counter()
-            emitted = emitter.push(rows(size))
+            emitted = self.emitter.push(self.rows(size))
             push_ms = (time.perf_counter() - push_began) * 1e3
         wall = time.perf_counter() - began
         (result,) = emitted
-        if index < warmup:
-            continue
-        timed_rows += pending
-        timed_wall += wall
-        window_ms.append(push_ms)
+        if not timed:
+            return
+        self.timed_rows += pending
+        self.timed_wall += wall
+        self.window_ms.append(push_ms)
         for name, value in result.latency_ms.items():
             if name != "total":
-                parts.setdefault(name, []).append(value)
-    return {"preset": preset, "depth": bundle.backbones[0].depth, "horizon_s": horizon_s, "mode": mode,
-            "threads": torch.get_num_threads(),
-            "window_ms_p50": round(float(np.percentile(window_ms, 50)), 2),
-            "window_ms_p95": round(float(np.percentile(window_ms, 95)), 2),
-            "part_ms_p50": {name: round(float(np.percentile(values, 50)), 2) for name, values in parts.items()},
-            "x_real_time": round(timed_rows * config.row_period_s / timed_wall, 2),
-            "rss_mb": round(rss_mb(), 1)}
+                self.parts.setdefault(name, []).append(value)
+
+    def summary(self) -> dict[str, object]:
+        return {"preset": self.preset, "depth": self.depth, "horizon_s": self.horizon_s, "mode": self.mode,
+                "threads": torch.get_num_threads(),
+                "window_ms_p50": round(float(np.percentile(self.window_ms, 50)), 2),
+                "window_ms_p95": round(float(np.percentile(self.window_ms, 95)), 2),
+                "part_ms_p50": {name: round(float(np.percentile(values, 50)), 2)
+                                for name, values in self.parts.items()},
+                "x_real_time": round(self.timed_rows * self.config.row_period_s / self.timed_wall, 2),
+                "rss_mb": round(rss_mb(), 1)}
+
+
+def measure(runs: list[WindowRun], windows: dict[str, int], warmup: int) -> None:
+    """Interleave the modes' windows (so that both see the same machine load) and print one line per mode."""
+    for index in range(warmup + max(windows.values())):
+        for run in runs:
+            if index < warmup + windows[run.mode]:
+                run.window(timed=index >= warmup)
+    for run in runs:
+        print(json.dumps(run.summary()), flush=True)
 
 
 def main() -> None:
@@ -114,14 +129,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    windows = {"incremental": args.windows, "recompute": args.recompute_windows}
     for preset in args.presets:
         bundle = load_config(ModelConfig, CONFIG_DIR / "model" / PRESETS[preset]).build(seed=0)
         for minutes in args.horizons_min:
-            for mode in args.modes:
-                windows = args.windows if mode == "incremental" else args.recompute_windows
-                print(json.dumps(measure(preset, bundle, minutes * 60.0, mode, windows, args.warmup,
-                                         args.fast_forward)), flush=True)
-
+            runs = [WindowRun(preset, bundle, minutes * 60.0, mode, args.fast_forward) for mode in args.modes]
+            measure(runs, windows, args.warmup)
 
 if __name__ == "__main__":
     main()
