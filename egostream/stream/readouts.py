@@ -28,6 +28,14 @@ offline backbone on rows ``[0, n)``, :meth:`NodeView.offline`), whatever the eng
 
 Heads run through :meth:`egostream.model.ModelBundle.forward_graphs`, so EgoPack novel tasks fuse their backpack
 exactly as offline.
+
+Per window, :class:`Readouts` runs one :class:`TaskReadout` per task (:data:`TASK_READOUTS`, keyed by the task
+name, each with its own caches, living as long as the stream). In incremental mode (the default) they reuse what
+cannot change: the head outputs of final nodes (:class:`NodeCache`: AR and OSCC cache their neck outputs; MQ its neck
+features, regression and the node part of the classifier's first layer, and skips the cached nodes that cannot reach
+``mq_min_score``, :class:`MQReadout`); LTA and PNR recompute their few nodes. Caches drop the nodes that leave the
+spans, so they are bounded by the horizon. ``incremental=False`` runs the functions above (every head over its span,
+the authors' way); both modes give the same answers (``tests/stream/test_incremental_readouts.py``).
 """
 from __future__ import annotations
 
