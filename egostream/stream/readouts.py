@@ -699,7 +699,8 @@ class MQReadout(TaskReadout):
         inside = torch.nonzero((graphs.pos >= span.start_s) & (graphs.pos <= span.end_s), as_tuple=True)[0]
         depth = graphs.depth[inside]
         # graphs are level-major, each level's nodes consecutive
-        span_rows = {level: inside[depth == level] for level in depth.unique().tolist()}
+        levels, counts = torch.unique_consecutive(depth, return_counts=True)
+        span_rows = dict(zip(levels.tolist(), inside.split(counts.tolist())))
         frontier = self._update_levels(span_rows, view)
         for level in [level for level in self.levels if level not in span_rows]:
             del self.levels[level]  # a level the span no longer reaches
@@ -744,7 +745,7 @@ class MQReadout(TaskReadout):
         self.last_skipped, self.last_recomputed = skipped, recomputed
         self._forget_contexts()
         rows = torch.cat(chosen_rows)
-        subset = LevelGraphs(graphs.x.new_zeros(len(rows), 0), graphs.pos[rows], graphs.video[rows],
+        subset = LevelGraphs(graphs.x.new_empty(len(rows), 0), graphs.pos[rows], graphs.video[rows],
                              graphs.depth[rows], graphs.extent[rows], graphs.indices[rows], 1)
         return _decode_moments(self.bundle, view, span, subset, torch.cat(chosen_logits), torch.cat(chosen_reg),
                                self.names, self.config.mq_min_score, skip_below_floor=True)
