@@ -6,7 +6,8 @@ A window is what :class:`egostream.stream.windows.WindowEmitter` does when the s
 heads (AR, LTA, OSCC, PNR, MQ with soft-NMS). Two modes, measured side by side in one run:
 
 * ``incremental``: rows pushed one at a time as a live source delivers them (the incremental engine updates only the
-  non-final frontier), readouts that reuse the head outputs of final nodes (:class:`egostream.stream.readouts.Readouts`).
+  non-final frontier), readouts that reuse the head outputs of final nodes
+  (:class:`egostream.stream.readouts.Readouts`).
 * ``recompute``: what the authors' code does for a window: the window's rows pushed at once into the offline backbone
   over the horizon (``engine_mode: recompute``), then every head over its span and the full MQ post-processing.
 

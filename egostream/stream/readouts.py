@@ -31,11 +31,11 @@ exactly as offline.
 
 Per window, :class:`Readouts` runs one :class:`TaskReadout` per task (:data:`TASK_READOUTS`, keyed by the task
 name, each with its own caches, living as long as the stream). In incremental mode (the default) they reuse what
-cannot change: the head outputs of final nodes (:class:`NodeCache`: AR and OSCC cache their neck outputs; MQ its neck
-features, regression and the node part of the classifier's first layer, and skips the cached nodes that cannot reach
-``mq_min_score``, :class:`MQReadout`); LTA and PNR recompute their few nodes. Caches drop the nodes that leave the
-spans, so they are bounded by the horizon. ``incremental=False`` runs the functions above (every head over its span,
-the authors' way); both modes give the same answers (``tests/stream/test_incremental_readouts.py``).
+cannot change, the head outputs of final nodes (:class:`NodeCache`): AR, LTA and OSCC cache their neck outputs; MQ
+its neck features, regression and the node part of the classifier's first layer, and skips the cached nodes that
+cannot reach ``mq_min_score`` (:class:`MQReadout`); PNR recomputes its 16 nodes. Caches drop the nodes that leave
+the spans, so they are bounded by the horizon. ``incremental=False`` runs the functions above (every head over its
+span, the authors' way); both modes give the same answers (``tests/stream/test_incremental_readouts.py``).
 """
 from __future__ import annotations
 
@@ -64,6 +64,7 @@ from egostream.stream.schema import (Action, ActionReadout, AnticipationReadout,
 from egostream.tasks.alignment import segment_mean
 from egostream.tasks.ar import AROutput, ARTask
 from egostream.tasks.base import Task, TaskInputs
+from egostream.tasks.lta import LTAOutput, LTATask, future_graph
 from egostream.tasks.mq import MQTask, mq_candidates
 from egostream.tasks.mq_postprocessing import postprocess_mq_detections
 from egostream.tasks.oscc import OSCCOutput, OSCCTask
@@ -158,6 +159,12 @@ def read_anticipation(bundle: ModelBundle, view: NodeView, span_s: float, seed: 
     """LTA from the observed trailing ``span_s`` seconds; samples drawn with a generator seeded ``seed``."""
     span = _trailing_span(view.rows, span_s, config)
     outputs = bundle.forward_graphs("lta", span_graphs(view.graphs, span, level0_only=True), TaskInputs())
+    return _anticipation(bundle, outputs, span, seed, names)
+
+
+def _anticipation(bundle: ModelBundle, outputs: LTAOutput, span: Span, seed: int,
+                  names: LabelNames) -> AnticipationReadout:
+    """The LTA readout from the head's outputs: top-1 per future step, sequences sampled with seed ``seed``."""
     verb_scores, verb_ids = torch.softmax(outputs.verb_logits, -1).max(-1)
     noun_scores, noun_ids = torch.softmax(outputs.noun_logits, -1).max(-1)
     top1 = tuple(ScoredAction(verb, noun) for verb, noun in zip(_scored(verb_ids, verb_scores, names.verb),
@@ -464,15 +471,31 @@ class ARReadout(TaskReadout):
 
 
 class LTAReadout(TaskReadout):
-    """LTA (:func:`read_anticipation`), recomputed every window in both modes: it reads ``lta_span_s`` of level-0
-    nodes (30 at 16 s) through a max-pool and a small future graph, so there is little to reuse."""
+    """LTA (:func:`read_anticipation`); incremental: cached neck outputs of final level-0 nodes, then the max-pool,
+    the future graph and the classifiers as ``LTATask.forward`` does (egostream.tasks.lta)."""
 
     task = "lta"
 
+    def __init__(self, readouts: Readouts, incremental: bool) -> None:
+        super().__init__(readouts, incremental)
+        self.cache = NodeCache(_level0_projection(self.bundle.head("lta")))
+
     @torch.no_grad()
     def read(self, view: NodeView) -> AnticipationReadout:
-        return read_anticipation(self.bundle, view, self.config.lta_span_s, self.config.lta_seed + view.rows,
-                                 self.grid, self.names)
+        seed = self.config.lta_seed + view.rows
+        if not self.incremental:
+            return read_anticipation(self.bundle, view, self.config.lta_span_s, seed, self.grid, self.names)
+        head = self.bundle.head("lta")
+        assert isinstance(head, LTATask)
+        span = _trailing_span(view.rows, self.config.lta_span_s, self.grid)
+        graphs = span_graphs(view.graphs, span, level0_only=True)
+        head.check_graphs(graphs)
+        projected = self.cache.level_rows(0, graphs.indices, graphs.x, view.outputs_final[0])["projected"]
+        graph = future_graph(projected.max(0, keepdim=True).values, head.config.num_future,
+                             head.config.future_radius, authors_batched=head.config.authors_batched_graph)
+        features = head.head(graph.x, graph.edge_index, graph.pos)
+        outputs = LTAOutput(head.verb_classifier(features), head.noun_classifier(features), features)
+        return _anticipation(self.bundle, outputs, span, seed, self.names)
 
 
 class OSCCReadout(TaskReadout):
