@@ -27,7 +27,8 @@ __all__ = ["greedy_groups_compiled"]
 @numba.njit(cache=True, nogil=True)
 def _greedy_groups(x1_in: np.ndarray, x2_in: np.ndarray, score_in: np.ndarray, rows: np.ndarray, counts: np.ndarray,
                    soft: bool, sigma: np.float32, min_score: np.float32, iou_threshold: np.float32,
-                   area_eps: np.float32, max_picks: int, pick_row: np.ndarray, pick_score: np.ndarray, picks: np.ndarray) -> None:
+                   area_eps: np.float32, max_picks: int, pick_row: np.ndarray, pick_score: np.ndarray,
+                   picks: np.ndarray) -> None:
     """Fill ``pick_row [G, L]``, ``pick_score [G, L]`` and ``picks [G]`` (see the module docstring)."""
     zero = np.float32(0.0)
     width = rows.shape[1]
