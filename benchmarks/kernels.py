@@ -120,7 +120,7 @@ def bench_soft_nms(sizes: list[int], repeats: int) -> Iterator[dict]:
         for num_segments in sizes:
             record = dict(kernel="soft_nms", path=path, N=num_segments, C=NUM_CLASSES, call="hier-egopack-mq")
             if path == "torch-cuda":
-                skipped = "NMS has no torch-CUDA path (its CPU path is NumPy; CUDA tensors use the CuPy kernel)"
+                skipped = "NMS has no torch-CUDA path (its CPU path is compiled by Numba, NumPy without it; CUDA tensors use the CuPy kernel)"
             if skipped:
                 yield {**record, "skipped": skipped}
                 continue

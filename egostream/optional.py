@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 
-__all__ = ["WITH_CUPY", "WITH_AV", "WITH_DECORD", "WITH_RAY", "WITH_OPEN_CLIP", "cuda_device_available"]
+__all__ = ["WITH_CUPY", "WITH_NUMBA", "WITH_AV", "WITH_DECORD", "WITH_RAY", "WITH_OPEN_CLIP", "cuda_device_available"]
 
 
 def _importable(name: str) -> bool:
@@ -27,6 +27,7 @@ def cuda_device_available() -> bool:
 
 
 WITH_CUPY: bool = cuda_device_available()
+WITH_NUMBA: bool = _importable("numba")
 WITH_AV: bool = _importable("av")
 WITH_DECORD: bool = _importable("decord")
 WITH_RAY: bool = _importable("ray")

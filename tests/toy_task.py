@@ -35,7 +35,7 @@ from egostream.errors import InputError, PredictionCountError
 from egostream.io.atomic import write_json_atomic
 from egostream.registry import Registry
 from egostream.replay import PREDICTION_WRITERS, PredictionWriter
-from egostream.stream.readouts import READOUTS, NodeView, Readouts, TaskReadout, span_graphs
+from egostream.stream.readouts import READOUTS, NodeView, ReadoutHook, Readouts, span_graphs
 from egostream.stream.schema import ScoredLabel, Span
 from egostream.tasks.base import TASKS, Fuse, ModelPreset, Task, TaskConfig, TaskInputs, common_preset_node
 from egostream.train.evaluation import VALIDATION_METERS, ValidationMeter
@@ -179,7 +179,7 @@ _HOOKS: tuple[tuple[Registry[Any], Any], ...] = (
     (VALIDATION_METERS, lambda protocol, seed, data: PresenceMeter(protocol)),
     (PREDICTION_WRITERS, PresencePredictions),
     (EVALUATORS, TaskEvaluator(evaluate_presence)),
-    (READOUTS, TaskReadout(read_presence, lambda readouts: readouts.config.ar_span_s)),
+    (READOUTS, ReadoutHook.stateless(read_presence, lambda readouts: readouts.config.ar_span_s)),
 )
 
 

@@ -31,22 +31,29 @@ exactly equal scores is unspecified there; here it is resolved by position: the 
 and the earlier output (class order, then pick order) in the final sort. The soft-NMS tie rule (first in the
 array, whose order the swaps and drops permute) is the reference's own and is reproduced exactly.
 
-Both paths (NumPy on CPU, a CuPy raw kernel on a CUDA device) run the classes of a call in parallel; the picks of
-one class are sequential by nature.
+Paths: on a CUDA device a CuPy raw kernel runs the classes of a call in parallel; on the CPU the sequential loop of
+every class is compiled by Numba (:mod:`egostream.kernels._nms_numba`, which says why Numba), or, only where Numba is
+not installed, a NumPy loop that advances every class one pick per step (:data:`CPU_KERNEL` tells which). The picks
+of one class are sequential by nature. All paths give identical results.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from egostream import optional
 from egostream.errors import InputError
 from egostream.kernels._dispatch import Backend, use_cupy
 from egostream.kernels._layout import GroupPicks
 
-__all__ = ["NMSResult", "batched_nms", "soft_nms", "nms"]
+__all__ = ["NMSResult", "CPU_KERNEL", "batched_nms", "soft_nms", "nms"]
+
+#: The CPU path: ``"compiled"`` (Numba, :mod:`egostream.kernels._nms_numba`) when Numba is installed, else
+#: ``"numpy"`` (the fallback). Module-level so that tests can run both.
+CPU_KERNEL: Literal["compiled", "numpy"] = "compiled" if optional.WITH_NUMBA else "numpy"
 
 _AREA_EPS = np.float32(1e-6)
 
@@ -186,6 +193,13 @@ def _greedy_groups(segs: Tensor, scores: Tensor, group_of: Tensor, *, soft: bool
         from egostream.kernels._nms_cupy import greedy_groups_cupy
 
         result = greedy_groups_cupy(segs, scores, rows, counts, **kwargs)
+    elif CPU_KERNEL == "compiled":
+        from egostream.kernels._nms_numba import greedy_groups_compiled
+
+        pick_row, pick_score, picks = greedy_groups_compiled(
+            segs.detach().cpu().numpy(), scores.detach().cpu().numpy(), rows.cpu().numpy(), counts.cpu().numpy(),
+            area_eps=_AREA_EPS, **kwargs)
+        result = GroupPicks(torch.from_numpy(pick_row), torch.from_numpy(pick_score), torch.from_numpy(picks))
     else:
         result = _greedy_groups_numpy(segs, scores, rows, counts, **kwargs)
     taken = torch.arange(result.rows.shape[1], device=result.rows.device)[None, :] < result.counts[:, None]

@@ -48,6 +48,8 @@ class ReadoutConfig:
         mq_min_score: live MQ readouts report the moments scoring at least this after soft-NMS (the authors'
             decoding keeps every candidate above 0.001, thousands per look-back); the benchmark replay, which
             decodes as the authors do, is unaffected.
+        mq_every_s: run MQ once every this many seconds of stream time (at the first window that reaches each
+            multiple); the windows in between carry no MQ readout. ``None``: every window.
         lta_seed: base seed of the LTA samples (the window at ``n`` rows draws with seed ``lta_seed + n``).
         evidence_k: backpack prototypes reported per support task.
     """
@@ -58,11 +60,12 @@ class ReadoutConfig:
     pnr_span_s: float = 8.0
     mq_span_s: float | None = None
     mq_min_score: float = 0.1
+    mq_every_s: float | None = None
     lta_seed: int = 0
     evidence_k: int = 5
 
     def __post_init__(self) -> None:
-        for name in ("ar_span_s", "lta_span_s", "oscc_span_s", "pnr_span_s", "mq_span_s"):
+        for name in ("ar_span_s", "lta_span_s", "oscc_span_s", "pnr_span_s", "mq_span_s", "mq_every_s"):
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise InputError(None, f"readouts.{name}", f"must be positive, got {value}")

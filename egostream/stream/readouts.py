@@ -29,20 +29,30 @@ offline backbone on rows ``[0, n)``, :meth:`NodeView.offline`), whatever the eng
 Heads run through :meth:`egostream.model.ModelBundle.forward_graphs`, so EgoPack novel tasks fuse their backpack
 exactly as offline.
 
-Dispatch: ``READOUTS`` maps each task (its registry name, :mod:`egostream.tasks.base`) to its :class:`TaskReadout`;
-:meth:`Readouts.read` runs the readout of every task of the bundle and files it under the task's ``result_field``.
-A plug-in task registers its own readout here.
+Per window, :class:`Readouts` runs one :class:`TaskReadout` per task (built by the task's :data:`READOUTS` hook, each
+with its own caches, living as long as the stream). In incremental mode (the default) they reuse what
+cannot change, the head outputs of final nodes (:class:`NodeCache`): AR, LTA and OSCC cache their neck outputs; MQ
+its neck features, regression and the node part of the classifier's first layer, and skips the cached nodes that
+cannot reach ``mq_min_score`` (:class:`MQReadout`); PNR recomputes its 16 nodes. Caches drop the nodes that leave
+the spans, so they are bounded by the horizon. ``incremental=False`` runs the functions above (every head over its
+span, the authors' way); both modes give the same answers (``tests/stream/test_incremental_readouts.py``).
+
+Dispatch: ``READOUTS`` maps each task (its registry name, :mod:`egostream.tasks.base`) to its :class:`ReadoutHook`,
+which builds the task's :class:`TaskReadout` for a stream; :meth:`Readouts.read` runs the readout of every task of the
+bundle and files it under the task's ``result_field``. A plug-in task registers its own hook here
+(:meth:`ReadoutHook.stateless` for a readout without caches).
 """
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from egostream.backbone.graphs import LevelGraphs, VideoBatch
 from egostream.backbone.hierarchy import HierarchicalBackbone
@@ -59,13 +69,17 @@ from egostream.stream.schema import (Action, ActionReadout, AnticipationReadout,
                                      MomentsReadout, PrototypeMatch, ScoredAction, ScoredLabel, Span,
                                      StateChangeReadout)
 from egostream.tasks.alignment import segment_mean
-from egostream.tasks.base import TaskInputs, task_class, task_names
+from egostream.tasks.ar import AROutput, ARTask
+from egostream.tasks.base import Task, TaskInputs, task_class, task_names
+from egostream.tasks.lta import LTAOutput, LTATask, future_graph
 from egostream.tasks.mq import MQTask, mq_candidates
 from egostream.tasks.mq_postprocessing import postprocess_mq_detections
+from egostream.tasks.oscc import OSCCOutput, OSCCTask
 
 __all__ = ["ReadoutConfig", "NodeView", "PNRView", "pnr_view", "span_graphs", "read_action", "read_anticipation",
-           "read_state_change", "read_keyframe", "read_moments", "MomentLedger", "EvidenceReader", "Readouts",
-           "ReadoutSet", "TaskReadout", "READOUTS"]
+           "read_state_change", "read_keyframe", "read_moments", "MomentLedger", "EvidenceReader", "NodeCache",
+           "TaskReadout", "ARReadout", "LTAReadout", "OSCCReadout", "PNRReadout", "MQReadout", "ReadoutHook",
+           "READOUTS", "Readouts", "ReadoutSet"]
 
 
 @dataclass
@@ -152,6 +166,12 @@ def read_anticipation(bundle: ModelBundle, view: NodeView, span_s: float, seed: 
     """LTA from the observed trailing ``span_s`` seconds; samples drawn with a generator seeded ``seed``."""
     span = _trailing_span(view.rows, span_s, config)
     outputs = bundle.forward_graphs("lta", span_graphs(view.graphs, span, level0_only=True), TaskInputs())
+    return _anticipation(bundle, outputs, span, seed, names)
+
+
+def _anticipation(bundle: ModelBundle, outputs: LTAOutput, span: Span, seed: int,
+                  names: LabelNames) -> AnticipationReadout:
+    """The LTA readout from the head's outputs: top-1 per future step, sequences sampled with seed ``seed``."""
     verb_scores, verb_ids = torch.softmax(outputs.verb_logits, -1).max(-1)
     noun_scores, noun_ids = torch.softmax(outputs.noun_logits, -1).max(-1)
     top1 = tuple(ScoredAction(verb, noun) for verb, noun in zip(_scored(verb_ids, verb_scores, names.verb),
@@ -228,11 +248,28 @@ def read_moments(bundle: ModelBundle, view: NodeView, span_s: float, config: Str
     decreasing score, each with its producing node and marked final when that node is final."""
     span = _trailing_span(view.rows, span_s, config)
     graphs = span_graphs(view.graphs, span, level0_only=False)
+    outputs = bundle.forward_graphs("mq", graphs, TaskInputs())
+    return _decode_moments(bundle, view, span, graphs, outputs.cls_logits, outputs.reg_preds, names, min_score)
+
+
+def _decode_moments(bundle: ModelBundle, view: NodeView, span: Span, graphs: LevelGraphs, cls_logits: Tensor,
+                    reg_preds: Tensor, names: LabelNames, min_score: float, *,
+                    skip_below_floor: bool = False) -> MomentsReadout:
+    """The MQ readout from the head's outputs on the span's nodes ``graphs`` (``cls_logits [N, C]``,
+    ``reg_preds [N, 2]``): candidates, soft-NMS, clipping to ``[0, T]``, the score floor, finality.
+
+    ``skip_below_floor`` leaves out, before the candidates, every (node, class) whose score is below ``min_score``;
+    the reported moments are the same. Soft-NMS only lowers scores, so such a candidate is never reported; it
+    decays others only once picked, and picks come by decreasing score, so it only decays candidates scoring below
+    it, which are not reported either (the per-level cap keeps the best candidates, the same ones with or without
+    it; only exactly equal scores could be ordered differently).
+    """
     head = bundle.head("mq")
     assert isinstance(head, MQTask)
-    outputs = bundle.forward_graphs("mq", graphs, TaskInputs())
+    if skip_below_floor and min_score > 0:
+        cls_logits = cls_logits.masked_fill(cls_logits.sigmoid() < min_score, float("-inf"))
     # One call over all levels: extent = 2**d, so it walks the levels in increasing order as the authors' meter does.
-    found = mq_candidates(outputs.cls_logits, outputs.reg_preds, graphs.pos, graphs.extent,
+    found = mq_candidates(cls_logits, reg_preds, graphs.pos, graphs.extent,
                           score_threshold=head.config.score_threshold,
                           max_per_level=head.config.max_candidates_per_level, min_duration=head.config.min_duration)
     kept = postprocess_mq_detections(found.segments, found.scores, found.labels, span.end_s)
@@ -333,6 +370,447 @@ class EvidenceReader:
         return result
 
 
+class NodeCache:
+    """Per-level cache of per-node head outputs of FINAL nodes, evicted with the readout span.
+
+    Final node features never change (:mod:`egostream.stream.finality`), so a head's per-node outputs computed once
+    for a final node hold for every later window. Level ``d``'s cache holds the outputs of the consecutive nodes
+    ``start[d] .. start[d] + len - 1``; a window asks for the consecutive nodes ``lo .. hi - 1`` of its span, gets
+    the cached rows of the final ones, computes the rest (the nodes that became final since the last window, which it
+    caches, and the non-final frontier, which it does not), and drops the cached nodes before ``lo`` (the span only
+    moves forward, so they are never read again).
+
+    Args:
+        compute: ``(features [n, F_in], level) -> {name: [n, ...]}``, the per-node outputs.
+    """
+
+    def __init__(self, compute: Callable[[Tensor, int], dict[str, Tensor]]) -> None:
+        self.compute = compute
+        self._start: dict[int, int] = {}
+        self._rows: dict[int, dict[str, Tensor]] = {}
+
+    def __len__(self) -> int:
+        """Cached nodes over all levels."""
+        return sum(len(next(iter(rows.values()))) for rows in self._rows.values() if rows)
+
+    def level_rows(self, level: int, indices: Tensor, x: Tensor, final_count: int) -> dict[str, Tensor]:
+        """The outputs of the level's span nodes: ``indices [n]`` consecutive absolute node indices, ``x [n, F_in]``
+        their features, ``final_count`` the level's final nodes (``0 .. final_count - 1``)."""
+        if len(indices) == 0:
+            return self.compute(x, level)
+        lo, hi = int(indices[0]), int(indices[-1]) + 1
+        start, rows = self._start.get(level, lo), self._rows.get(level, {})
+        cached = len(next(iter(rows.values()))) if rows else 0
+        if start < lo:  # evict the nodes before the span
+            drop = min(lo - start, cached)
+            rows = {name: value[drop:] for name, value in rows.items()}
+            start, cached = start + drop, cached - drop
+        if cached == 0:
+            start = lo
+        first_new = start + cached  # cached nodes are start .. first_new - 1 (all final, inside the span)
+        fresh = self.compute(x[first_new - lo:], level)
+        final_end = max(first_new, min(final_count, hi))
+        newly_final = final_end - first_new
+        if newly_final:
+            rows = {name: torch.cat((rows[name], value[:newly_final])) if rows else value[:newly_final].clone()
+                    for name, value in fresh.items()}
+        self._start[level], self._rows[level] = start, rows
+        if not rows:
+            return fresh
+        return {name: torch.cat((rows[name][lo - start:], value[newly_final:])) for name, value in fresh.items()}
+
+
+class TaskReadout:
+    """One task's readout with its own caches: ``read(view)`` at each window (see the module docstring).
+
+    A readout of the bundle's ``task`` answers with the same values in both modes: ``incremental=True`` reuses the
+    per-node outputs of final nodes (:class:`NodeCache`), ``False`` recomputes the head over the span, as the
+    authors' code does per clip. A task with an EgoPack head is always recomputed (its fusion reads the support
+    tasks' nodes).
+
+    Args:
+        task: the short task name (``"ar"``...), also its key in :data:`READOUTS`.
+    """
+
+    task: ClassVar[str]
+
+    def __init__(self, readouts: Readouts, incremental: bool) -> None:
+        self.bundle = readouts.bundle
+        self.grid = readouts.stream_config
+        self.config = readouts.config
+        self.names = readouts.names
+        self.incremental = incremental and self.task not in self.bundle.egopack
+
+    def read(self, view: NodeView) -> object | None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class _Level0Projection:
+    """``(x, level) -> {"projected": head.project(x)}``: a task's neck as a :class:`NodeCache` computation (a class,
+    not a closure, so a stream snapshot can pickle the cache with the head as a reference)."""
+
+    def __init__(self, head: Task) -> None:
+        self.head = head
+
+    def __call__(self, x: Tensor, level: int) -> dict[str, Tensor]:
+        return {"projected": self.head.project(x)}
+
+
+class ARReadout(TaskReadout):
+    """AR (:func:`read_action`); incremental: the neck output of each final level-0 node is cached, then the
+    segment mean and the classifiers run as ``ARTask.forward`` does (egostream.tasks.ar)."""
+
+    task = "ar"
+
+    def __init__(self, readouts: Readouts, incremental: bool) -> None:
+        super().__init__(readouts, incremental)
+        self.cache = NodeCache(_Level0Projection(self.bundle.head("ar")))
+
+    @torch.no_grad()
+    def read(self, view: NodeView) -> ActionReadout:
+        if not self.incremental:
+            return read_action(self.bundle, view, self.config.ar_span_s, self.grid, self.names)
+        head = self.bundle.head("ar")
+        assert isinstance(head, ARTask)
+        span = _trailing_span(view.rows, self.config.ar_span_s, self.grid)
+        graphs = span_graphs(view.graphs, span, level0_only=True)
+        head.check_graphs(graphs)
+        inputs = _one_segment(span)
+        projected = self.cache.level_rows(0, graphs.indices, graphs.x, view.outputs_final[0])["projected"]
+        features = segment_mean(projected, graphs.pos, graphs.video, inputs.segments, inputs.segment_video,
+                                clamp_empty=True)
+        prediction = head.decode(AROutput(head.verb_classifier(features), head.noun_classifier(features), features))
+        return ActionReadout(span, _scored(prediction.verb_ids[0], prediction.verb_scores[0], self.names.verb),
+                             _scored(prediction.noun_ids[0], prediction.noun_scores[0], self.names.noun))
+
+
+class LTAReadout(TaskReadout):
+    """LTA (:func:`read_anticipation`); incremental: cached neck outputs of final level-0 nodes, then the max-pool,
+    the future graph and the classifiers as ``LTATask.forward`` does (egostream.tasks.lta)."""
+
+    task = "lta"
+
+    def __init__(self, readouts: Readouts, incremental: bool) -> None:
+        super().__init__(readouts, incremental)
+        self.cache = NodeCache(_Level0Projection(self.bundle.head("lta")))
+
+    @torch.no_grad()
+    def read(self, view: NodeView) -> AnticipationReadout:
+        seed = self.config.lta_seed + view.rows
+        if not self.incremental:
+            return read_anticipation(self.bundle, view, self.config.lta_span_s, seed, self.grid, self.names)
+        head = self.bundle.head("lta")
+        assert isinstance(head, LTATask)
+        span = _trailing_span(view.rows, self.config.lta_span_s, self.grid)
+        graphs = span_graphs(view.graphs, span, level0_only=True)
+        head.check_graphs(graphs)
+        projected = self.cache.level_rows(0, graphs.indices, graphs.x, view.outputs_final[0])["projected"]
+        graph = future_graph(projected.max(0, keepdim=True).values, head.config.num_future,
+                             head.config.future_radius, authors_batched=head.config.authors_batched_graph)
+        features = head.head(graph.x, graph.edge_index, graph.pos)
+        outputs = LTAOutput(head.verb_classifier(features), head.noun_classifier(features), features)
+        return _anticipation(self.bundle, outputs, span, seed, self.names)
+
+
+class OSCCReadout(TaskReadout):
+    """OSCC (:func:`read_state_change`); incremental: cached neck outputs of final level-0 nodes, then the segment
+    mean (no clamp) and the classifier as ``OSCCTask.forward`` (egostream.tasks.oscc)."""
+
+    task = "oscc"
+
+    def __init__(self, readouts: Readouts, incremental: bool) -> None:
+        super().__init__(readouts, incremental)
+        self.cache = NodeCache(_Level0Projection(self.bundle.head("oscc")))
+
+    @torch.no_grad()
+    def read(self, view: NodeView) -> StateChangeReadout:
+        if not self.incremental:
+            return read_state_change(self.bundle, view, self.config.oscc_span_s, self.grid)
+        head = self.bundle.head("oscc")
+        assert isinstance(head, OSCCTask)
+        span = _trailing_span(view.rows, self.config.oscc_span_s, self.grid)
+        graphs = span_graphs(view.graphs, span, level0_only=True)
+        head.check_graphs(graphs)
+        inputs = _one_segment(span)
+        projected = self.cache.level_rows(0, graphs.indices, graphs.x, view.outputs_final[0])["projected"]
+        features = segment_mean(projected, graphs.pos, graphs.video, inputs.segments, inputs.segment_video,
+                                clamp_empty=False)
+        prediction = head.decode(OSCCOutput(head.classifier(features), features))
+        return StateChangeReadout(span, bool(prediction.state_change[0]), float(prediction.probability[0]))
+
+
+class PNRReadout(TaskReadout):
+    """PNR (:func:`read_keyframe`), recomputed every window in both modes: its 16 nodes get the positional encoding
+    of their frame index INSIDE the window, which changes as the window slides, so no node's input repeats."""
+
+    task = "pnr"
+
+    @torch.no_grad()
+    def read(self, view: NodeView) -> KeyframeReadout:
+        return read_keyframe(self.bundle, view, self.config.pnr_span_s, self.grid)
+
+
+class _MQLevel:
+    """The cached final nodes ``start .. start + len - 1`` of one level (see :class:`MQReadout`)."""
+
+    def __init__(self, start: int) -> None:
+        self.start = start
+        self.rows: dict[str, Tensor] = {}
+
+    def __len__(self) -> int:
+        return len(self.rows["features"]) if self.rows else 0
+
+    def drop_front(self, count: int) -> dict[str, Tensor]:
+        """Drop the first ``count`` nodes; returns their rows."""
+        dropped = {name: value[:count] for name, value in self.rows.items()}
+        self.rows = {name: value[count:] for name, value in self.rows.items()}
+        self.start += count
+        return dropped
+
+    def append(self, rows: dict[str, Tensor]) -> None:
+        self.rows = {name: torch.cat((self.rows[name], value)) for name, value in rows.items()} if self.rows \
+            else {name: value.clone() for name, value in rows.items()}
+
+
+class MQReadout(TaskReadout):
+    """MQ (:func:`read_moments`), every ``mq_every_s`` of stream time (``None``: every window; a window in between
+    has no MQ readout), the last readout reused while no row arrived.
+
+    Incremental, per final node of the span (cached, evicted when the span leaves it): the neck features ``f``, the
+    regression and the node part of the classifier's first linear layer ``f W_f^T + b``. The classifier reads
+    ``concat(f, pooled)`` with ``pooled`` the mean of ``f`` over the span (kept as a float64 running sum over the
+    cached nodes plus the frontier), so its first layer is ``f W_f^T + b + c`` with ``c = pooled W_p^T``: one added
+    ``[H]`` term per window. The layers after the first depend on ``c``, hence on the whole span; they run on
+
+    * the non-final frontier and the nodes that became final (always), and
+    * a cached node only if it may report a moment: a moment needs a score ``>= mq_min_score`` (the reported ones,
+      see :func:`_decode_moments`), and a node's logits move by at most ``L_i * ||c - c_i||`` from those computed
+      at its last exact run (context ``c_i``), ``L_i`` the product of the layers' Lipschitz bounds at that node
+      (a LayerNorm of input spread ``s``: ``max|gamma| / (s - ||delta|| / sqrt(H))``, a linear layer: its spectral
+      norm, the output layer: its largest row norm, ReLU: 1). A node whose best logit plus that bound (and a margin
+      for float32 rounding) stays below the floor's logit cannot report anything and is skipped; the others are
+      recomputed exactly. With ``mq_min_score = 0`` (or a classifier of other layers, or max pooling) every node
+      runs every window.
+
+    The reported moments are those of :func:`read_moments` (``tests/stream/test_incremental_readouts.py``).
+    """
+
+    task = "mq"
+    #: Slack on the logit bound, in logits, for float32 rounding (scores near the floor are ~1e-7 apart in float32).
+    LOGIT_MARGIN = 1e-3
+
+    def __init__(self, readouts: Readouts, incremental: bool) -> None:
+        super().__init__(readouts, incremental)
+        head = self.bundle.head("mq")
+        assert isinstance(head, MQTask)
+        self.head = head
+        self.span_s = readouts.mq_span_s
+        layers = list(head.classifier.net)
+        self.first = layers[0] if layers else head.classifier.cls
+        self.rest = [*layers[1:], head.classifier.cls] if layers else []
+        self._width = head.config.features_size
+        every = self.config.mq_every_s
+        self.every_rows = 1 if every is None else max(1, round(every / self.grid.row_period_s))
+        self._next_row = 0
+        self._last: tuple[int, MomentsReadout] | None = None
+        self.levels: dict[int, _MQLevel] = {}
+        self._sum = torch.zeros(self._width, dtype=torch.float64)  # features of the cached nodes, summed
+        self._contexts: list[Tensor] = []  # the contexts c_i of the cached nodes' last exact runs
+        floor = self.config.mq_min_score
+        prunable = (0.0 < floor < 1.0 and head.config.pool_features in (None, "mean")
+                    and all(isinstance(m, (nn.LayerNorm, nn.ReLU, nn.Linear)) for m in self.rest) and bool(self.rest))
+        self.floor_logit = math.log(floor / (1.0 - floor)) if prunable else None
+        self._lipschitz = self._layer_bounds() if prunable else []
+        #: Cached nodes skipped (not recomputed) and recomputed by the last window (the pruning at work).
+        self.last_skipped, self.last_recomputed = 0, 0
+
+    def __len__(self) -> int:
+        """Cached nodes."""
+        return sum(len(level) for level in self.levels.values())
+
+    @property
+    def _w_node(self) -> Tensor:
+        """The node part ``W_f`` of the classifier's first layer (a view of the weight, never stored)."""
+        return self.first.weight[:, :self._width]
+
+    @property
+    def _w_pooled(self) -> Tensor:
+        """The pooled-context part ``W_p`` of the classifier's first layer (a view of the weight)."""
+        return self.first.weight[:, self._width:]
+
+    @torch.no_grad()
+    def _layer_bounds(self) -> list[tuple[str, float, float]]:
+        """Per layer after the first: ``("norm", max|gamma|, sqrt(H))``, ``("linear", bound, 0)`` or ``("relu")``."""
+        bounds: list[tuple[str, float, float]] = []
+        for index, module in enumerate(self.rest):
+            if isinstance(module, nn.LayerNorm):
+                gamma = float(module.weight.abs().max()) if module.weight is not None else 1.0
+                bounds.append(("norm", gamma, math.sqrt(module.normalized_shape[0])))
+            elif isinstance(module, nn.Linear):
+                last = index == len(self.rest) - 1  # one logit at a time: the largest row norm
+                norm = module.weight.norm(dim=1).max() if last else torch.linalg.matrix_norm(module.weight, ord=2)
+                bounds.append(("linear", float(norm) * (1 + 1e-4), 0.0))
+            else:
+                bounds.append(("relu", 1.0, 0.0))
+        return bounds
+
+    def _node_outputs(self, x: Tensor, depth: Tensor) -> dict[str, Tensor]:
+        """Per-node outputs of nodes ``x [m, F_in]`` at levels ``depth [m]``, all levels in one batch."""
+        head = self.head
+        features = head.project(x)
+        first = features @ self._w_node.T
+        if self.first.bias is not None:
+            first = first + self.first.bias
+        reg = head.regressor(features) * head.scales.index_select(0, depth)[:, None]
+        return {"features": features, "reg": reg, "first": first}
+
+    def _exact(self, first: Tensor, context: Tensor) -> tuple[Tensor, Tensor]:
+        """Logits ``[m, C]`` of nodes with first-layer node parts ``first [m, H]``, and the input spread
+        ``sqrt(var + eps)`` of each LayerNorm ``[m, #norms]``."""
+        hidden = first + context
+        spreads = []
+        for module in self.rest:
+            if isinstance(module, nn.LayerNorm):
+                spreads.append(torch.sqrt(hidden.var(-1, unbiased=False) + module.eps))
+            hidden = module(hidden)
+        return hidden, torch.stack(spreads, 1) if spreads else hidden.new_zeros(len(hidden), 0)
+
+    def _logit_bound(self, distance: Tensor, spreads: Tensor) -> Tensor:
+        """``[m]`` bound on how far any logit moves for a context change of ``distance [m]``."""
+        bound, norm = distance * (1 + 1e-4), 0
+        for kind, factor, root in self._lipschitz:
+            if kind == "norm":
+                denominator = spreads[:, norm] - bound / root
+                bound = torch.where(denominator > 0, factor * bound / denominator.clamp(min=1e-30),
+                                    torch.full_like(bound, float("inf")))
+                norm += 1
+            elif kind == "linear":
+                bound = bound * factor
+        return bound
+
+    @torch.no_grad()
+    def read(self, view: NodeView) -> MomentsReadout | None:
+        if self._last is not None and self._last[0] == view.rows:
+            return self._last[1]
+        if view.rows < self._next_row:
+            return None
+        self._next_row = (view.rows // self.every_rows + 1) * self.every_rows
+        if self.incremental:
+            readout = self._read_incremental(view)
+        else:
+            readout = read_moments(self.bundle, view, self.span_s, self.grid, self.names, self.config.mq_min_score)
+        self._last = (view.rows, readout)
+        return readout
+
+    def _evict(self, level: int, lo: int) -> int:
+        """Drop the level's cached nodes before node ``lo`` (the span's first); returns the first uncached node."""
+        store = self.levels.setdefault(level, _MQLevel(lo))
+        if store.start < lo and len(store):
+            dropped = store.drop_front(min(lo - store.start, len(store)))
+            self._sum -= dropped["features"].sum(0, dtype=torch.float64)
+        if len(store) == 0:
+            store.start = lo
+        return store.start + len(store)
+
+    def _update_levels(self, span_rows: dict[int, Tensor], view: NodeView) -> dict[int, dict[str, Tensor]]:
+        """Evict each level's cached nodes before its span rows (``view.graphs`` rows, consecutive nodes), compute
+        the uncached ones in one batch, cache those that are final; returns each level's non-final frontier."""
+        graphs = view.graphs
+        todo = {level: rows[self._evict(level, int(graphs.indices[rows[0]])) - int(graphs.indices[rows[0]]):]
+                for level, rows in span_rows.items()}
+        every = torch.cat(list(todo.values()))
+        fresh = self._node_outputs(graphs.x[every], graphs.depth[every])
+        frontier, offset = {}, 0
+        for level, rows in todo.items():
+            part = {name: value[offset:offset + len(rows)] for name, value in fresh.items()}
+            offset += len(rows)
+            store = self.levels[level]
+            hi = int(graphs.indices[span_rows[level][-1]]) + 1
+            newly_final = max(0, min(view.outputs_final[level], hi) - (store.start + len(store)))
+            if newly_final:
+                new = {name: value[:newly_final] for name, value in part.items()}
+                new["max_logit"] = torch.full((newly_final,), float("inf"))
+                new["context"] = torch.full((newly_final,), -1, dtype=torch.long)
+                new["spreads"] = torch.zeros(newly_final, sum(isinstance(m, nn.LayerNorm) for m in self.rest))
+                store.append(new)
+                self._sum += new["features"].sum(0, dtype=torch.float64)
+            frontier[level] = {name: value[newly_final:] for name, value in part.items()}
+        return frontier
+
+    def _read_incremental(self, view: NodeView) -> MomentsReadout:
+        head, graphs = self.head, view.graphs
+        head.check_graphs(graphs)
+        span = _trailing_span(view.rows, self.span_s, self.grid)
+        inside = torch.nonzero((graphs.pos >= span.start_s) & (graphs.pos <= span.end_s), as_tuple=True)[0]
+        depth = graphs.depth[inside]
+        # graphs are level-major, each level's nodes consecutive
+        levels, counts = torch.unique_consecutive(depth, return_counts=True)
+        span_rows = dict(zip(levels.tolist(), inside.split(counts.tolist())))
+        frontier = self._update_levels(span_rows, view)
+        for level in [level for level in self.levels if level not in span_rows]:
+            del self.levels[level]  # a level the span no longer reaches
+        count = len(inside)
+        pooled_sum = self._sum + sum((part["features"].sum(0, dtype=torch.float64) for part in frontier.values()),
+                                    torch.zeros_like(self._sum))
+        context = torch.zeros(self._w_node.shape[0])
+        if head.config.pool_features == "mean":
+            context = (pooled_sum / count).float() @ self._w_pooled.T
+        elif head.config.pool_features == "max":
+            every = [part["features"] for part in frontier.values()] + \
+                [store.rows["features"] for store in self.levels.values() if len(store)]
+            context = torch.cat(every).max(0).values @ self._w_pooled.T
+        distances = (torch.stack(self._contexts) - context).norm(dim=1) if self._contexts else torch.zeros(0)
+        context_id = len(self._contexts)
+        self._contexts.append(context)
+        chosen_rows, chosen_logits, chosen_reg = [], [], []
+        skipped = recomputed = 0
+        for level, rows in span_rows.items():
+            store, part = self.levels[level], frontier[level]
+            run = torch.ones(len(store), dtype=torch.bool)
+            if len(store) and self.floor_logit is not None:
+                known = store.rows["context"] >= 0
+                moved = torch.full((len(store),), float("inf"))
+                moved[known] = self._logit_bound(distances[store.rows["context"][known]],
+                                                 store.rows["spreads"][known])
+                run = ~(store.rows["max_logit"] + moved + self.LOGIT_MARGIN < self.floor_logit)
+            if bool(run.any()):
+                logits, spreads = self._exact(store.rows["first"][run], context)
+                store.rows["max_logit"][run] = logits.max(1).values
+                store.rows["spreads"][run] = spreads
+                store.rows["context"][run] = context_id
+                chosen_rows.append(rows[:len(store)][run])
+                chosen_logits.append(logits)
+                chosen_reg.append(store.rows["reg"][run])
+            skipped += int((~run).sum())
+            recomputed += int(run.sum())
+            if len(part["first"]):
+                chosen_rows.append(rows[len(store):])
+                chosen_logits.append(self._exact(part["first"], context)[0])
+                chosen_reg.append(part["reg"])
+        self.last_skipped, self.last_recomputed = skipped, recomputed
+        self._forget_contexts()
+        rows = torch.cat(chosen_rows)
+        subset = LevelGraphs(graphs.x.new_empty(len(rows), 0), graphs.pos[rows], graphs.video[rows],
+                             graphs.depth[rows], graphs.extent[rows], graphs.indices[rows], 1)
+        return _decode_moments(self.bundle, view, span, subset, torch.cat(chosen_logits), torch.cat(chosen_reg),
+                               self.names, self.config.mq_min_score, skip_below_floor=True)
+
+    def _forget_contexts(self) -> None:
+        """Renumber the contexts still referenced by cached nodes, dropping the others (bounded memory)."""
+        if len(self._contexts) <= 64:
+            return
+        used = torch.cat([store.rows["context"] for store in self.levels.values() if len(store)]
+                         + [torch.tensor([len(self._contexts) - 1])])
+        keep = torch.unique(used[used >= 0])
+        renumber = torch.full((len(self._contexts),), -1, dtype=torch.long)
+        renumber[keep] = torch.arange(len(keep))
+        self._contexts = [self._contexts[i] for i in keep.tolist()]
+        for store in self.levels.values():
+            if len(store):
+                ids = store.rows["context"]
+                store.rows["context"] = torch.where(ids >= 0, renumber[ids.clamp(min=0)], ids)
+
+
 @dataclass
 class ReadoutSet:
     """The readouts of one window and the milliseconds each took; ``plugins`` holds the readouts of tasks without
@@ -359,37 +837,43 @@ class ReadoutSet:
 _BUILTIN_FIELDS = frozenset(item.name for item in fields(ReadoutSet)) - {"evidence", "latency_ms", "plugins"}
 
 
+class _StatelessReadout(TaskReadout):
+    """A readout without caches: ``read(readouts, view)`` every window (:meth:`ReadoutHook.stateless`)."""
+
+    def __init__(self, readouts: Readouts, read: Callable[[Readouts, NodeView], Any]) -> None:
+        self.readouts = readouts
+        self.read_fn = read
+
+    def read(self, view: NodeView) -> Any:
+        return self.read_fn(self.readouts, view)
+
+
 @dataclass(frozen=True)
-class TaskReadout:
-    """How one task is read from the stream.
+class ReadoutHook:
+    """How one task is read from the stream (its entry in :data:`READOUTS`).
 
     Attributes:
-        read: ``read(readouts, view) -> readout`` (a frozen dataclass of plain fields) from the nodes of the task's
-            backbone.
+        create: ``create(readouts, incremental) -> TaskReadout``, the task's readout for one stream (with its own
+            caches; ``incremental=False`` recomputes every window).
         span_s: ``span_s(readouts) -> seconds`` the readout looks back (checked against the engine's horizon).
     """
 
-    read: Callable[[Readouts, NodeView], Any]
+    create: Callable[[Readouts, bool], TaskReadout]
     span_s: Callable[[Readouts], float]
 
+    @classmethod
+    def stateless(cls, read: Callable[[Readouts, NodeView], Any], span_s: Callable[[Readouts], float]) -> ReadoutHook:
+        """A hook for a readout that caches nothing: ``read(readouts, view) -> readout`` (a frozen dataclass of
+        plain fields) from the nodes of the task's backbone."""
+        return cls(lambda readouts, incremental: _StatelessReadout(readouts, read), span_s)
 
-READOUTS: Registry[TaskReadout] = Registry("stream readout")
-READOUTS.register("ar")(TaskReadout(
-    lambda r, view: read_action(r.bundle, view, r.config.ar_span_s, r.stream_config, r.names),
-    lambda r: r.config.ar_span_s))
-READOUTS.register("lta")(TaskReadout(
-    lambda r, view: read_anticipation(r.bundle, view, r.config.lta_span_s, r.config.lta_seed + view.rows,
-                                      r.stream_config, r.names),
-    lambda r: r.config.lta_span_s))
-READOUTS.register("oscc")(TaskReadout(
-    lambda r, view: read_state_change(r.bundle, view, r.config.oscc_span_s, r.stream_config),
-    lambda r: r.config.oscc_span_s))
-READOUTS.register("pnr")(TaskReadout(
-    lambda r, view: read_keyframe(r.bundle, view, r.config.pnr_span_s, r.stream_config),
-    lambda r: r.config.pnr_span_s))
-READOUTS.register("mq")(TaskReadout(
-    lambda r, view: read_moments(r.bundle, view, r.mq_span_s, r.stream_config, r.names, r.config.mq_min_score),
-    lambda r: r.mq_span_s))
+
+READOUTS: Registry[ReadoutHook] = Registry("stream readout")
+READOUTS.register("ar")(ReadoutHook(ARReadout, lambda r: r.config.ar_span_s))
+READOUTS.register("lta")(ReadoutHook(LTAReadout, lambda r: r.config.lta_span_s))
+READOUTS.register("oscc")(ReadoutHook(OSCCReadout, lambda r: r.config.oscc_span_s))
+READOUTS.register("pnr")(ReadoutHook(PNRReadout, lambda r: r.config.pnr_span_s))
+READOUTS.register("mq")(ReadoutHook(MQReadout, lambda r: r.mq_span_s))
 
 
 class Readouts:
@@ -401,10 +885,13 @@ class Readouts:
         config: the readout spans.
         names: class names for the ids.
         evidence: the backpack reader, or ``None`` for no evidence.
+        incremental: reuse the outputs of final nodes across windows (:class:`TaskReadout`; same answers), or
+            recompute every head over its span as the authors' code does (the benchmark baseline).
     """
 
     def __init__(self, bundle: ModelBundle, stream_config: StreamConfig, config: ReadoutConfig | None = None,
-                 names: LabelNames | None = None, evidence: EvidenceReader | None = None) -> None:
+                 names: LabelNames | None = None, evidence: EvidenceReader | None = None,
+                 incremental: bool = True) -> None:
         self.bundle = bundle
         self.stream_config = stream_config
         self.config = config or ReadoutConfig()
@@ -413,6 +900,8 @@ class Readouts:
         if self.lookback_s > self.horizon_span_s:
             raise InputError(None, "readouts", f"a readout span ({self.lookback_s} s) is longer than the "
                                                f"{self.horizon_span_s} s the engine's horizon retains")
+        self.tasks: dict[str, TaskReadout] = {task: READOUTS.get(task).create(self, incremental)
+                                              for task in task_names() if task in bundle.tasks}
 
     @property
     def horizon_span_s(self) -> float:
@@ -446,10 +935,14 @@ class Readouts:
         if len(rows) != 1:
             raise InputError(None, "views", f"the backbones' views are at different rows {sorted(rows)}")
         timer = _Timer(out.latency_ms)
-        for task in (name for name in task_names() if name in self.bundle.tasks):
+        for task, readout in self.tasks.items():
             result_field = task_class(task).field_name()
             with timer(result_field):
-                out.put(result_field, READOUTS.get(task).read(self, views[task]))
+                result = readout.read(views[task])
+            if result is None:  # not due in this window (``mq_every_s``): no readout, no latency entry
+                del out.latency_ms[result_field]
+            else:
+                out.put(result_field, result)
         if self.evidence is not None:
             with timer("evidence"):
                 out.evidence = self.evidence.read(views[self.evidence_task], self.config.ar_span_s,

@@ -7,12 +7,17 @@ batch into each, and whenever the stream reaches the next emission row (a multip
 A push that passes several emission rows gives ONE window, at the rows received. MQ moments go through a
 :class:`~egostream.stream.readouts.MomentLedger`, so a final moment is emitted once.
 
+``engine_mode`` picks the whole window's mode: ``"incremental"`` (the engine's non-final frontier, readouts that
+reuse the head outputs of final nodes) or ``"recompute"`` (the offline backbone over the horizon and every head over
+its span, what the authors' code does per clip; ``benchmarks/window_cost.py`` times both).
+
 Latency (``WindowResult.latency_ms``): ``engine`` (the pushes of the window's last push call), one entry per readout
 (``ar``, ``lta``, ``oscc``, ``pnr``, ``mq``, ``evidence``), and ``total`` from the receive time of the window's last
 row to the emission.
 
-Snapshots (:meth:`WindowEmitter.state_dict`) hold the stream state only (engines, ledger, counters), never the model:
-the bundle, its modules and the readouts are bound again to the restoring emitter's own (:mod:`egostream.stream.snapshot`).
+Snapshots (:meth:`WindowEmitter.state_dict`) hold the stream state only (engines, readout caches, ledger, counters),
+never the model: the bundle's modules and the backpack evidence reader are bound again to the restoring emitter's own
+(:mod:`egostream.stream.snapshot`).
 """
 from __future__ import annotations
 
@@ -52,7 +57,8 @@ class WindowEmitter:
                  stream_id: str = "stream") -> None:
         self.bundle = bundle
         self.config = stream_config
-        self.readouts = Readouts(bundle, stream_config, readout_config or stream_config.readouts, names, evidence)
+        self.readouts = Readouts(bundle, stream_config, readout_config or stream_config.readouts, names, evidence,
+                                 incremental=stream_config.engine_mode == "incremental")
         self.engines = [StreamEngine(backbone, stream_config) for backbone in bundle.backbones]
         self.ledger = MomentLedger(stream_config)
         self.stream_id = stream_id
@@ -79,12 +85,15 @@ class WindowEmitter:
         return [self._emit(received, engine_ms)]
 
     def _shared(self) -> dict[str, object]:
-        return {"readouts": self.readouts, **shared_modules("bundle", self.bundle)}
+        """What a snapshot refers to instead of storing: the model's modules and the backpack evidence reader."""
+        evidence = self.readouts.evidence
+        return {**({"evidence": evidence} if evidence is not None else {}), **shared_modules("bundle", self.bundle)}
 
     def state_dict(self) -> bytes:
-        """The stream state as bytes: engines, moment ledger and counters; no module of the model (a model module
-        reached from the state is refused). Its size depends on the rows in the horizon, not on the model."""
-        state = {name: value for name, value in vars(self).items() if name not in ("bundle", "readouts")}
+        """The stream state as bytes: engines, readout caches, moment ledger and counters; no module of the model (a
+        model module reached from the state is refused). Its size depends on the rows in the horizon, not on the
+        model."""
+        state = {name: value for name, value in vars(self).items() if name != "bundle"}
         return dumps_state(state, self._shared())
 
     def load_state_dict(self, state: bytes) -> None:

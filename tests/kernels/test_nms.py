@@ -1,8 +1,11 @@
 """1-D NMS / soft-NMS: golden cases of ActionFormer's NMS, hand-computed cases, thousands of random cases against a
-sequential oracle (tests/kernels/nms_oracle.py), and the CuPy path against the CPU path."""
+sequential oracle (tests/kernels/nms_oracle.py), the CuPy path against the CPU path, and the CPU path's two kernels
+(compiled by Numba, and the NumPy fallback): every test runs once per CPU kernel, and the two are compared
+bit for bit."""
 from __future__ import annotations
 
 import itertools
+import importlib
 import json
 import math
 from pathlib import Path
@@ -11,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from egostream import optional
 from egostream.errors import InputError
 from egostream.kernels.nms import NMSResult, batched_nms, nms, soft_nms
 from egostream.testing import golden_dir
@@ -25,6 +29,24 @@ from tests.kernels.nms_cases import (
     rounded_segments,
 )
 from tests.kernels.nms_oracle import OraclePicks, batched_nms_oracle, hard_nms_rows, soft_nms_rows
+
+# The module (the package re-exports a function of the same name).
+nms_module = importlib.import_module("egostream.kernels.nms")
+_COMPILED = pytest.param("compiled", marks=pytest.mark.skipif(not optional.WITH_NUMBA, reason="needs Numba"))
+
+
+_ONE_CPU_KERNEL = {"test_device_path_matches_cpu_on_random_inputs",
+                   "test_compiled_and_numpy_cpu_kernels_agree_bit_for_bit"}
+
+
+@pytest.fixture(autouse=True, params=[_COMPILED, "numpy"])
+def cpu_kernel(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test of this module once with the compiled CPU kernel and once with the NumPy fallback (the device
+    comparison and the kernel comparison, slow and choosing their kernels themselves, run once)."""
+    if request.param == "numpy" and request.function.__name__ in _ONE_CPU_KERNEL:
+        pytest.skip("runs once, with the default CPU kernel")
+    monkeypatch.setattr(nms_module, "CPU_KERNEL", request.param)
+    return request.param
 
 
 
@@ -298,3 +320,19 @@ def test_device_path_matches_cpu_on_random_inputs(device_backend: DeviceBackend)
         np.testing.assert_array_equal(on_device.orig_idx.cpu().numpy(), cpu.orig_idx.numpy(), err_msg=context)
         np.testing.assert_array_equal(on_device.scores.cpu().numpy(), cpu.scores.numpy(), err_msg=context)
         np.testing.assert_allclose(on_device.segs.cpu().numpy(), cpu.segs.numpy(), rtol=0, atol=1e-4, err_msg=context)
+
+
+@pytest.mark.skipif(not optional.WITH_NUMBA, reason="needs Numba")
+def test_compiled_and_numpy_cpu_kernels_agree_bit_for_bit(monkeypatch: pytest.MonkeyPatch) -> None:
+    for index in range(600):
+        rng = case_rng("cpu_kernels", 0, index)
+        case = random_case(rng)
+        call = random_batched_call(rng, case.scores)
+        results = {}
+        for kernel in ("compiled", "numpy"):
+            monkeypatch.setattr(nms_module, "CPU_KERNEL", kernel)
+            results[kernel] = batched_nms(*case, **call, backend="cpu")
+        context = f"case {index}: {call}"
+        for field in NMSResult._fields:
+            np.testing.assert_array_equal(getattr(results["compiled"], field).numpy(),
+                                          getattr(results["numpy"], field).numpy(), err_msg=f"{field}, {context}")

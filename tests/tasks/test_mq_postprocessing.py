@@ -1,6 +1,7 @@
 """MQ post-processing (NMS + clipping) against Hier-EgoPack's ``EvalMeter._postprocessing`` golden output."""
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
@@ -8,13 +9,22 @@ import numpy as np
 import pytest
 import torch
 
+from egostream import optional
 from egostream.tasks.mq_postprocessing import postprocess_mq_detections
 from egostream.testing import golden_dir
 from tests.kernels.device_backends import DeviceBackend
 
 
+# The module (the package re-exports a function of the same name).
+nms_module = importlib.import_module("egostream.kernels.nms")
+_COMPILED = pytest.param("compiled", marks=pytest.mark.skipif(not optional.WITH_NUMBA, reason="needs Numba"))
+
+
+@pytest.mark.parametrize("cpu_kernel", [_COMPILED, "numpy"])
 @pytest.mark.parametrize("golden_file", sorted(golden_dir().glob("mq_postprocessing__*.json")), ids=lambda p: p.stem)
-def test_mq_postprocessing_golden(golden_file: Path, kernel_backend: DeviceBackend) -> None:
+def test_mq_postprocessing_golden(golden_file: Path, kernel_backend: DeviceBackend, cpu_kernel: str,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(nms_module, "CPU_KERNEL", cpu_kernel)
     golden = json.loads(golden_file.read_text())
     inputs = np.load(golden_file.parent / golden["inputs"]["file"])
     expected = np.load(golden_file.parent / golden["expected"]["arrays_file"])
