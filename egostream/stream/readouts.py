@@ -426,7 +426,7 @@ class TaskReadout:
     A readout of the bundle's ``task`` answers with the same values in both modes: ``incremental=True`` reuses the
     per-node outputs of final nodes (:class:`NodeCache`), ``False`` recomputes the head over the span, as the
     authors' code does per clip. A task with an EgoPack head is always recomputed (its fusion reads the support
-    tasks' nodes).
+    tasks' nodes), and so is a translation model's primary task (its head reads translated tokens).
 
     Args:
         task: the short task name (``"ar"``...), also its key in :data:`READOUTS`.
@@ -439,7 +439,10 @@ class TaskReadout:
         self.grid = readouts.stream_config
         self.config = readouts.config
         self.names = readouts.names
-        self.incremental = incremental and self.task not in self.bundle.egopack
+        # caches hold the task head's per-node outputs, so they apply where the head reads the backbone's nodes: a
+        # ModelBundle task without EgoPack fusion (a translation model's head reads translated tokens instead)
+        self.incremental = (incremental and isinstance(self.bundle, ModelBundle)
+                            and self.task not in self.bundle.egopack)
 
     def read(self, view: NodeView) -> object | None:  # pragma: no cover - abstract
         raise NotImplementedError

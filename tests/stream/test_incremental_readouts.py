@@ -16,7 +16,8 @@ from egostream.model import ModelBundle, ModelConfig
 from egostream.stream.config import ReadoutConfig, StreamConfig
 from egostream.stream.engine import StreamEngine
 from egostream.stream.readouts import MQReadout, NodeView, Readouts, ReadoutSet
-from egostream.stream.schema import LabelNames, WindowResult
+from egostream.stream.labels import LabelNames
+from egostream.stream.schema import WindowResult
 from egostream.stream.windows import WindowEmitter
 from tests.stream.streams import push_sizes, single_threaded_torch  # noqa: F401 (autouse fixture)
 

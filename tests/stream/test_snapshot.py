@@ -74,14 +74,14 @@ def test_depth8_snapshot_is_under_5mb_and_independent_of_the_model_size() -> Non
     rows = torch.randn(STREAM_ROWS, 256, generator=torch.Generator().manual_seed(0))
     with torch_threads(2):
         small = _preset().build(seed=0)
-        large = _preset(classifier_hidden=2048, features_size=1024).build(seed=0)  # same backbone, larger heads
+        large = _preset(classifier_hidden=2048).build(seed=0)  # same backbone and neck widths, larger classifiers
         emitter = _fast_forward(small, rows)
         state = emitter.state_dict()
         large_state = _fast_forward(large, rows).state_dict()
     assert emitter.engines[0].config.horizon_rows < STREAM_ROWS
     assert len(state) < SNAPSHOT_LIMIT_BYTES
     assert _parameter_bytes(large) - _parameter_bytes(small) > SNAPSHOT_LIMIT_BYTES
-    assert len(large_state) == len(state)  # same backbone, same stream: same state, whatever the heads weigh
+    assert len(large_state) == len(state)  # same backbone, same stream: same state, whatever the classifiers weigh
     assert len(state) < _parameter_bytes(small) / 10
 
 

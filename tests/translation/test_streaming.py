@@ -12,7 +12,7 @@ import torch
 
 from egostream.stream import StreamConfig
 from egostream.stream.readouts import NodeView, read_action, read_state_change
-from egostream.stream.schema import LabelNames
+from egostream.stream.labels import LabelNames
 from egostream.stream.windows import WindowEmitter
 from egostream.tasks import TaskInputs
 from egostream.translation.streaming import StreamingTranslation, translate_prefix
