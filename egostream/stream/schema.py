@@ -192,6 +192,8 @@ class WindowResult:
             built-in tasks has exactly the keys above.
         filled: True when a row pushed since the previous window was a refill (a live source dropped windows and
             the pipeline repeated the last row in their place); records written before this field read as False.
+        attention: a translation (EgoT2-s) model's share of the primary task's attention paid to each source task
+            in this window's readout (sums to 1; empty, and not written, for other models).
         discontinuity: a timestamp discontinuity of the source (a jump, a 2^33 wrap, a reconnect) falls in the
             windows this result is the first to include (:mod:`egostream.io.timeline`).
         decode_errors: the decoder skipped or flagged corrupt frames in those windows (:mod:`egostream.io.decoders`).
@@ -211,6 +213,7 @@ class WindowResult:
     mq: MomentsReadout | None = None
     evidence: dict[str, tuple[PrototypeMatch, ...]] = field(default_factory=dict)
     plugins: dict[str, Any] = field(default_factory=dict)
+    attention: dict[str, float] = field(default_factory=dict)
     filled: bool = False
     discontinuity: bool = False
     decode_errors: bool = False
@@ -224,10 +227,11 @@ _HEAD_KEYS = ("schema_version", "schema")
 
 def result_to_record(result: WindowResult) -> dict[str, Any]:
     """The plain map of ``result`` (str keys, lists, numbers, bools, None): ``schema_version`` first; ``plugins``
-    only when a plug-in task reported."""
+    only when a plug-in task reported, ``attention`` only for a translation model."""
     record = to_dict(result)
-    if not record["plugins"]:
-        del record["plugins"]
+    for optional in ("plugins", "attention"):
+        if not record[optional]:
+            del record[optional]
     return {**{key: record.pop(key) for key in _HEAD_KEYS}, **record}
 
 

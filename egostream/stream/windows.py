@@ -123,7 +123,8 @@ class WindowEmitter:
             time_s=self.num_rows * self.config.row_period_s, received_wall_s=received, emitted_wall_s=time.time(),
             latency_ms={"engine": engine_ms, **read.latency_ms}, ar=read.ar, lta=read.lta, oscc=read.oscc,
             pnr=read.pnr, mq=None if read.mq is None else self.ledger.update(read.mq), evidence=read.evidence,
-            plugins={name: to_dict(readout) for name, readout in read.plugins.items()})
+            plugins={name: to_dict(readout) for name, readout in read.plugins.items()},
+            attention=dict(getattr(self.bundle, "last_attention_shares", None) or {}))
         result.latency_ms["total"] = (result.emitted_wall_s - received) * 1e3
         self.window_index += 1
         self._last_emit_row = self.num_rows

@@ -83,6 +83,8 @@ class TranslationBundle(nn.Module):
     def __init__(self, sources: FrozenSources, translator: TaskTranslator, head: Task,
                  head_node: Mapping[str, Any]) -> None:
         super().__init__()
+        #: Source task -> share of the primary task's attention in the last :meth:`forward_graphs` call.
+        self.last_attention_shares: dict[str, float] = {}
         if head.name != translator.primary:
             raise ValueError(f"head {head.name!r} for primary task {translator.primary!r}")
         if head.config.input_size != translator.config.d_model:
@@ -173,11 +175,15 @@ class TranslationBundle(nn.Module):
 
     def forward_graphs(self, task: str, graphs: LevelGraphs, inputs: TaskInputs) -> Any:
         """The primary outputs from graphs of the sources' one backbone (e.g. a stream readout's span): every
-        source neck on their level-0 nodes, the translator over all of them, the primary head."""
+        source neck on their level-0 nodes, the translator over all of them, the primary head. The call's attention
+        shares (source task -> share of the primary task's attention) are kept in ``last_attention_shares``, which
+        the stream's windows report (``WindowResult.attention``)."""
         self._check_task(task)
         self._single_backbone()
         views = self.sources.views_from_graphs({source: graphs for source in self.sources.tasks})
-        return self.forward_views(views, inputs)[0]
+        outputs, translation = self.forward_views(views, inputs, report=True)
+        self.last_attention_shares = translation.attention_report()
+        return outputs
 
     def run(self, task: str, batch: VideoBatch, inputs: TaskInputs) -> Any:
         """The primary task's outputs (its head's type) on one batch."""

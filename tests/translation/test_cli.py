@@ -41,3 +41,38 @@ def test_train_translation_then_replay(tmp_path: Path, capsys: pytest.CaptureFix
     metrics = json.loads(capsys.readouterr().out)
     assert 0.0 <= metrics["oscc"]["accuracy_pct"] <= 100.0
     assert json.loads((tmp_path / "replay" / "oscc.json").read_text())
+
+
+def test_a_translation_checkpoint_streams_in_replay_stream_and_run(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """``replay --stream`` and ``run`` load a translation checkpoint with its frozen source: every window has the
+    primary task's readout and the attention shares over the source tasks."""
+    from egostream.io.sinks import read_results
+    from egostream.io.synthetic_video import render_video
+
+    root = tmp_path / "data"
+    assert main(["synth", str(root), *SMALL, "--videos", "4", "--seed", "3"]) == 0
+    source = tmp_path / "source.pt"
+    replace(tiny_model(), feature_dim=4, tasks=("oscc", "pnr")).build(seed=0).save(source)
+    capsys.readouterr()
+    assert main(["train", "translation", "--task", "oscc", "--data", str(root), "--out", str(tmp_path / "run"),
+                 "--config", str(CONFIG_DIR / "train" / "tiny_translation.yaml"), "--support-checkpoint", str(source),
+                 "num_epochs=2", "batch_size=2", "model.feature_dim=4", "translation.source_tasks=[oscc,pnr]"]) == 0
+    checkpoint = Path(json.loads(capsys.readouterr().out)["checkpoint"])
+    video_uid = sorted(path.stem for path in (root / "features" / "synthetic").glob("*.pt"))[0]
+    streamed = tmp_path / "stream.jsonl"
+    assert main(["replay", "--stream", "--data", str(root), "--video", video_uid, "--checkpoint", str(checkpoint),
+                 "--features", "synthetic", "--out", str(streamed)]) == 0
+    clip = tmp_path / "clip.mp4"
+    render_video(clip, [(frame // 45) % 3 for frame in range(30 * 6)], 30.0, num_classes=3, size=(48, 64))
+    live = tmp_path / "live.jsonl"
+    assert main(["run", str(clip), "--checkpoint", str(checkpoint), "--extractor", "pixel_projection", "--out",
+                 str(live), "--format", "jsonl", "--local", "--no-table", "--extractor-option", "dim=4",
+                 "--extractor-option", "device=cpu", "emit_every_s=1.0"]) == 0
+    for path in (streamed, live):
+        windows = read_results(path).results
+        assert windows
+        for window in windows:
+            assert window.oscc is not None and window.ar is None and window.mq is None
+            assert set(window.attention) == {"oscc", "pnr"}
+            assert abs(sum(window.attention.values()) - 1.0) < 1e-5

@@ -13,6 +13,7 @@ import torch
 from egostream.stream import StreamConfig
 from egostream.stream.readouts import NodeView, read_action, read_state_change
 from egostream.stream.labels import LabelNames
+from egostream.stream.schema import result_from_record, result_to_record
 from egostream.stream.windows import WindowEmitter
 from egostream.tasks import TaskInputs
 from egostream.translation.streaming import StreamingTranslation, translate_prefix
@@ -116,6 +117,10 @@ def test_window_emitter_streams_a_translation_model() -> None:
     assert len(results) == len(rows) // config.emit_every_rows
     for result in results:
         assert result.lta is None and result.oscc is None and result.pnr is None and result.mq is None
+        # the window reports where the primary task's attention went: one share per source task, summing to 1
+        assert set(result.attention) == set(model.sources.tasks)
+        assert abs(sum(result.attention.values()) - 1.0) < 1e-5
+        assert result_from_record(result_to_record(result)).attention == result.attention
         view = NodeView.offline(sources.backbones[0], rows[:result.rows], config)  # type: ignore[arg-type]
         offline = read_action(model, view, config.readouts.ar_span_s, config, LabelNames.ego4d())  # type: ignore
         assert [v.id for v in result.ar.verbs] == [v.id for v in offline.verbs]
