@@ -345,7 +345,10 @@ def replay_on_cluster(task: str, protocol: str, data_root: str, split: str, chec
     metrics: dict[str, Any] = {}
     for name in tasks:
         if name not in report.failed:
-            metrics.update(replay(name, protocol, data_root, split, checkpoints, out_dir, progress=False, **options))
+            # The submissions exist: the driver only scores them, on its own CPU (the workers ran the model on the
+            # device of ``options``).
+            metrics.update(replay(name, protocol, data_root, split, checkpoints, out_dir, progress=False,
+                                  **{**options, "device": "cpu"}))
     if report.failed:
         metrics["failed"] = dict(report.failed)
     return metrics
