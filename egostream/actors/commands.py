@@ -347,11 +347,14 @@ class ReplayTaskJob:
 
 
 def replay_on_cluster(task: str, protocol: str, data_root: str, split: str, checkpoints: Any, out_dir: str,
-                      ray_address: str, *, force: bool = False, **options: Any) -> dict[str, Any]:
+                      ray_address: str, *, force: bool = False, device: str = "auto",
+                      gpus_per_task: float = DEFAULT_GPUS_PER_STREAM, **options: Any) -> dict[str, Any]:
     """``egostream replay --ray-address``: each task runs as one Ray task (its submission ``<out>/<task>.json`` is
     written atomically by the driver, skipped when already there, exactly once); then the driver scores the
     submissions as ``egostream replay`` does and returns ``{task: metrics}``. A task that fails (bad input) is
-    skipped, the others are scored, and the result then also holds ``"failed": {task: reason}``."""
+    skipped, the others are scored, and the result then also holds ``"failed": {task: reason}``. ``device`` is
+    resolved here (:func:`device_placement`); on CUDA each task requests ``gpus_per_task`` GPUs and runs on the one
+    Ray assigns it."""
     from egostream.model import checkpoint_tasks
     from egostream.replay import replay
     from egostream.tasks.base import task_names
@@ -365,12 +368,15 @@ def replay_on_cluster(task: str, protocol: str, data_root: str, split: str, chec
     if force:
         for name in tasks:
             (out / f"{name}.json").unlink(missing_ok=True)
+    task_device, task_gpus = device_placement(device, "ray", gpus_per_task)
     items = [BatchItem(name, str(data_root), out / f"{name}.json") for name in tasks]
     from egostream.actors.ray_stages import connect
 
     owns_ray = connect(ray_address)
     try:
-        report = run_batch(items, ReplayTaskJob(protocol, str(data_root), split, checkpoints, options), backend="ray")
+        report = run_batch(items, ReplayTaskJob(protocol, str(data_root), split, checkpoints,
+                                                {**options, "device": task_device}),
+                           backend="ray", num_gpus=task_gpus)
     finally:
         if owns_ray:
             from egostream.actors.ray_stages import disconnect
