@@ -9,8 +9,8 @@ stage (``decode``, ``extract``, ``engine``, ``sink``) and end to end (a window's
 Cases:
 
 * ``tiny-cpu``: the pixel-projection extractor (D = 32) on the CPU.
-* ``open_clip-ViT-B-16-cuda``: open_clip ViT-B/16 with random weights (D = 512, 4 frames per window) on the GPU;
-  reported as skipped (with the reason) when no CUDA device is present.
+* ``open_clip-ViT-B-16-cuda``: open_clip ViT-B/16 with random weights (D = 512, 4 frames per window) and the engine
+  on the GPU (each actor requests half of it under Ray); reported as skipped (with the reason) when no CUDA device is present.
 
 Usage: ``python benchmarks/pipeline.py [--seconds 60] [--backend ray|local] [--quick]``.
 """
@@ -46,14 +46,15 @@ def _tiny_model(directory: Path, feature_dim: int) -> Path:
 
 
 def _case(name: str, video: Path, seconds: float, extractor: ExtractorSpec, dim: int, directory: Path,
-          backend: str, actor_options: dict[str, dict[str, Any]] | None) -> dict[str, Any]:
+          backend: str, actor_options: dict[str, dict[str, Any]] | None, device: str = "cpu") -> dict[str, Any]:
     checkpoint = _tiny_model(directory, dim)
     pipeline = StreamPipeline.from_factories(
-        VideoWindows(str(video)), extractor, EmitterEngineFactory(str(checkpoint), name, StreamConfig()),
+        VideoWindows(str(video)), extractor, EmitterEngineFactory(str(checkpoint), name, StreamConfig(),
+                                                                  device=device),
         ResultFileFactory(str(directory / f"{name}.msgpack")), annotate=annotate_latency, backend=backend,
         config=PipelineConfig(queue_size=16, batch_size=8), name=name, actor_options=actor_options)
     report = pipeline.run().as_dict()
-    return {"case": name, "video_s": seconds, "extractor": extractor.name, "feature_dim": dim,
+    return {"case": name, "video_s": seconds, "extractor": extractor.name, "feature_dim": dim, "device": device,
             "x_real_time": report["x_real_time"], "windows_per_s": report["fps"], "windows": report["rows"],
             "results": report["results"], "dropped": report["dropped"], "wall_s": report["wall_s"],
             "latency_ms": report["latency_ms"]}
@@ -90,8 +91,9 @@ def main() -> None:
         if cuda:
             clip = ExtractorSpec("open_clip", {"model_name": "ViT-B-16", "allow_random_weights": True,
                                                "device": "cuda", "frames_per_window": 4, "batch_size": 32})
+            shares = {"extract": {"num_gpus": 0.5}, "engine": {"num_gpus": 0.5}}
             output["cases"].append(_case("open_clip-ViT-B-16-cuda", video, seconds, clip, 512, directory,
-                                         args.backend, {"extract": {"num_gpus": 1}} if args.backend == "ray" else None))
+                                         args.backend, shares if args.backend == "ray" else None, device="cuda"))
         else:
             output["cases"].append({"case": "open_clip-ViT-B-16-cuda", "skipped": "no CUDA device on this machine"})
     json.dump(output, sys.stdout, indent=2)

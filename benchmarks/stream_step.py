@@ -17,7 +17,10 @@ show; recompute mode fast-forwards in one push), then 5 untimed and ``timed`` ti
   line with the RSS growth after the first horizon.
 * ``--quick``: a tiny model and short streams (smoke run).
 
-Usage: ``python benchmarks/stream_step.py [--quick | --soak] [--threads N]``.
+``--device`` (default ``auto``: the first CUDA GPU, else the CPU) is where the model and the engine state live; every
+line names it.
+
+Usage: ``python benchmarks/stream_step.py [--quick | --soak] [--threads N] [--device cpu|cuda|auto]``.
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ import numpy as np
 import torch
 
 from egostream.backbone.hierarchy import BackboneConfig, HierarchicalBackbone
+from egostream.device import resolve_device
 from egostream.stream import StreamConfig, StreamEngine
 
 ROW_PERIOD_S = 16 / 30
@@ -80,7 +84,7 @@ def measure(backbone: HierarchicalBackbone, mode: str, horizon_s: float, stream_
             "push_ms_p95": round(float(np.percentile(times, 95)), 3),
             "node_updates_per_push": round(float(np.mean(updates)), 2), "rss_mb": round(rss_mb(), 1),
             "timed_pushes": timed, "hidden_size": backbone.hidden_size, "input_size": width,
-            "threads": torch.get_num_threads()}
+            "threads": torch.get_num_threads(), "device": str(engine.device)}
 
 
 def soak(backbone: HierarchicalBackbone, horizon_s: float, total_rows: int, push_rows: int) -> None:
@@ -114,7 +118,9 @@ def main() -> None:
     parser.add_argument("--timed", type=int, default=200, help="single-row pushes timed per measurement")
     parser.add_argument("--fast-forward", type=int, default=256, help="rows per push before the timed pushes")
     parser.add_argument("--push-rows", type=int, default=1, help="rows per push in --soak")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when usable), cpu, cuda or cuda:N")
     args = parser.parse_args()
+    device = resolve_device(args.device)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     if args.quick:
@@ -122,7 +128,7 @@ def main() -> None:
     else:
         cfg = BackboneConfig(input_size=256, hidden_size=768, depth=8, n_layers=2, radius_s=2.0,
                              pos_hidden_channels=256)
-    backbone = HierarchicalBackbone(cfg).eval()
+    backbone = HierarchicalBackbone(cfg).eval().to(device)
     if args.soak:
         soak(backbone, EIGHT_MINUTES_S, SOAK_ROWS // (8 if args.quick else 1), args.push_rows)
         return

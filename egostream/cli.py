@@ -75,7 +75,8 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     return 0
 
 
-_REPLAY_OPTIONS = {"batch_size": int, "authors_batched_lta": bool, "lta_batch_size": int, "seed": int}
+_REPLAY_OPTIONS = {"batch_size": int, "authors_batched_lta": bool, "lta_batch_size": int, "seed": int,
+                   "precision": str}
 
 
 def _cmd_replay_stream(args: argparse.Namespace) -> int:
@@ -94,7 +95,7 @@ def _cmd_replay_stream(args: argparse.Namespace) -> int:
     summary = replay_stream(args.data, args.video, checkpoint_spec(args.checkpoint, "all"), args.out,
                             features=args.features, format=args.format, backpack=args.backpack,
                             stream_config=stream_config, console=Console(stderr=True), force=args.force,
-                            resume=args.resume)
+                            resume=args.resume, device=args.device)
     json.dump({**asdict(summary), "out": str(summary.out)}, sys.stdout, sort_keys=True, default=str)
     sys.stdout.write("\n")
     return 0
@@ -129,10 +130,12 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         from egostream.actors.commands import replay_on_cluster
 
         metrics = replay_on_cluster(args.task, args.protocol, str(args.data), args.split, checkpoints, str(args.out),
-                                    args.ray_address, force=args.force, features=args.features, **options)
+                                    args.ray_address, force=args.force, features=args.features, device=args.device,
+                                    **options)
     else:
         metrics = replay(args.task, args.protocol, args.data, args.split, checkpoints, args.out,
-                         features=args.features, force=args.force, bundle=bundle, **options)  # type: ignore[arg-type]
+                         features=args.features, force=args.force, bundle=bundle, device=args.device,
+                         **options)  # type: ignore[arg-type]
     json.dump(metrics, sys.stdout, indent=None, sort_keys=True)
     sys.stdout.write("\n")
     return _report_failures(args.command, metrics.get("failed", {}))
@@ -190,7 +193,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
                               window_frames=args.window_frames, decoder_backend=args.decoder,
                               live_table=not args.no_table, backpack=str(args.backpack) if args.backpack else None,
                               server=server, force=args.force, resume=args.resume,
-                              source_options=_key_values(args.source_options, "--source-option"))
+                              source_options=_key_values(args.source_options, "--source-option"),
+                              device=args.device, gpus_per_stream=args.gpus_per_stream)
     finally:
         if server is not None:
             server.close()
@@ -239,7 +243,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     report = extract_features([str(video) for video in args.videos], str(args.out), args.extractor,
                               extractor_options=apply_overrides({}, args.overrides), window_frames=args.window_frames,
                               decoder_backend=args.decoder, ray_address=args.ray_address,
-                              gpus_per_video=args.gpus_per_video)
+                              gpus_per_video=args.gpus_per_video, device=args.device)
     json.dump(report.as_dict(), sys.stdout, sort_keys=True)
     sys.stdout.write("\n")
     return _report_failures(args.command, report.failed)
@@ -253,7 +257,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.support_checkpoint:  # translation: the frozen source checkpoint(s)
         overrides.append(f"translation.sources=[{','.join(str(path) for path in args.support_checkpoint)}]")
     recipe = load_recipe(args.stage, args.task, args.config, overrides)
-    result = train(recipe, args.data, args.out, resume=args.resume)
+    result = train(recipe, args.data, args.out, resume=args.resume, device=args.device)
     json.dump({"checkpoint": str(result.checkpoint), "epochs": result.epochs_completed,
                "metrics": result.records[-1] if result.records else None}, sys.stdout, sort_keys=True)
     sys.stdout.write("\n")
@@ -278,7 +282,8 @@ def _cmd_backpack_build(args: argparse.Namespace) -> int:
                          args.protocol)
     vocabulary = ModelConfig()
     backpack = backpack_from_checkpoint(args.checkpoint, batch_loader(TaskDataset(samples, store), args.batch_size),
-                                        vocabulary.num_verbs, vocabulary.num_nouns, progress=True)
+                                        vocabulary.num_verbs, vocabulary.num_nouns, progress=True,
+                                        device=args.device)
     backpack.save(args.out)
     json.dump({"backpack": str(args.out), "support_tasks": backpack.support_tasks,
                "prototypes": backpack.num_prototypes, "feature_size": backpack.feature_size}, sys.stdout,
@@ -291,7 +296,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from egostream.demo import load_demo_config, run_demo
 
     cfg = load_demo_config(args.config, args.overrides)
-    report = run_demo(cfg, args.out, force=args.force)
+    report = run_demo(cfg, args.out, force=args.force, device=args.device)
     return 0 if all(row["beats_chance"] for row in report.metrics["tasks"]) else 1
 
 
@@ -305,6 +310,11 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(func=func)
         return p
+
+    def device_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--device", default="auto", metavar="DEVICE",
+                       help="where the model runs: auto (the first usable CUDA GPU, else the CPU), cpu, cuda or "
+                            "cuda:N (default: auto)")
 
     p = command("eval", "Score a prediction file against Ego4D annotations; prints one JSON object.", _cmd_eval)
     p.add_argument("--task", required=True, type=_task, help="a registered task: ar, lta, oscc, pnr, mq or a plug-in")
@@ -362,8 +372,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backpack", type=Path, default=None,
                    help="with --stream: backpack file (egostream backpack build) for the prototype evidence")
     p.add_argument("overrides", nargs="*", metavar="key=value",
-                   help="batch_size=4, authors_batched_lta=true, lta_batch_size=64, seed=0; with --stream: "
-                        "StreamConfig keys (emit_every_s=1, readouts.ar_span_s=2)")
+                   help="batch_size=4, authors_batched_lta=true, lta_batch_size=64, seed=0, precision=float32 "
+                        "(bfloat16/float16: autocast heads); with --stream: StreamConfig keys (emit_every_s=1, "
+                        "readouts.ar_span_s=2)")
+    device_option(p)
 
     p = command("train", "Train a model: single-task, multi-task, EgoPack or translation stage (the authors' recipes).",
                 _cmd_train)
@@ -380,6 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="translation: a frozen source checkpoint (one multi-task, or one single-task per source task; "
                         "repeat)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="recipe overrides (optimizer.lr=5e-5)")
+    device_option(p)
 
     p = command("backpack", "EgoPack backpack tools.", _cmd_backpack_build)
     backpack_sub = p.add_subparsers(dest="backpack_command", required=True, metavar="BACKPACK_COMMAND")
@@ -392,6 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--features", default="egovlp", help="feature folder name under features/ (default: egovlp)")
     b.add_argument("--protocol", default="hier-egopack", choices=PROTOCOLS)
     b.add_argument("--batch-size", type=int, default=8, help="AR clips per batch (the authors' 8)")
+    device_option(b)
 
     p = command("run", "Stream video files, cameras or network URLs through decode -> extract -> engine -> sink "
                        "(Ray actors; several sources run as parallel pipelines) into result files; live table on the "
@@ -424,7 +438,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--decoder", default="pyav", choices=("pyav", "decord"), help="decoder of video files")
     p.add_argument("--ray-address", default=None, metavar="ADDR", help="Ray cluster to join (default: a local one)")
     p.add_argument("--local", action="store_true", help="run every stage in this process instead of Ray actors")
-    p.add_argument("--extractor-gpus", type=float, default=0.0, help="GPUs reserved by each extractor actor")
+    p.add_argument("--extractor-gpus", type=float, default=0.0,
+                   help="GPUs reserved by each extractor actor (default: --gpus-per-stream on CUDA, none on the CPU)")
+    p.add_argument("--gpus-per-stream", type=float, default=0.25,
+                   help="on CUDA: GPUs the engine and the extractor actor of each stream request (default 0.25)")
+    device_option(p)
     p.add_argument("--no-table", action="store_true", help="no live table (only the final JSON report)")
     p.add_argument("--force", action="store_true", help="replace an existing --out (kept until the new one is done)")
     p.add_argument("--resume", action="store_true",
@@ -454,7 +472,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--decoder", default="pyav", choices=("pyav", "decord"))
     p.add_argument("--ray-address", default=None, metavar="ADDR",
                    help="Ray cluster (auto or HOST:PORT); default: this process, one video after the other")
-    p.add_argument("--gpus-per-video", type=float, default=0.0, help="GPUs reserved by each video's task")
+    p.add_argument("--gpus-per-video", type=float, default=0.0,
+                   help="on CUDA: GPUs reserved by each video's task (default 0: 0.25)")
+    device_option(p)
     p.add_argument("--extractor-option", dest="overrides", action="append", default=[], metavar="key=value",
                    help="extractor option, e.g. weights=egovlp.pth sampling=ego4d-mq (repeatable)")
 
@@ -465,6 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, default=None, help="DemoConfig YAML (default: configs/demo.yaml)")
     p.add_argument("--force", action="store_true", help="start afresh instead of reusing finished steps")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides (train.num_epochs=4)")
+    device_option(p)
     return parser
 
 
@@ -489,6 +510,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.overrides = [*args.overrides, *extras]
     previous = _raise_on_sigterm()
     try:
+        if getattr(args, "device", None) is not None:  # a device this machine cannot use fails before any work
+            from egostream.device import resolve_device
+
+            resolve_device(args.device)
         status = int(args.func(args))
         sys.stdout.flush()  # a closed pipe (``| head``) surfaces here, not at interpreter exit
         return status

@@ -6,15 +6,26 @@ backpack and the kernel inputs all live on the resolved device (DESIGN §10).
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+from collections.abc import Iterator
+from typing import TypeVar
+
 import torch
 from torch import nn
 
 from egostream.errors import InputError
 
-__all__ = ["DEVICE_CHOICES", "resolve_device", "module_device"]
+__all__ = ["DEVICE_CHOICES", "PRECISIONS", "resolve_device", "module_device", "move_tensors", "check_precision",
+           "autocast"]
 
 #: What ``--device`` / ``device=`` accept (``cuda:N`` for any device index N).
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:N")
+
+#: What ``precision=`` / ``--precision`` accept; ``float32`` is the exact reference path (no autocast).
+PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+T = TypeVar("T")
 
 
 def _cuda_usable(index: int) -> bool:
@@ -63,3 +74,46 @@ def module_device(module: nn.Module) -> torch.device:
     for tensor in module.buffers():
         return tensor.device
     return torch.device("cpu")
+
+
+def move_tensors(value: T, device: torch.device, *, float32: bool = False) -> T:
+    """``value`` with every tensor it holds moved to ``device``: tensors, dataclasses (a new instance of the same
+    class, non-tensor fields kept), named tuples, lists, tuples and dicts, recursively; anything else as is.
+
+    ``float32=True`` also casts floating tensors to float32 (outputs of an autocast region, before decoding).
+    """
+    if isinstance(value, torch.Tensor):
+        moved = value.to(device)
+        return moved.float() if float32 and moved.is_floating_point() else moved  # type: ignore[return-value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {item.name: move_tensors(getattr(value, item.name), device, float32=float32)
+                   for item in dataclasses.fields(value) if item.init}
+        return dataclasses.replace(value, **changes)  # type: ignore[type-var]
+    if isinstance(value, dict):
+        return type(value)((key, move_tensors(item, device, float32=float32))  # type: ignore[call-arg]
+                           for key, item in value.items())
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return type(value)(*(move_tensors(item, device, float32=float32) for item in value))  # type: ignore[return-value]
+    if isinstance(value, (list, tuple)):
+        return type(value)(move_tensors(item, device, float32=float32) for item in value)  # type: ignore[call-arg]
+    return value
+
+
+def check_precision(precision: str) -> torch.dtype:
+    """The dtype of a ``precision`` setting (``float32``, ``bfloat16``, ``float16``); InputError (field
+    ``precision``) otherwise."""
+    if precision not in PRECISIONS:
+        raise InputError(None, "precision", f"{precision!r} is not a precision; use one of {', '.join(PRECISIONS)}")
+    return PRECISIONS[precision]
+
+
+@contextlib.contextmanager
+def autocast(device: torch.device, precision: str = "float32") -> Iterator[None]:
+    """``torch.autocast`` on ``device`` with the ``precision`` dtype; no autocast at all for ``float32`` (the exact
+    path). CPU autocast supports bfloat16 and float16 (float16 is slow there)."""
+    dtype = check_precision(precision)
+    if dtype is torch.float32:
+        yield
+        return
+    with torch.autocast(device_type=device.type, dtype=dtype):
+        yield

@@ -33,6 +33,7 @@ from egostream.backbone.graphs import LevelGraphs, VideoBatch
 from egostream.backbone.hierarchy import BackboneConfig, HierarchicalBackbone
 from egostream.checkpoint import LoadedCheckpoint, load_backbone, load_checkpoint, load_module_state, save_checkpoint
 from egostream.crosstask import CrossTaskModule, EgoPackHead, cross_task_module
+from egostream.device import resolve_device
 from egostream.errors import InputError
 from egostream.tasks import Task, TaskInputs, task_class, task_names
 
@@ -239,7 +240,7 @@ class ModelBundle(nn.Module):
 
     @classmethod
     def from_checkpoints(cls, checkpoints: CheckpointSpec, *, tasks: Sequence[str] | None = None,
-                         feature_dim: int | None = None) -> ModelBundle:
+                         feature_dim: int | None = None, device: str | torch.device = "cpu") -> ModelBundle:
         """Load a bundle from checkpoint files (authors' multi-task or EgoPack format, or ours).
 
         Args:
@@ -247,11 +248,13 @@ class ModelBundle(nn.Module):
             tasks: the tasks to load from a single path (default: every task of a multi-task or egostream
                 checkpoint; the novel task of an EgoPack one).
             feature_dim: the width ``D`` of the features the model will read; checked against each checkpoint.
+            device: where the bundle lives (:func:`egostream.device.resolve_device`: ``auto``, ``cpu``, ``cuda:N``).
 
         Raises:
-            InputError: a missing task, weights of another architecture, or a feature width that differs (naming
-            the file and what differs).
+            InputError: a missing task, weights of another architecture, a feature width that differs (naming
+            the file and what differs), or a device this machine cannot use (field ``device``).
         """
+        target = resolve_device(device)
         if isinstance(checkpoints, Mapping):
             if tasks is not None:
                 raise InputError(None, "tasks", "give tasks either as the keys of the mapping or as tasks=")
@@ -269,7 +272,7 @@ class ModelBundle(nn.Module):
             checkpoint = loaded[path]
             backbone = _shared_backbone(backbones, checkpoint, feature_dim)
             models[task] = _task_model(task, checkpoint, backbone)
-        return cls(models).eval()
+        return cls(models).to(target).eval()
 
     def save(self, path: PathLike, *, config: Mapping[str, Any] | None = None, step: int | None = None,
              training_state: Mapping[str, Any] | None = None) -> Path:

@@ -27,6 +27,12 @@ Decoding per task:
   clipping to the authors' padded duration under ``hier-egopack``), moved from the nodes' time axis to seconds
   from the clip start (minus ``clip_offset_s``), labels written as in ``mq_labels.tsv``.
 
+Device and precision: the model and every tensor of every batch it reads live on ``device`` (resolved once by
+:func:`egostream.device.resolve_device`); each batch's outputs come back to the CPU once, as float32, before decoding
+and submission writing (so LTA sampling and MQ post-processing run where the CPU reference runs them). ``precision``
+``bfloat16``/``float16`` runs the heads (not the backbone) under ``torch.autocast``; ``float32`` (default) is the
+exact path, without autocast.
+
 Resumable per task: a task whose submission file exists is not run again (its metrics are recomputed from the file)
 unless ``force``.
 
@@ -60,6 +66,7 @@ from egostream.ego4d.submission import (ActionForecast, ActionScores, Moment, sa
                                         write_lta_submission, write_mq_submission, write_oscc_submission,
                                         write_pnr_submission)
 from egostream.ego4d.taxonomy import load_mq_labels
+from egostream.device import autocast, check_precision, move_tensors, resolve_device
 from egostream.errors import InputError
 from egostream.io.atomic import write_json_atomic
 from egostream.model import CheckpointSpec, ModelBundle, checkpoint_tasks
@@ -258,21 +265,23 @@ def checkpoint_spec(items: Sequence[str], task: str) -> CheckpointSpec:
     return spec
 
 
-def _bundle(task: str, checkpoints: CheckpointSpec, feature_dim: int | None) -> ModelBundle:
+def _bundle(task: str, checkpoints: CheckpointSpec, feature_dim: int | None, device: torch.device) -> ModelBundle:
     if isinstance(checkpoints, Mapping):
         wanted = list(checkpoints) if task == "all" else [task]
         missing = [name for name in wanted if name not in checkpoints]
         if missing:
             raise InputError(None, "checkpoint", f"no checkpoint given for task(s) {missing}")
-        return ModelBundle.from_checkpoints({name: checkpoints[name] for name in wanted}, feature_dim=feature_dim)
+        return ModelBundle.from_checkpoints({name: checkpoints[name] for name in wanted}, feature_dim=feature_dim,
+                                            device=device)
     tasks = None if task == "all" else [task]
-    return ModelBundle.from_checkpoints(checkpoints, tasks=tasks, feature_dim=feature_dim)
+    return ModelBundle.from_checkpoints(checkpoints, tasks=tasks, feature_dim=feature_dim, device=device)
 
 
 def replay(task: str, protocol: str, data_root: str | os.PathLike[str], split: str, checkpoints: CheckpointSpec,
            out_dir: str | os.PathLike[str], *, features: str | FeatureSpec = "egovlp", batch_size: int = 4,
            authors_batched_lta: bool = False, lta_batch_size: int = AUTHORS_LTA_BATCH_SIZE, seed: int = 0,
-           force: bool = False, progress: bool = True, bundle: ModelBundle | None = None) -> dict[str, Any]:
+           force: bool = False, progress: bool = True, bundle: ModelBundle | None = None,
+           device: str | torch.device = "auto", precision: str = "float32") -> dict[str, Any]:
     """Evaluate a model on ``split`` under ``protocol`` and write submissions and ``metrics.json`` (module docstring).
 
     Args:
@@ -290,17 +299,22 @@ def replay(task: str, protocol: str, data_root: str | os.PathLike[str], split: s
         seed: LTA sampling seed.
         force: re-run tasks whose submission exists.
         progress: show a tqdm bar per task.
-        bundle: an already built model (then ``checkpoints`` is only recorded).
+        bundle: an already built model (then ``checkpoints`` is only recorded); it is moved to ``device``.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (module docstring); InputError (field ``device``) for one
+            this machine cannot use.
+        precision: ``float32`` (exact), ``bfloat16`` or ``float16`` autocast of the heads.
 
     Returns:
         ``{task: metrics}`` for the tasks of this call, also merged into ``<out_dir>/metrics.json``.
     """
     check_protocol(protocol)
+    check_precision(precision)
+    target = resolve_device(device)
     if task != "all" and task not in task_names():
         raise InputError(None, "task", f"unknown task {task!r}; one of {', '.join(task_names())}, all")
     known = features if isinstance(features, FeatureSpec) else _KNOWN_FEATURES.get(features)
     feature_dim = known.dim if known is not None else None
-    model = bundle if bundle is not None else _bundle(task, checkpoints, feature_dim)
+    model = bundle.to(target) if bundle is not None else _bundle(task, checkpoints, feature_dim, target)
     model.eval()
     spec = feature_spec(features, model.feature_dim)
     layout = Ego4dLayout.from_root(data_root)
@@ -314,7 +328,8 @@ def replay(task: str, protocol: str, data_root: str | os.PathLike[str], split: s
         if force or not submission.exists():
             _run_task(name, model, protocol, layout, split, spec, store, submission,
                       batch_size=lta_batch_size if name == "lta" and authors_batched_lta else batch_size,
-                      authors_batched_lta=authors_batched_lta, seed=seed, progress=progress)
+                      authors_batched_lta=authors_batched_lta, seed=seed, progress=progress, device=target,
+                      precision=precision)
         labels_file = EVALUATORS.get(name).labels_file
         results[name] = evaluate_files(name, protocol, annotation_path(layout, name, split), submission,
                                        labels=labels_file(layout) if labels_file is not None else None)
@@ -327,7 +342,7 @@ def replay(task: str, protocol: str, data_root: str | os.PathLike[str], split: s
 
 def _run_task(task: str, model: ModelBundle, protocol: str, layout: Ego4dLayout, split: str, spec: FeatureSpec,
               store: FeatureStore, submission: Path, *, batch_size: int, authors_batched_lta: bool, seed: int,
-              progress: bool) -> None:
+              progress: bool, device: torch.device, precision: str) -> None:
     samples: Sequence[Any] = SAMPLE_BUILDERS.get(task)(layout, split, spec, protocol=protocol,  # type: ignore[arg-type]
                                                        has_features=store.has)
     dataset = TaskDataset(samples, store, mq_pad_rows=AUTHORS_PAD_ROWS if protocol == "hier-egopack" else None)
@@ -340,9 +355,23 @@ def _run_task(task: str, model: ModelBundle, protocol: str, layout: Ego4dLayout,
         with torch.no_grad(), tqdm(total=len(dataset), desc=f"replay {task}", unit="sample",
                                    disable=not progress) as bar:
             for batch in batch_loader(dataset, batch_size):
-                predictions.add(batch, model.run(task, batch.videos, batch.inputs))
+                predictions.add(batch, _outputs(model, task, batch, device, precision))
                 bar.update(batch.num_videos)
     finally:
         if isinstance(head, LTATask):
             head.config = original
     predictions.write(submission)
+
+
+def _outputs(model: ModelBundle, task: str, batch: ModelBatch, device: torch.device, precision: str) -> Any:
+    """The model outputs of one batch, computed on ``device`` (batch tensors moved there) and brought back to the
+    CPU as float32; the heads under autocast unless ``precision`` is ``float32``."""
+    videos = move_tensors(batch.videos, device)
+    inputs = move_tensors(batch.inputs, device)
+    if precision == "float32":
+        outputs = model.run(task, videos, inputs)
+    else:
+        graphs = next(iter(model.graphs(videos, [task]).values()))
+        with autocast(device, precision):
+            outputs = model.forward_graphs(task, graphs, inputs)
+    return move_tensors(outputs, torch.device("cpu"), float32=True)

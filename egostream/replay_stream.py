@@ -90,7 +90,7 @@ def replay_stream(data: str | Path, video: str, checkpoint: CheckpointSpec, out:
                   stream_config: StreamConfig | None = None, readout_config: ReadoutConfig | None = None,
                   backpack: str | Path | None = None, rows_per_push: int = 1,
                   console: Console | None = None, live: bool = True, force: bool = False,
-                  resume: bool = False) -> StreamReplaySummary:
+                  resume: bool = False, device: str = "auto") -> StreamReplaySummary:
     """Stream the features of ``video`` through the model of ``checkpoint`` and write every window to ``out``.
 
     Args:
@@ -110,6 +110,8 @@ def replay_stream(data: str | Path, video: str, checkpoint: CheckpointSpec, out:
             :func:`~egostream.io.outputs.check_output_file`).
         resume: continue an interrupted ``out``: its complete records are kept, the rows are pushed again from the
             start (the engine needs them all) and only the windows after them are written.
+        device: where the model and the engine state live (``auto``, ``cpu``, ``cuda:N``); InputError (field
+            ``device``) for one this machine cannot use.
 
     A :class:`KeyboardInterrupt` (Ctrl-C, SIGTERM) publishes the windows written so far (``out`` ends at the last
     complete window, ready for ``resume``) and is raised again; any other failure leaves ``out`` as it was.
@@ -119,7 +121,7 @@ def replay_stream(data: str | Path, video: str, checkpoint: CheckpointSpec, out:
     if rows_per_push < 1:
         raise InputError(None, "rows_per_push", f"must be >= 1, got {rows_per_push}")
     stream_config = stream_config or load_stream_config()
-    bundle = load_bundle(checkpoint)
+    bundle = load_bundle(checkpoint, device=device)
     store = FeatureStore(data, features, expected_dim=bundle.feature_dim)
     if not store.has(video):
         raise InputError(store.path(video), "video", f"no features for video {video!r}")

@@ -26,7 +26,7 @@ from egostream.actors.pipeline import Emitted, PipelineConfig, StreamPipeline, S
 from egostream.errors import InputError
 
 __all__ = ["run_stream", "run_sources", "stream_id_of", "extract_features", "extractor_window_frames",
-           "replay_on_cluster", "ReplayTaskJob",
+           "replay_on_cluster", "ReplayTaskJob", "device_placement", "DEFAULT_GPUS_PER_STREAM",
            "stream_table"]
 
 _ROW_PERIOD_S = 16 / 30
@@ -75,18 +75,40 @@ def _publisher(server: Any, latest: list[Any]) -> Callable[[Emitted], None]:
     return on_result
 
 
+#: GPUs the engine and the extractor actor of one stream each request when the device is CUDA (four streams share
+#: one GPU).
+DEFAULT_GPUS_PER_STREAM = 0.25
+
+
+def device_placement(device: str, backend: str, gpus: float) -> tuple[str, float]:
+    """Where the model stages of a run go: ``(device setting for the stage factories, GPUs each stage actor
+    requests)``. ``device`` is resolved once here (InputError, field ``device``, for one this machine cannot use).
+    On the CPU no GPU is requested. On CUDA, a Ray actor requests ``gpus`` and uses the GPU Ray assigns it
+    (``cuda``); the local backend uses the resolved device itself."""
+    from egostream.device import resolve_device
+
+    resolved = resolve_device(device)
+    if resolved.type != "cuda":
+        return "cpu", 0.0
+    if gpus <= 0:
+        raise InputError(None, "gpus_per_stream", f"a CUDA run needs a positive GPU share, not {gpus}")
+    return ("cuda" if backend == "ray" else str(resolved)), gpus
+
+
 def _prepare_model(checkpoints: str | Mapping[str, str], extractor: str, extractor_options: Mapping[str, Any],
-                   backpack: str | None, window_frames: int | None) -> tuple[int, ExtractorSpec, int]:
+                   backpack: str | None, window_frames: int | None,
+                   device: str = "cpu") -> tuple[int, ExtractorSpec, int]:
     """Load the model, the extractor and the backpack once before anything starts, so that a missing checkpoint,
     an extractor of the wrong width or feature set or a bad backpack fail fast; returns the feature width, the
-    extractor and its frames per window (:func:`extractor_window_frames`)."""
+    extractor and its frames per window (:func:`extractor_window_frames`). The checks load the model on the CPU;
+    the extractor is built with ``device``."""
     from egostream.bundles import load_bundle
 
     spec = dict(checkpoints) if isinstance(checkpoints, Mapping) else checkpoints
     bundle = load_bundle(spec)
     first_checkpoint = next(iter(spec.values())) if isinstance(spec, dict) else spec
     extractor_spec = ExtractorSpec(extractor, dict(extractor_options), bundle.feature_dim, str(first_checkpoint),
-                                   checkpoint_feature_name(first_checkpoint))
+                                   checkpoint_feature_name(first_checkpoint), device=device)
     built = extractor_spec()  # fail fast: unknown extractor, missing weights, wrong width or feature set
     if getattr(built, "samples_whole_video", False):
         raise InputError(None, "sampling", f"the {extractor} extractor's sampling reads a whole video first: use it "
@@ -105,14 +127,16 @@ def run_stream(source: str, checkpoints: str | Mapping[str, str], extractor: str
                extractor_gpus: float = 0.0, window_frames: int | None = None, decoder_backend: str = "pyav",
                live_table: bool = True, console: Console | None = None, backpack: str | None = None,
                server: Any = None, force: bool = False, resume: bool = False,
-               source_options: Mapping[str, str] | None = None) -> StreamReport:
+               source_options: Mapping[str, str] | None = None, device: str = "auto",
+               gpus_per_stream: float = DEFAULT_GPUS_PER_STREAM) -> StreamReport:
     """Stream ``source`` (file, camera or network URL) through the model of ``checkpoints`` into ``out``: one
     source of :func:`run_sources` (see there for outputs, ``force``/``resume``, interrupts and fail-fast checks)."""
     return run_sources([source], checkpoints, extractor, [out], extractor_options=extractor_options, format=format,
                        stream_config=stream_config, backend=backend, ray_address=ray_address,
                        extractor_gpus=extractor_gpus, window_frames=window_frames, decoder_backend=decoder_backend,
                        live_table=live_table, console=console, backpack=backpack, server=server, force=force,
-                       resume=resume, source_options=source_options)[0]
+                       resume=resume, source_options=source_options, device=device,
+                       gpus_per_stream=gpus_per_stream)[0]
 
 
 def run_sources(sources: Sequence[str], checkpoints: str | Mapping[str, str], extractor: str, outs: Sequence[str],
@@ -121,7 +145,8 @@ def run_sources(sources: Sequence[str], checkpoints: str | Mapping[str, str], ex
                 extractor_gpus: float = 0.0, window_frames: int | None = None, decoder_backend: str = "pyav",
                 live_table: bool = True, console: Console | None = None, backpack: str | None = None,
                 server: Any = None, force: bool = False, resume: bool = False,
-                source_options: Mapping[str, str] | None = None) -> list[StreamReport]:
+                source_options: Mapping[str, str] | None = None, device: str = "auto",
+                gpus_per_stream: float = DEFAULT_GPUS_PER_STREAM) -> list[StreamReport]:
     """Stream every source into its result file (``outs[i]``) as parallel pipelines, each with its own four stage
     actors (:func:`~egostream.actors.pipeline.run_streams`); returns their reports in order. The stream id of each
     is its file name without the suffix; two sources with the same id are refused.
@@ -140,6 +165,8 @@ def run_sources(sources: Sequence[str], checkpoints: str | Mapping[str, str], ex
     cleanly: the stages drain, each ``out`` ends at its last complete window, Ray is shut down once, and the
     interrupt is raised again. ``source_options`` configure network sources
     (:class:`~egostream.actors.perception.VideoWindows`: reconnect policy, FFmpeg options), checked first too.
+    ``device`` (:func:`device_placement`) is where the extractor and the engine run; on CUDA their Ray actors each
+    request ``gpus_per_stream`` GPUs (``extractor_gpus``, when given, for the extractor).
     """
     from egostream.actors.perception import seed_resume
     from egostream.io.outputs import check_output_file
@@ -155,8 +182,11 @@ def run_sources(sources: Sequence[str], checkpoints: str | Mapping[str, str], ex
                    *(str(value) for value in (extractor_options or {}).values() if isinstance(value, (str, os.PathLike)))]
     for out in outs:
         check_output_file(out, inputs=[*sources, *model_files], force=force, resume=resume, resumable=True)
+    stage_device, stage_gpus = device_placement(device, backend, gpus_per_stream)
     feature_dim, extractor_spec, window_frames = _prepare_model(checkpoints, extractor, extractor_options or {},
-                                                               backpack, window_frames)
+                                                               backpack, window_frames, stage_device)
+    actor_options = {stage: {"num_gpus": share} for stage, share in
+                     (("extract", extractor_gpus or stage_gpus), ("engine", stage_gpus)) if share}
     windows_of = [VideoWindows(source, window_frames, 16, decoder_backend,
                                source_options=tuple(sorted((source_options or {}).items()))) for source in sources]
     for windows in windows_of:
@@ -176,11 +206,11 @@ def run_sources(sources: Sequence[str], checkpoints: str | Mapping[str, str], ex
         for windows, out, stream_id, last in zip(windows_of, outs, ids, latest):
             pipelines.append(StreamPipeline.from_factories(
                 windows, extractor_spec,
-                EmitterEngineFactory(checkpoints, stream_id, stream_config, feature_dim, backpack),
+                EmitterEngineFactory(checkpoints, stream_id, stream_config, feature_dim, backpack, stage_device),
                 ResultFileFactory(out, format), live=windows.live, backend=backend, config=PipelineConfig(),
                 name=stream_id, on_result=_publisher(server, last), annotate=annotate_latency,
                 on_status=lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True),
-                actor_options={"extract": {"num_gpus": extractor_gpus}} if extractor_gpus else None, resume=resume))
+                actor_options=actor_options or None, resume=resume))
         return _run_until_done(pipelines, latest, console if live_table else None)
     finally:
         if owns_ray:
@@ -258,11 +288,15 @@ def extractor_window_frames(extractor: Any, requested: int | None) -> int:
 def extract_features(videos: Sequence[str], out_dir: str, extractor: str, *,
                      extractor_options: Mapping[str, Any] | None = None, window_frames: int | None = None,
                      decoder_backend: str = "pyav", ray_address: str | None = None, gpus_per_video: float = 0.0,
-                     max_retries: int = 3) -> BatchReport:
+                     max_retries: int = 3, device: str = "auto") -> BatchReport:
     """Extract every video's features to ``<out_dir>/<video_uid>.pt`` (resumable; see
     :mod:`egostream.actors.batch`). Without ``ray_address`` the videos are processed in this process.
-    ``window_frames`` defaults to the extractor's own (Omnivore 32, else 16)."""
-    spec = ExtractorSpec(extractor, dict(extractor_options or {}))
+    ``window_frames`` defaults to the extractor's own (Omnivore 32, else 16). ``device`` goes to the extractor's
+    ``device`` option unless ``extractor_options`` name one; on CUDA each Ray task requests ``gpus_per_video`` GPUs
+    (:data:`DEFAULT_GPUS_PER_STREAM` when 0)."""
+    backend = "local" if ray_address is None else "ray"
+    stage_device, stage_gpus = device_placement(device, backend, gpus_per_video or DEFAULT_GPUS_PER_STREAM)
+    spec = ExtractorSpec(extractor, dict(extractor_options or {}), device=stage_device)
     built = spec()  # fail fast
     dim = int(built.dim)  # the width that validates existing files
     files = find_videos(videos)
@@ -276,7 +310,7 @@ def extract_features(videos: Sequence[str], out_dir: str, extractor: str, *,
 
     owns_ray = connect(ray_address)
     try:
-        return run_batch(items, job, backend="ray", num_gpus=gpus_per_video, max_retries=max_retries)
+        return run_batch(items, job, backend="ray", num_gpus=stage_gpus, max_retries=max_retries)
     finally:
         if owns_ray:
             from egostream.actors.ray_stages import disconnect
@@ -313,11 +347,14 @@ class ReplayTaskJob:
 
 
 def replay_on_cluster(task: str, protocol: str, data_root: str, split: str, checkpoints: Any, out_dir: str,
-                      ray_address: str, *, force: bool = False, **options: Any) -> dict[str, Any]:
+                      ray_address: str, *, force: bool = False, device: str = "auto",
+                      gpus_per_task: float = DEFAULT_GPUS_PER_STREAM, **options: Any) -> dict[str, Any]:
     """``egostream replay --ray-address``: each task runs as one Ray task (its submission ``<out>/<task>.json`` is
     written atomically by the driver, skipped when already there, exactly once); then the driver scores the
     submissions as ``egostream replay`` does and returns ``{task: metrics}``. A task that fails (bad input) is
-    skipped, the others are scored, and the result then also holds ``"failed": {task: reason}``."""
+    skipped, the others are scored, and the result then also holds ``"failed": {task: reason}``. ``device`` is
+    resolved here (:func:`device_placement`); on CUDA each task requests ``gpus_per_task`` GPUs and runs on the one
+    Ray assigns it."""
     from egostream.model import checkpoint_tasks
     from egostream.replay import replay
     from egostream.tasks.base import task_names
@@ -331,12 +368,15 @@ def replay_on_cluster(task: str, protocol: str, data_root: str, split: str, chec
     if force:
         for name in tasks:
             (out / f"{name}.json").unlink(missing_ok=True)
+    task_device, task_gpus = device_placement(device, "ray", gpus_per_task)
     items = [BatchItem(name, str(data_root), out / f"{name}.json") for name in tasks]
     from egostream.actors.ray_stages import connect
 
     owns_ray = connect(ray_address)
     try:
-        report = run_batch(items, ReplayTaskJob(protocol, str(data_root), split, checkpoints, options), backend="ray")
+        report = run_batch(items, ReplayTaskJob(protocol, str(data_root), split, checkpoints,
+                                                {**options, "device": task_device}),
+                           backend="ray", num_gpus=task_gpus)
     finally:
         if owns_ray:
             from egostream.actors.ray_stages import disconnect
@@ -345,7 +385,10 @@ def replay_on_cluster(task: str, protocol: str, data_root: str, split: str, chec
     metrics: dict[str, Any] = {}
     for name in tasks:
         if name not in report.failed:
-            metrics.update(replay(name, protocol, data_root, split, checkpoints, out_dir, progress=False, **options))
+            # The submissions exist: the driver only scores them, on its own CPU (the workers ran the model on the
+            # device of ``options``).
+            metrics.update(replay(name, protocol, data_root, split, checkpoints, out_dir, progress=False,
+                                  **{**options, "device": "cpu"}))
     if report.failed:
         metrics["failed"] = dict(report.failed)
     return metrics

@@ -13,6 +13,7 @@ and a result file that a restarted sink appends to. Each is a small picklable fa
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -118,19 +119,31 @@ def network_source_options(uri: str, options: Mapping[str, str]) -> dict[str, An
 class ExtractorSpec:
     """A registered extractor ``name`` with constructor ``options``; ``expected_dim`` (the model's feature width)
     and ``expected_name`` (the feature set it was trained on, when the checkpoint records it) are checked when it
-    is built, naming ``model_checkpoint`` in the error."""
+    is built, naming ``model_checkpoint`` in the error. ``device`` (``auto``, ``cpu``, ``cuda:N``) is passed as the
+    ``device`` option to an extractor whose constructor takes one, unless ``options`` already name a device."""
 
     name: str
     options: Mapping[str, Any] = field(default_factory=dict)
     expected_dim: int | None = None
     model_checkpoint: str | None = None
     expected_name: str | None = None
+    device: str | None = None
+
+    def build_options(self) -> dict[str, Any]:
+        """The constructor options the extractor gets: ``options``, plus ``device`` where it applies."""
+        from egostream.backbone.extractors import EXTRACTORS
+
+        options = dict(self.options)
+        takes_device = "device" in inspect.signature(EXTRACTORS.get(self.name)).parameters
+        if self.device is not None and takes_device and "device" not in options:
+            options["device"] = self.device
+        return options
 
     def __call__(self) -> Any:
         from egostream.backbone.extractors import build_extractor
 
         return build_extractor(self.name, expected_dim=self.expected_dim, model_checkpoint=self.model_checkpoint,
-                               expected_name=self.expected_name, **dict(self.options))
+                               expected_name=self.expected_name, **self.build_options())
 
 
 def checkpoint_feature_name(path: str | os.PathLike[str]) -> str | None:
@@ -181,13 +194,15 @@ class EmitterEngineFactory:
     """Loads the model from ``checkpoints`` (one path, or ``{task: path}``) and builds an :class:`EmitterEngine`.
     ``stream_config`` is a :class:`~egostream.stream.config.StreamConfig` (default settings when ``None``);
     ``backpack`` a backpack file (``egostream backpack build``) whose nearest prototypes every window reports as its
-    ``evidence`` (none without it)."""
+    ``evidence`` (none without it). The model loads on ``device`` (``auto``, ``cpu``, ``cuda:N``; in a Ray actor
+    that requested a GPU, ``cuda`` is the GPU Ray assigned), and the engine keeps its state there."""
 
     checkpoints: str | Mapping[str, str]
     stream_id: str = "stream"
     stream_config: Any = None
     feature_dim: int | None = None
     backpack: str | None = None
+    device: str = "cpu"
 
     def __call__(self) -> EmitterEngine:
         from egostream.bundles import load_bundle
@@ -196,7 +211,7 @@ class EmitterEngineFactory:
         from egostream.stream.windows import WindowEmitter
 
         spec = dict(self.checkpoints) if isinstance(self.checkpoints, Mapping) else self.checkpoints
-        bundle = load_bundle(spec, feature_dim=self.feature_dim)
+        bundle = load_bundle(spec, feature_dim=self.feature_dim, device=self.device)
         config = self.stream_config if self.stream_config is not None else StreamConfig()
         evidence = None
         if self.backpack is not None:

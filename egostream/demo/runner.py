@@ -21,6 +21,7 @@ from egostream.demo.features import extract
 from egostream.demo.scoring import evaluate
 from egostream.demo.streaming import stream_held_out
 from egostream.demo.training import train_model
+from egostream.device import resolve_device
 from egostream.errors import InputError
 from egostream.io.atomic import write_json_atomic, write_text_atomic
 from egostream.train.seeding import torch_threads
@@ -74,19 +75,21 @@ def _check_config(cfg: DemoConfig, paths: DemoPaths, force: bool) -> None:
 
 
 def run_demo(cfg: DemoConfig, out: str | PathLike[str] = "demo_out", *, force: bool = False,
-             console: Console | None = None) -> DemoReport:
+             console: Console | None = None, device: str = "cpu") -> DemoReport:
     """Run the five steps into ``out`` (see the module docstring); finished steps of an earlier run with the same
-    config are reused unless ``force``."""
+    config are reused unless ``force``. Extraction, training, the stream and the replay run on ``device``
+    (resolved first: InputError, field ``device``, for one this machine cannot use)."""
+    resolve_device(device)
     console = console or Console()
     paths = DemoPaths(Path(out))
     _check_config(cfg, paths, force)
     results: dict[str, StepResult] = {}
     bodies: dict[str, Callable[[], dict[str, Any]]] = {
         "synthesize": lambda: synthesize(cfg, paths, console),
-        "extract": lambda: extract(cfg, paths, console),
-        "train": lambda: train_model(cfg, paths, console),
-        "stream": lambda: stream_held_out(cfg, paths, console),
-        "evaluate": lambda: evaluate(cfg, paths, console, results["stream"].summary),
+        "extract": lambda: extract(cfg, paths, console, device),
+        "train": lambda: train_model(cfg, paths, console, device),
+        "stream": lambda: stream_held_out(cfg, paths, console, device),
+        "evaluate": lambda: evaluate(cfg, paths, console, results["stream"].summary, device),
     }
     # One torch thread: multi-threaded CPU reductions sum in a varying order, so two threads give different weights
     # on every run (the model is tiny: one thread is as fast).

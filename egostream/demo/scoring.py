@@ -66,14 +66,15 @@ def _streaming_check(cfg: DemoConfig, paths: DemoPaths, stream: Mapping[str, Any
             "chance_verb_top1_pct": share["majority_verb"], "chance_noun_top1_pct": share["majority_noun"]}
 
 
-def evaluate(cfg: DemoConfig, paths: DemoPaths, console: Console, stream: Mapping[str, Any]) -> dict[str, Any]:
-    """Step 5: replay the val split with the trained model, the chance level of every task, and the streaming
-    check; writes ``OUT/metrics.json``."""
+def evaluate(cfg: DemoConfig, paths: DemoPaths, console: Console, stream: Mapping[str, Any],
+             device: str = "cpu") -> dict[str, Any]:
+    """Step 5: replay the val split with the trained model (on ``device``), the chance level of every task, and the
+    streaming check; writes ``OUT/metrics.json``."""
     from egostream.replay import replay
 
     with console.status("replaying the val split with the trained model (AR, LTA, OSCC, PNR, MQ)"):
         trained = replay("all", cfg.protocol, paths.data, "val", paths.checkpoint, paths.replay,
-                         features=cfg.feature_name, progress=False)
+                         features=cfg.feature_name, progress=False, device=device)
     chance = _chance_metrics(cfg, paths)
     summary = {"protocol": cfg.protocol, "tasks": _headlines(trained, chance),
                "streaming": _streaming_check(cfg, paths, stream)}

@@ -131,9 +131,11 @@ def _local_ray(object_store_mb: int) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def stream_held_out(cfg: DemoConfig, paths: DemoPaths, console: Console) -> dict[str, Any]:
+def stream_held_out(cfg: DemoConfig, paths: DemoPaths, console: Console, device: str = "cpu") -> dict[str, Any]:
     """Step 4: stream the held-out video through decode → extract → engine → sink (one Ray actor each) into
-    ``stream/<uid>.msgpack``, showing the newest windows live; returns the pipeline report."""
+    ``stream/<uid>.msgpack``, showing the newest windows live; returns the pipeline report. The extractor (unless
+    its options name a device) and the engine run on ``device``; on CUDA their actors request a GPU share."""
+    from egostream.actors.commands import DEFAULT_GPUS_PER_STREAM, device_placement
     from egostream.actors.perception import (EmitterEngineFactory, ExtractorSpec, ResultFileFactory, VideoWindows,
                                              annotate_latency)
     from egostream.actors.pipeline import Emitted, PipelineConfig, StreamPipeline
@@ -142,7 +144,9 @@ def stream_held_out(cfg: DemoConfig, paths: DemoPaths, console: Console) -> dict
     truth = truth_actions(paths, uid)
     output = paths.stream / f"{uid}.msgpack"
     dim = cfg.train.model.feature_dim
-    extractor = ExtractorSpec(cfg.extractor, dict(cfg.extractor_options), dim, str(paths.checkpoint))
+    stage_device, gpus = device_placement(device, "ray", DEFAULT_GPUS_PER_STREAM)
+    extractor = ExtractorSpec(cfg.extractor, dict(cfg.extractor_options), dim, str(paths.checkpoint),
+                              device=stage_device)
     extractor()  # a wrong width fails here, before Ray starts
     recent: deque[Any] = deque(maxlen=cfg.table_rows)
     title = f"held-out video {uid[:8]}: Ray actors decode → extract → engine → sink"
@@ -156,9 +160,10 @@ def stream_held_out(cfg: DemoConfig, paths: DemoPaths, console: Console) -> dict
     with _local_ray(cfg.ray_object_store_mb):
         pipeline = StreamPipeline.from_factories(
             VideoWindows(str(paths.videos / f"{uid}.mp4"), cfg.window_frames, STRIDE_FRAMES, cfg.decoder),
-            extractor, EmitterEngineFactory(str(paths.checkpoint), uid, cfg.stream, dim),
+            extractor, EmitterEngineFactory(str(paths.checkpoint), uid, cfg.stream, dim, device=stage_device),
             ResultFileFactory(str(output), "msgpack"), live=False, backend="ray", config=PipelineConfig(), name=uid,
-            on_result=remember, annotate=annotate_latency)
+            on_result=remember, annotate=annotate_latency,
+            actor_options={"extract": {"num_gpus": gpus}, "engine": {"num_gpus": gpus}} if gpus else None)
         report = _run_live(pipeline, table, console, cfg.live_table)
     summary = report.as_dict(cfg.stream.row_period_s)
     console.print(table(f"{report.results} windows, {report.rows} rows, x-real-time "

@@ -13,6 +13,10 @@ EgoPack support necks included) and, in its ``training_state``, what an exact re
 and step reached, the optimizer state, the schedule and the global RNG states. The data order is a function of the
 step (:mod:`egostream.train.data`), so a run resumed from the end of epoch ``e`` continues bit-identically to the
 uninterrupted run (same batches, dropout masks, losses, learning rates, metrics and weights).
+
+Device: ``train(..., device=)`` puts the model, every batch tensor and hence the optimizer state on the resolved
+device (:func:`egostream.device.resolve_device`); validation outputs come back to the CPU for the meters. The
+checkpoint is written from the device tensors and loads on the CPU (:func:`egostream.checkpoint.load_checkpoint`).
 """
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ from tqdm.auto import tqdm
 
 from egostream.checkpoint import load_checkpoint
 from egostream.config import to_dict
+from egostream.device import module_device, move_tensors, resolve_device
 from egostream.errors import InputError
 from egostream.io.atomic import write_text_atomic
 from egostream.model import ModelBundle
@@ -64,12 +69,15 @@ class TrainResult:
 
 @torch.no_grad()
 def evaluate_task(bundle: ModelBundle | TranslationBundle, data: TrainingData, task: str,
-                  recipe: TrainConfig) -> dict[str, Any]:
-    """Validation metrics of ``task`` over its val split (bundle in eval mode; LTA draws seeded by the recipe)."""
+                  recipe: TrainConfig, device: torch.device | None = None) -> dict[str, Any]:
+    """Validation metrics of ``task`` over its val split (bundle in eval mode; LTA draws seeded by the recipe).
+    Batches run on ``device`` (default: the bundle's); outputs come back to the CPU for the meter."""
     bundle.eval()
+    target = device if device is not None else module_device(bundle)
     meter = validation_meter(task, data, protocol=recipe.protocol, seed=recipe.seed)
     for batch in data.val_loader(task):
-        meter.update(bundle.head(task), bundle.run(task, batch.videos, batch.inputs), batch)
+        outputs = bundle.run(task, move_tensors(batch.videos, target), move_tensors(batch.inputs, target))
+        meter.update(bundle.head(task), move_tensors(outputs, torch.device("cpu")), batch)
     return meter.compute()
 
 
@@ -107,7 +115,7 @@ def _resume(path: Path, recipe: TrainConfig, stage: StageModel, optimizer: torch
 
 
 def _train_epoch(epoch: int, stage: StageModel, data: TrainingData, optimizer: torch.optim.Optimizer,
-                 schedule: WarmupCosineSchedule, recipe: TrainConfig) -> dict[str, float]:
+                 schedule: WarmupCosineSchedule, recipe: TrainConfig, device: torch.device) -> dict[str, float]:
     """One epoch of optimizer steps; returns the mean loss of each task and the last learning rate."""
     stage.train_mode()
     parameters = trainable_parameters(stage.trained)
@@ -121,8 +129,9 @@ def _train_epoch(epoch: int, stage: StageModel, data: TrainingData, optimizer: t
         optimizer.zero_grad(set_to_none=True)
         for task in recipe.tasks:
             batch = data.train_batch(task, step)
-            outputs = stage.bundle.run(task, batch.videos, batch.inputs)
-            loss = stage.bundle.head(task).loss(outputs, batch.inputs).mean()
+            inputs = move_tensors(batch.inputs, device)
+            outputs = stage.bundle.run(task, move_tensors(batch.videos, device), inputs)
+            loss = stage.bundle.head(task).loss(outputs, inputs).mean()
             loss.backward()
             sums[task] += float(loss.detach())
         if recipe.gradient_clip > 0:
@@ -133,7 +142,8 @@ def _train_epoch(epoch: int, stage: StageModel, data: TrainingData, optimizer: t
 
 
 def train(recipe: TrainConfig, data_root: str | PathLike[str], out_dir: str | PathLike[str], *,
-          resume: str | PathLike[str] | None = None, stop_after_epochs: int | None = None) -> TrainResult:
+          resume: str | PathLike[str] | None = None, stop_after_epochs: int | None = None,
+          device: str | torch.device = "auto") -> TrainResult:
     """Run (or resume) the training stage of ``recipe`` on the Ego4D data under ``data_root``.
 
     Args:
@@ -144,11 +154,16 @@ def train(recipe: TrainConfig, data_root: str | PathLike[str], out_dir: str | Pa
             epochs it completed.
         stop_after_epochs: stop (with a checkpoint) once this many epochs are completed in total, before
             ``recipe.num_epochs`` (the schedule still spans ``num_epochs``; resume later to finish).
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` for the model, the batches and the optimizer state (not
+            part of the recipe: a run may resume on another device); InputError (field ``device``) for one this
+            machine cannot use.
     """
+    target = resolve_device(device)
     out = Path(out_dir)
     seed_everything(recipe.seed)
     data = TrainingData(data_root, recipe)
     stage = build_stage_model(recipe, data)
+    stage.bundle.to(target)
     optimizer = build_optimizer(stage.trained, recipe.optimizer)
     steps = data.steps_per_epoch
     schedule = WarmupCosineSchedule(total_steps=recipe.num_epochs * steps,
@@ -167,12 +182,13 @@ def train(recipe: TrainConfig, data_root: str | PathLike[str], out_dir: str | Pa
     checkpoint = out / CHECKPOINT_NAME
     for epoch in range(first_epoch, last_epoch):
         record: dict[str, Any] = {"epoch": epoch + 1, "step": (epoch + 1) * steps,
-                                  **_train_epoch(epoch, stage, data, optimizer, schedule, recipe)}
+                                  **_train_epoch(epoch, stage, data, optimizer, schedule, recipe, target)}
         if not all(math.isfinite(value) for key, value in record.items() if key.startswith("loss/")):
             raise FloatingPointError(f"non-finite training loss at epoch {epoch + 1}: {record}")
         due = recipe.eval_every_epochs and (epoch + 1) % recipe.eval_every_epochs == 0
         if due or epoch + 1 == recipe.num_epochs:
-            record["val"] = {task: evaluate_task(stage.bundle, data, task, recipe) for task in recipe.tasks}
+            record["val"] = {task: evaluate_task(stage.bundle, data, task, recipe, target)
+                             for task in recipe.tasks}
         log.append(record)
         config = {"train": to_dict(recipe), "model": to_dict(recipe.model_for_tasks)}
         stage.bundle.save(checkpoint, config=config, step=(epoch + 1) * steps,

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from egostream.backbone.hierarchy import HierarchicalBackbone
 from egostream.backpack import Backpack, PrototypeBuilder, Segments, file_sha256, fusion_rule, support_queries
 from egostream.checkpoint import LoadedCheckpoint, load_backbone, load_checkpoint, load_module_state
+from egostream.device import move_tensors, resolve_device
 from egostream.ego4d.batching import ModelBatch
 from egostream.errors import InputError
 from egostream.tasks.neck import ProjectionNeck
@@ -85,9 +86,13 @@ def build_backpack(backbone: HierarchicalBackbone, necks: Mapping[str, Projectio
 
 
 def backpack_from_checkpoint(checkpoint: str | PathLike[str], batches: Iterable[ModelBatch], num_verbs: int,
-                             num_nouns: int, *, progress: bool = False) -> Backpack:
-    """:func:`build_backpack` with the backbone (level 0) and necks of a support checkpoint file."""
+                             num_nouns: int, *, progress: bool = False, device: str | torch.device = "cpu") -> Backpack:
+    """:func:`build_backpack` with the backbone (level 0) and necks of a support checkpoint file, run on ``device``
+    (every batch tensor moved there); the prototypes are stored from the CPU."""
+    target = resolve_device(device)
     path = Path(checkpoint)
     loaded = load_checkpoint(path)
-    return build_backpack(support_backbone(loaded, depth=1), support_necks(loaded), batches, num_verbs, num_nouns,
+    necks = {task: neck.to(target) for task, neck in support_necks(loaded).items()}
+    on_device = (move_tensors(batch, target) for batch in batches)
+    return build_backpack(support_backbone(loaded, depth=1).to(target), necks, on_device, num_verbs, num_nouns,
                           source_checkpoint_sha256=file_sha256(path), progress=progress)
