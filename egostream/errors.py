@@ -88,7 +88,9 @@ def describe_failure(error: BaseException) -> str | None:
     a traceback), or an :class:`OSError` naming a file (an output that cannot be written).
     """
     chain = _causes(error)
-    for link in reversed(chain):  # the innermost error is the one with the plain message
+    # The outermost InputError that is not a Ray wrapper (those carry ``cause``) says the most: one raised ``from``
+    # another (a source that gave up after failed opens) names the whole story.
+    for link in chain:
         if isinstance(link, InputError) and getattr(link, "cause", None) is None:
             return str(link)
     for link in reversed(chain):

@@ -26,7 +26,8 @@ Source health: a window that carries ``source_counts`` (:class:`~egostream.io.fr
 report's ``source`` counters (decoder damage, timestamp repairs, reconnects); a window flagged ``discontinuity`` or
 ``decode_errors`` flags the first result whose rows include it (results with those fields, i.e.
 :class:`~egostream.stream.schema.WindowResult`). A source that fails (gives up) ends reading, but the windows read
-before it are still extracted, pushed and written before :meth:`StreamPipeline.run` raises its error.
+before it are still extracted, pushed and written before :meth:`StreamPipeline.run` raises its error (the output
+is published when the source gave at least one window, and left as it was when it gave none).
 """
 from __future__ import annotations
 
@@ -442,10 +443,13 @@ class StreamPipeline:
                 pending = []
 
     def _finish(self) -> None:
+        # A failed source publishes the windows it gave before failing (a live sender that gave up); one that gave
+        # none leaves the output as it was, like any other failure.
+        publish = self._failure is None and (self._source_error is None or self.report.results > self._resumed_results)
         for stage in STAGES:
             try:
                 if stage == "sink":
-                    self.handles[stage].call("close" if self._failure is None else "abort")
+                    self.handles[stage].call("close" if publish else "abort")
                 self.handles[stage].shutdown()
             except StageCrashed:
                 pass

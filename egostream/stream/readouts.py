@@ -459,15 +459,28 @@ class _Level0Projection:
         return {"projected": self.head.project(x)}
 
 
-class ARReadout(TaskReadout):
+class _Level0Readout(TaskReadout):
+    """A readout of the level-0 nodes of a trailing span whose neck outputs of final nodes are cached."""
+
+    def __init__(self, readouts: Readouts, incremental: bool) -> None:
+        super().__init__(readouts, incremental)
+        self.cache = NodeCache(_Level0Projection(self.bundle.head(self.task)))
+
+    def _projected(self, view: NodeView, span_s: float) -> tuple[Span, LevelGraphs, Tensor]:
+        """The trailing span of ``span_s`` seconds, its level-0 graphs and their neck outputs ``[n, F]`` (cached for
+        final nodes)."""
+        span = _trailing_span(view.rows, span_s, self.grid)
+        graphs = span_graphs(view.graphs, span, level0_only=True)
+        self.bundle.head(self.task).check_graphs(graphs)
+        projected = self.cache.level_rows(0, graphs.indices, graphs.x, view.outputs_final[0])["projected"]
+        return span, graphs, projected
+
+
+class ARReadout(_Level0Readout):
     """AR (:func:`read_action`); incremental: the neck output of each final level-0 node is cached, then the
     segment mean and the classifiers run as ``ARTask.forward`` does (egostream.tasks.ar)."""
 
     task = "ar"
-
-    def __init__(self, readouts: Readouts, incremental: bool) -> None:
-        super().__init__(readouts, incremental)
-        self.cache = NodeCache(_Level0Projection(self.bundle.head("ar")))
 
     @torch.no_grad()
     def read(self, view: NodeView) -> ActionReadout:
@@ -475,11 +488,8 @@ class ARReadout(TaskReadout):
             return read_action(self.bundle, view, self.config.ar_span_s, self.grid, self.names)
         head = self.bundle.head("ar")
         assert isinstance(head, ARTask)
-        span = _trailing_span(view.rows, self.config.ar_span_s, self.grid)
-        graphs = span_graphs(view.graphs, span, level0_only=True)
-        head.check_graphs(graphs)
+        span, graphs, projected = self._projected(view, self.config.ar_span_s)
         inputs = _one_segment(span)
-        projected = self.cache.level_rows(0, graphs.indices, graphs.x, view.outputs_final[0])["projected"]
         features = segment_mean(projected, graphs.pos, graphs.video, inputs.segments, inputs.segment_video,
                                 clamp_empty=True)
         prediction = head.decode(AROutput(head.verb_classifier(features), head.noun_classifier(features), features))
@@ -487,15 +497,11 @@ class ARReadout(TaskReadout):
                              _scored(prediction.noun_ids[0], prediction.noun_scores[0], self.names.noun))
 
 
-class LTAReadout(TaskReadout):
+class LTAReadout(_Level0Readout):
     """LTA (:func:`read_anticipation`); incremental: cached neck outputs of final level-0 nodes, then the max-pool,
     the future graph and the classifiers as ``LTATask.forward`` does (egostream.tasks.lta)."""
 
     task = "lta"
-
-    def __init__(self, readouts: Readouts, incremental: bool) -> None:
-        super().__init__(readouts, incremental)
-        self.cache = NodeCache(_Level0Projection(self.bundle.head("lta")))
 
     @torch.no_grad()
     def read(self, view: NodeView) -> AnticipationReadout:
@@ -504,10 +510,7 @@ class LTAReadout(TaskReadout):
             return read_anticipation(self.bundle, view, self.config.lta_span_s, seed, self.grid, self.names)
         head = self.bundle.head("lta")
         assert isinstance(head, LTATask)
-        span = _trailing_span(view.rows, self.config.lta_span_s, self.grid)
-        graphs = span_graphs(view.graphs, span, level0_only=True)
-        head.check_graphs(graphs)
-        projected = self.cache.level_rows(0, graphs.indices, graphs.x, view.outputs_final[0])["projected"]
+        span, _, projected = self._projected(view, self.config.lta_span_s)
         graph = future_graph(projected.max(0, keepdim=True).values, head.config.num_future,
                              head.config.future_radius, authors_batched=head.config.authors_batched_graph)
         features = head.head(graph.x, graph.edge_index, graph.pos)
@@ -515,15 +518,11 @@ class LTAReadout(TaskReadout):
         return _anticipation(self.bundle, outputs, span, seed, self.names)
 
 
-class OSCCReadout(TaskReadout):
+class OSCCReadout(_Level0Readout):
     """OSCC (:func:`read_state_change`); incremental: cached neck outputs of final level-0 nodes, then the segment
     mean (no clamp) and the classifier as ``OSCCTask.forward`` (egostream.tasks.oscc)."""
 
     task = "oscc"
-
-    def __init__(self, readouts: Readouts, incremental: bool) -> None:
-        super().__init__(readouts, incremental)
-        self.cache = NodeCache(_Level0Projection(self.bundle.head("oscc")))
 
     @torch.no_grad()
     def read(self, view: NodeView) -> StateChangeReadout:
@@ -531,11 +530,8 @@ class OSCCReadout(TaskReadout):
             return read_state_change(self.bundle, view, self.config.oscc_span_s, self.grid)
         head = self.bundle.head("oscc")
         assert isinstance(head, OSCCTask)
-        span = _trailing_span(view.rows, self.config.oscc_span_s, self.grid)
-        graphs = span_graphs(view.graphs, span, level0_only=True)
-        head.check_graphs(graphs)
+        span, graphs, projected = self._projected(view, self.config.oscc_span_s)
         inputs = _one_segment(span)
-        projected = self.cache.level_rows(0, graphs.indices, graphs.x, view.outputs_final[0])["projected"]
         features = segment_mean(projected, graphs.pos, graphs.video, inputs.segments, inputs.segment_video,
                                 clamp_empty=False)
         prediction = head.decode(OSCCOutput(head.classifier(features), features))
