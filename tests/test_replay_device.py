@@ -4,10 +4,8 @@ observe and change nothing); bf16 autocast of the heads runs and stays close to 
 compares the CUDA submission files with the CPU ones."""
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -19,6 +17,7 @@ from egostream.ego4d.synthetic import SynthConfig, generate_dataset
 from egostream.errors import InputError
 from egostream.model import ModelBundle, ModelConfig
 from egostream.replay import replay
+from tests.tensor_walk import tensors_in
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "model"
 TASKS = ("ar", "lta", "oscc", "pnr", "mq")
@@ -30,19 +29,6 @@ def dataset(tmp_path_factory) -> tuple[Path, Path]:
     generate_dataset(root / "data", SynthConfig(videos=3, min_video_sec=150, max_video_sec=160, seed=1))
     checkpoint = load_config(ModelConfig, CONFIGS / "tiny.yaml").build(seed=0).save(root / "tiny.pth")
     return root / "data", checkpoint
-
-
-def tensors_in(value: Any) -> list[torch.Tensor]:
-    """Every tensor held by ``value`` (tensors, dataclasses, named tuples, sequences, dicts), recursively."""
-    if isinstance(value, torch.Tensor):
-        return [value]
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return [t for item in dataclasses.fields(value) for t in tensors_in(getattr(value, item.name))]
-    if isinstance(value, dict):
-        return [t for item in value.values() for t in tensors_in(item)]
-    if isinstance(value, (list, tuple)):
-        return [t for item in value for t in tensors_in(item)]
-    return []
 
 
 def replay_devices(bundle: ModelBundle, run) -> tuple[set[torch.device], int]:

@@ -3,7 +3,6 @@ parameter and every optimizer state tensor lives on the resolved device, observe
 optimizer hooks (which only record); the ``cuda``-marked test compares a short CUDA run with the CPU run."""
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from egostream.ego4d.synthetic import SynthConfig, generate_dataset
 from egostream.errors import InputError
 from egostream.train.loop import train
 from egostream.train.recipe import TRAIN_CONFIG_DIR, load_recipe
+from tests.tensor_walk import tensors_in
 
 OVERRIDES = ["num_epochs=2", "batch_size=1", "lr_warmup_epochs=1", "eval_every_epochs=1"]
 
@@ -28,19 +28,6 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     generate_dataset(root, SynthConfig(videos=3, min_video_sec=120, max_video_sec=130, train_fraction=0.67,
                                        state_change_samples_per_video=4, moments_per_video=4))
     return root
-
-
-def tensors_in(value: Any) -> list[torch.Tensor]:
-    """Every tensor held by ``value`` (tensors, dataclasses, named tuples, sequences, dicts), recursively."""
-    if isinstance(value, torch.Tensor):
-        return [value]
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return [t for item in dataclasses.fields(value) for t in tensors_in(getattr(value, item.name))]
-    if isinstance(value, dict):
-        return [t for item in value.values() for t in tensors_in(item)]
-    if isinstance(value, (list, tuple)):
-        return [t for item in value for t in tensors_in(item)]
-    return []
 
 
 class Observed:
