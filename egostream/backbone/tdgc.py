@@ -97,26 +97,37 @@ class DistanceGatedConv(nn.Module):
         Returns ``None`` when neither the sign nor the gate is used.
         """
         offset = pos[edge_index[0]] - pos[edge_index[1]]
-        weight = None
+        gate = None
         if self.distance_gate:
             # Node times lie on a grid, so the E edges carry only a handful of distinct distances (about 3 per level
             # in a hierarchy): the gate MLP runs once per distinct distance, then is gathered per edge. Each row of
             # the MLP depends on its own input only, so this equals the per-edge evaluation.
             distances, per_edge = torch.unique(offset.abs(), return_inverse=True)
-            weight = self.lin_pos(distances.unsqueeze(-1))[per_edge]
-        if self.signed:
-            sign = torch.sign(offset).unsqueeze(1)
-            weight = sign if weight is None else weight * sign
-        return weight
+            gate = self.gate(distances)[per_edge]
+        return self.signed_weights(offset, gate)
 
-    def forward(self, x: Tensor, edge_index: Tensor, pos: Tensor) -> Tensor:
-        """Args: ``x`` ``[N, D]``; ``edge_index`` ``[2, E]`` (source ``j``, target ``i``); ``pos`` ``[N]`` seconds.
+    def gate(self, distances: Tensor) -> Tensor:
+        """``[K, F]`` distance gate of ``[K]`` absolute distances in seconds (no sign)."""
+        return self.lin_pos(distances.unsqueeze(-1))
+
+    def signed_weights(self, offset: Tensor, gate: Tensor | None) -> Tensor | None:
+        """The ``[E, F]`` (or ``[E, 1]``) edge factors from the ``[E]`` offsets ``p_j - p_i`` (seconds) and the
+        edges' gates ``[E, F]`` (``None`` without the distance gate): the sign applied if the layer is signed."""
+        if not self.signed:
+            return gate
+        sign = torch.sign(offset).unsqueeze(1)
+        return sign if gate is None else gate * sign
+
+    def forward(self, x: Tensor, edge_index: Tensor, pos: Tensor, edge_weight: Tensor | None = None) -> Tensor:
+        """Args: ``x`` ``[N, D]``; ``edge_index`` ``[2, E]`` (source ``j``, target ``i``); ``pos`` ``[N]`` seconds;
+        ``edge_weight``: the edges' factors (:meth:`edge_weights`) when the caller already has them (the streaming
+        engine caches the gates of its grid's distances), else computed from ``pos``.
 
         Returns ``[N, F]``.
         """
         neighbour = nn.functional.leaky_relu(self.lin_rel(x), negative_slope=0.2)
         messages = neighbour[edge_index[0]]
-        weight = self.edge_weights(edge_index, pos)
+        weight = self.edge_weights(edge_index, pos) if edge_weight is None else edge_weight
         if weight is not None:
             messages = messages * weight
         out = aggregate_messages(messages, edge_index[1], len(x), self.aggregation) + self.lin_root(x)

@@ -23,7 +23,9 @@ Contract (``shared/DESIGN.md`` §4):
 * **Device**: the state lives on the backbone's device; rows pushed from elsewhere (host rows on a CUDA model) are
   copied there. A push copies no tensor back to the host; it reads back at most :func:`host_reads_per_push` scalars:
   the finiteness check of the rows and, per level with a block, the emptiness and reach checks of the new edges, the
-  start of the block's edge window and the edges to evict (data-dependent sizes that decide what runs next).
+  start of the block's edge window, the edges to evict (data-dependent sizes that decide what runs next) and whether
+  the window's edge lengths all have their distance gates cached (:mod:`egostream.stream.edge_gates`; this one
+  check replaces the two sizes the layers' ``torch.unique`` of the lengths synchronised on).
 
 ``config.engine_mode = "recompute"`` swaps in :class:`~egostream.stream.recompute.RecomputeHierarchy` (the offline
 backbone over the horizon at every push), the benchmark baseline.
@@ -50,7 +52,7 @@ __all__ = ["StreamEngine", "PushStats", "host_reads_per_push"]
 
 def host_reads_per_push(depth: int) -> int:
     """The most device scalars one incremental push reads back to the host (see the module docstring)."""
-    return 1 + 4 * depth
+    return 1 + 5 * depth
 
 
 @dataclass(frozen=True)

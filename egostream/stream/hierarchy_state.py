@@ -32,8 +32,9 @@ from torch import Tensor
 
 from egostream.backbone.graphs import LevelGraphs
 from egostream.device import module_device
-from egostream.backbone.hierarchy import HierarchicalBackbone
+from egostream.backbone.hierarchy import HierarchicalBackbone, LevelBlock
 from egostream.stream.config import StreamConfig
+from egostream.stream.edge_gates import EdgeGates
 from egostream.stream.finality import block_final_count, neighbour_reach, pooled_final_count
 from egostream.stream.level_state import LevelState
 from egostream.stream.row_buffer import RowBuffer
@@ -67,6 +68,8 @@ class IncrementalHierarchy:
         self.device = module_device(backbone)
         self.levels = [LevelState(d, width, with_block=d < backbone.depth, radius_s=backbone.cfg.radius_s,
                                   reach=self.reach, device=self.device) for d in range(backbone.depth + 1)]
+        #: Per level, the TDGC distance gates of the edge lengths met so far (:mod:`egostream.stream.edge_gates`).
+        self.gates = [EdgeGates() for _ in range(backbone.depth)]
         self.num_rows = 0
 
     @property
@@ -99,20 +102,21 @@ class IncrementalHierarchy:
         level.add_nodes(self.config.row_positions_s(level.num_nodes * step, num_nodes - level.num_nodes,
                                                     step=step).to(self.device))
 
-    def _update_block(self, level: LevelState, block: torch.nn.Module) -> int:
+    def _update_block(self, level: LevelState, block: LevelBlock) -> int:
         start = level.outputs_final
         level.block_window = max(0, start - self.num_layers * self.reach)
         updates = self._run_block(level, block, start)
         level.outputs_final = block_final_count(level.inputs_final, self.num_layers, self.reach)
         return updates
 
-    @staticmethod
-    def _run_block(level: LevelState, block: torch.nn.Module, start: int) -> int:
+    def _run_block(self, level: LevelState, block: LevelBlock, start: int) -> int:
         """Run ``block`` on the level's window ``[block_window, num_nodes)`` and write the outputs of nodes
         ``start ..``; returns the nodes evaluated."""
         window = level.block_window
         inputs = level.read(level.inputs, window)
-        outputs = inputs + block(inputs, level.edges_within(window), level.read(level.pos, window))
+        edges, pos = level.edges_within(window), level.read(level.pos, window)
+        weights = self.gates[level.level].weights(list(block.convs), edges, pos)
+        outputs = inputs + block(inputs, edges, pos, weights)
         level.write(level.outputs, start, outputs[start - window:])
         return len(inputs)
 
@@ -124,6 +128,7 @@ class IncrementalHierarchy:
     @torch.no_grad()
     def __setstate__(self, state: dict[str, object]) -> None:
         vars(self).update(state)
+        vars(self).setdefault("gates", [EdgeGates() for _ in self.backbone.layers])  # a snapshot older than the gates
         for level, block in zip(self.levels, self.backbone.layers):
             if level.num_nodes > level.outputs_final:
                 self._run_block(level, block, level.outputs_final)
@@ -155,7 +160,7 @@ class IncrementalHierarchy:
     def graphs(self, first_row: int) -> LevelGraphs:
         """Copies of every level's nodes anchored at rows ``>= first_row`` (node ``k`` of level ``d``: row
         ``2**d * k``), positions in stream seconds and absolute indices."""
-        return stack_level_graphs([self._level_nodes(level, level.outputs, first_row)
+        return stack_level_graphs([self._level_nodes(level, level.outputs, first_row, copy=False)  # cat copies
                                    for level in self.levels[:-1]])
 
     def top_features(self, first_row: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -164,10 +169,15 @@ class IncrementalHierarchy:
         top = self.levels[-1]
         return self._level_nodes(top, top.inputs, first_row)
 
-    def _level_nodes(self, level: LevelState, features: RowBuffer, first_row: int) -> tuple[Tensor, Tensor, Tensor]:
+    def _level_nodes(self, level: LevelState, features: RowBuffer, first_row: int, *,
+                     copy: bool = True) -> tuple[Tensor, Tensor, Tensor]:
+        """The level's nodes anchored at rows ``>= first_row``; ``copy=False`` returns views of the state (for a
+        caller that copies them anyway)."""
         start = min(math.ceil(first_row / 2 ** level.level), level.num_nodes)
-        return (level.read(features, start).clone(), level.read(level.pos, start).clone(),
-                torch.arange(start, level.num_nodes, device=self.device))
+        x, pos = level.read(features, start), level.read(level.pos, start)
+        if copy:
+            x, pos = x.clone(), pos.clone()
+        return x, pos, torch.arange(start, level.num_nodes, device=self.device)
 
     def outputs_final(self) -> tuple[int, ...]:
         """Final node features per level (level ``d``'s nodes ``0 .. count - 1`` are final)."""

@@ -62,6 +62,7 @@ from egostream.errors import InputError
 from egostream.kernels.cosine_topk import PrototypeIndex
 from egostream.model import ModelBundle
 from egostream.stream.config import ReadoutConfig, StreamConfig
+from egostream.stream.edge_gates import EdgeGates
 from egostream.stream.finality import level_final_counts, neighbour_reach
 from egostream.stream.labels import LabelNames
 from egostream.registry import Registry
@@ -499,9 +500,14 @@ class ARReadout(_Level0Readout):
 
 class LTAReadout(_Level0Readout):
     """LTA (:func:`read_anticipation`); incremental: cached neck outputs of final level-0 nodes, then the max-pool,
-    the future graph and the classifiers as ``LTATask.forward`` does (egostream.tasks.lta)."""
+    the future graph and the classifiers as ``LTATask.forward`` does (egostream.tasks.lta); the future graph's
+    distance gates are computed once (its edge lengths are the same every window)."""
 
     task = "lta"
+
+    def __init__(self, readouts: Readouts, incremental: bool) -> None:
+        super().__init__(readouts, incremental)
+        self.gates = EdgeGates()
 
     @torch.no_grad()
     def read(self, view: NodeView) -> AnticipationReadout:
@@ -513,7 +519,9 @@ class LTAReadout(_Level0Readout):
         span, _, projected = self._projected(view, self.config.lta_span_s)
         graph = future_graph(projected.max(0, keepdim=True).values, head.config.num_future,
                              head.config.future_radius, authors_batched=head.config.authors_batched_graph)
-        features = head.head(graph.x, graph.edge_index, graph.pos)
+        convs = head.head.convs
+        features = head.head(graph.x, graph.edge_index, graph.pos,
+                             self.gates.weights(convs, graph.edge_index, graph.pos))
         outputs = LTAOutput(head.verb_classifier(features), head.noun_classifier(features), features)
         return _anticipation(self.bundle, outputs, span, seed, self.names)
 

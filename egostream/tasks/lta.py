@@ -20,7 +20,7 @@ Decoding samples ``num_sequences`` (5) sequences of ``Z`` actions from the per-s
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -173,9 +173,16 @@ class LTAGraphHead(nn.Module):
         self.module_2 = DistanceGatedConv(features_size, features_size, aggregation="mean",
                                           pos_hidden_channels=pos_hidden_channels)
 
-    def forward(self, x: Tensor, edge_index: Tensor, pos: Tensor) -> Tensor:
-        x = torch.relu(self.module_0(x, edge_index, pos))
-        return torch.relu(self.module_2(x, edge_index, pos))
+    @property
+    def convs(self) -> tuple[DistanceGatedConv, DistanceGatedConv]:
+        return self.module_0, self.module_2
+
+    def forward(self, x: Tensor, edge_index: Tensor, pos: Tensor,
+                edge_weights: Sequence[Tensor | None] | None = None) -> Tensor:
+        """``edge_weights``: each layer's edge factors when the caller has them (``DistanceGatedConv.forward``)."""
+        weights = edge_weights if edge_weights is not None else (None, None)
+        x = torch.relu(self.module_0(x, edge_index, pos, weights[0]))
+        return torch.relu(self.module_2(x, edge_index, pos, weights[1]))
 
 
 def sample_future_actions(verb_logits: Tensor, noun_logits: Tensor, num_future: int, num_sequences: int = 5,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from typing import Any
 
 import pytest
 import torch
@@ -49,10 +50,29 @@ def rows_of(count: int, seed: int) -> torch.Tensor:
     return torch.randn(count, bundle().feature_dim, generator=torch.Generator().manual_seed(seed))
 
 
+def moment_key(moment: Any) -> tuple[int, int, int, bool]:
+    return moment.label.id, moment.level, moment.node, moment.final
+
+
+def assert_same_moments(ours: tuple, truth: tuple, context: str, segments_atol: float) -> None:
+    """The same moments (label, node, finality; segments to ``segments_atol`` s, default exact), scores by rank to
+    :data:`SCORE_ATOL`, in the same order except where two scores tie within float32 rounding: a moment may take
+    another's rank only if their true scores are closer than :data:`SCORE_ATOL` (two sums of the same terms,
+    rounded differently, can order such a pair either way)."""
+    assert sorted(map(moment_key, ours)) == sorted(map(moment_key, truth)), context
+    assert [m.score for m in ours] == pytest.approx([m.score for m in truth], abs=SCORE_ATOL), context
+    truth_of = {moment_key(m): m for m in truth}
+    for rank, (mine, other) in enumerate(zip(ours, truth)):
+        expected = truth_of[moment_key(mine)]
+        assert abs(expected.score - other.score) < SCORE_ATOL, f"{context}: rank {rank}"
+        assert (mine.start_s, mine.end_s) == pytest.approx((expected.start_s, expected.end_s), abs=segments_atol,
+                                                           rel=0), f"{context}: rank {rank}"
+
+
 def assert_same_readouts(ours: ReadoutSet | WindowResult, truth: ReadoutSet | WindowResult, context: str, *,
                          segments_atol: float = 0.0) -> None:
-    """Labels, nodes and order exact, MQ segments to ``segments_atol`` seconds (default exact); scores and
-    probabilities to :data:`SCORE_ATOL`."""
+    """Labels, nodes and order exact (MQ: up to float32 near-ties, :func:`assert_same_moments`), MQ segments to
+    ``segments_atol`` seconds (default exact); scores and probabilities to :data:`SCORE_ATOL`."""
     def scores(labels: tuple) -> list[float]:
         return [label.score for label in labels]
 
@@ -73,16 +93,7 @@ def assert_same_readouts(ours: ReadoutSet | WindowResult, truth: ReadoutSet | Wi
     assert ours.pnr.score == pytest.approx(truth.pnr.score, abs=SCORE_ATOL), context
     assert ours.mq is not None and truth.mq is not None
     assert ours.mq.horizon == truth.mq.horizon, context
-    assert [(m.label.id, m.level, m.node, m.final) for m in ours.mq.moments] == \
-        [(m.label.id, m.level, m.node, m.final) for m in truth.mq.moments], context
-    segments = [bound for m in ours.mq.moments for bound in (m.start_s, m.end_s)]
-    expected = [bound for m in truth.mq.moments for bound in (m.start_s, m.end_s)]
-    if segments_atol:
-        assert segments == pytest.approx(expected, abs=segments_atol, rel=0), context
-    else:
-        assert segments == expected, context
-    assert [m.score for m in ours.mq.moments] == pytest.approx([m.score for m in truth.mq.moments],
-                                                               abs=SCORE_ATOL), context
+    assert_same_moments(ours.mq.moments, truth.mq.moments, context, segments_atol)
 
 
 @pytest.mark.parametrize(("horizon_rows", "stream_rows", "max_push", "floor"), [
