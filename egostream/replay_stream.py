@@ -22,7 +22,7 @@ from egostream.backpack.prototypes import Backpack
 from egostream.ego4d.features import FeatureStore
 from egostream.errors import InputError
 from egostream.io.outputs import check_output_file
-from egostream.io.sinks import SinkFormat, complete_records, open_sink
+from egostream.io.sinks import ResultFile, SinkFormat, seed_resume
 from egostream.bundles import load_bundle
 from egostream.model import CheckpointSpec
 from egostream.stream.config import StreamConfig, load_stream_config
@@ -76,15 +76,6 @@ def _checkpoint_files(checkpoint: CheckpointSpec) -> list[str]:
     return [str(path) for path in (checkpoint.values() if isinstance(checkpoint, Mapping) else [checkpoint])]
 
 
-def _kept_records(out: Path, format: SinkFormat) -> tuple[bytes, int]:
-    """The complete records of an interrupted ``out`` (bytes, count); nothing when it does not exist."""
-    if not out.is_file():
-        return b"", 0
-    data = out.read_bytes()
-    end, count = complete_records(data, format)
-    return data[:end], count
-
-
 def replay_stream(data: str | Path, video: str, checkpoint: CheckpointSpec, out: str | Path, *,
                   features: str = "egovlp", format: SinkFormat | None = None,
                   stream_config: StreamConfig | None = None, readout_config: ReadoutConfig | None = None,
@@ -97,7 +88,7 @@ def replay_stream(data: str | Path, video: str, checkpoint: CheckpointSpec, out:
         data: Ego4D data root (``features/<features>/<video>.pt``).
         video: the video uid.
         checkpoint: one checkpoint for every task, or ``{task: path}`` (as ``egostream replay``).
-        out: the result file (written atomically: it appears complete, or not at all).
+        out: the result file (:class:`~egostream.io.sinks.ResultFile`: it appears complete, or not at all).
         features: feature folder name under ``features/``.
         format: ``"msgpack"`` (length-prefixed frames) or ``"jsonl"``; default from the suffix (``.jsonl`` ->
             JSONL, otherwise msgpack).
@@ -108,13 +99,16 @@ def replay_stream(data: str | Path, video: str, checkpoint: CheckpointSpec, out:
         console: where the table goes (default: stdout); ``live=False`` prints only the last windows at the end.
         force: replace an existing ``out`` (otherwise it is refused, see
             :func:`~egostream.io.outputs.check_output_file`).
-        resume: continue an interrupted ``out``: its complete records are kept, the rows are pushed again from the
-            start (the engine needs them all) and only the windows after them are written.
+        resume: continue an interrupted ``out`` (:func:`~egostream.io.sinks.seed_resume`: the complete records of
+            ``out`` or of the partial file a killed or failed replay left, whichever holds more, are kept), the rows
+            are pushed again from the start (the engine needs them all) and only the windows after them are
+            written.
         device: where the model and the engine state live (``auto``, ``cpu``, ``cuda:N``); InputError (field
             ``device``) for one this machine cannot use.
 
     A :class:`KeyboardInterrupt` (Ctrl-C, SIGTERM) publishes the windows written so far (``out`` ends at the last
-    complete window, ready for ``resume``) and is raised again; any other failure leaves ``out`` as it was.
+    complete window, ready for ``resume``) and is raised again; any other failure leaves ``out`` as it was (and the
+    windows written so far in its partial file, for ``resume``).
     """
     out = Path(out)
     chosen: SinkFormat = format or ("jsonl" if out.suffix == ".jsonl" else "msgpack")
@@ -138,16 +132,15 @@ def replay_stream(data: str | Path, video: str, checkpoint: CheckpointSpec, out:
     latencies: list[float] = []
     final_moments = 0
     title = f"egostream replay --stream {video} ({len(rows)} rows)"
-    kept, done = _kept_records(out, chosen) if resume else (b"", 0)
+    done = seed_resume(out, chosen) if resume else 0
 
     def emitted() -> Iterator[list[WindowResult]]:
         for start in range(0, len(rows), rows_per_push):
             yield emitter.push(rows[start:start + rows_per_push])
         yield emitter.finish()
 
-    sink = open_sink(out, chosen)
+    sink = ResultFile(out, chosen, resume=resume)
     try:
-        sink.keep(kept, done)
         with Live(window_table(recent, title), console=console, auto_refresh=False, transient=not live) as screen:
             for batch_results in emitted():
                 for result in batch_results:

@@ -20,10 +20,11 @@ from rich.table import Table
 
 from egostream.actors.batch import BatchItem, BatchReport, run_batch
 from egostream.actors.extraction import FeatureExtractionJob, extraction_items, find_videos
-from egostream.actors.perception import (EmitterEngineFactory, ExtractorSpec, ResultFileFactory, VideoWindows,
-                                         annotate_latency, checkpoint_feature_name)
+from egostream.actors.perception import (EmitterEngineFactory, ExtractorSpec, VideoWindows, annotate_latency,
+                                         checkpoint_feature_name)
 from egostream.actors.pipeline import Emitted, PipelineConfig, StreamPipeline, StreamReport, run_streams
 from egostream.errors import InputError
+from egostream.io.sinks import ResultFileFactory, seed_resume
 
 __all__ = ["run_stream", "run_sources", "stream_id_of", "extract_features", "extractor_window_frames",
            "replay_on_cluster", "ReplayTaskJob", "device_placement", "DEFAULT_GPUS_PER_STREAM",
@@ -168,7 +169,6 @@ def run_sources(sources: Sequence[str], checkpoints: str | Mapping[str, str], ex
     ``device`` (:func:`device_placement`) is where the extractor and the engine run; on CUDA their Ray actors each
     request ``gpus_per_stream`` GPUs (``extractor_gpus``, when given, for the extractor).
     """
-    from egostream.actors.perception import seed_resume
     from egostream.io.outputs import check_output_file
 
     if len(sources) != len(outs):

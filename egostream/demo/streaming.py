@@ -136,9 +136,9 @@ def stream_held_out(cfg: DemoConfig, paths: DemoPaths, console: Console, device:
     ``stream/<uid>.msgpack``, showing the newest windows live; returns the pipeline report. The extractor (unless
     its options name a device) and the engine run on ``device``; on CUDA their actors request a GPU share."""
     from egostream.actors.commands import DEFAULT_GPUS_PER_STREAM, device_placement
-    from egostream.actors.perception import (EmitterEngineFactory, ExtractorSpec, ResultFileFactory, VideoWindows,
-                                             annotate_latency)
+    from egostream.actors.perception import EmitterEngineFactory, ExtractorSpec, VideoWindows, annotate_latency
     from egostream.actors.pipeline import Emitted, PipelineConfig, StreamPipeline
+    from egostream.io.sinks import ResultFileFactory
 
     uid = held_out_video(cfg, paths)
     truth = truth_actions(paths, uid)
