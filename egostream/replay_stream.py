@@ -16,11 +16,11 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.live import Live
-from rich.table import Table
 
 from egostream.backpack.prototypes import Backpack
 from egostream.ego4d.features import FeatureStore
 from egostream.errors import InputError
+from egostream.io.live_table import REPLAY_COLUMNS, window_table
 from egostream.io.outputs import check_output_file
 from egostream.io.sinks import ResultFile, SinkFormat, seed_resume
 from egostream.bundles import load_bundle
@@ -31,7 +31,7 @@ from egostream.stream.readouts import EvidenceReader, ReadoutConfig
 from egostream.stream.schema import WindowResult
 from egostream.stream.windows import WindowEmitter
 
-__all__ = ["StreamReplaySummary", "replay_stream", "window_table"]
+__all__ = ["StreamReplaySummary", "replay_stream"]
 
 _TABLE_ROWS = 12
 
@@ -49,27 +49,6 @@ class StreamReplaySummary:
     format: SinkFormat
     latency_ms_p50: float
     latency_ms_max: float
-
-
-def window_table(results: list[WindowResult] | deque[WindowResult], title: str) -> Table:
-    """A rich table of the given windows: one line each, the best guess of every task."""
-    table = Table(title=title, expand=True)
-    for column in ("#", "t (s)", "AR (verb noun)", "LTA next", "OSCC", "PNR (s)", "MQ final/prov.", "ms"):
-        table.add_column(column, overflow="fold")
-    for r in results:
-        ar = f"{r.ar.verbs[0].name} {r.ar.nouns[0].name}" if r.ar and r.ar.verbs and r.ar.nouns else "-"
-        lta = ", ".join(f"{a.verb.name} {a.noun.name}" for a in r.lta.top1[:2]) if r.lta else "-"
-        oscc = f"{r.oscc.probability:.2f}" if r.oscc else "-"
-        pnr = f"{r.pnr.time_s:.2f}" if r.pnr else "-"
-        if r.mq:
-            final = sum(m.final for m in r.mq.moments)
-            best = r.mq.moments[0].label.name if r.mq.moments else ""
-            mq = f"{final}/{len(r.mq.moments) - final} {best}"
-        else:
-            mq = "-"
-        table.add_row(str(r.window_index), f"{r.time_s:.1f}", ar, lta, oscc, pnr, mq,
-                      f"{r.latency_ms.get('total', 0.0):.0f}")
-    return table
 
 
 def _checkpoint_files(checkpoint: CheckpointSpec) -> list[str]:
@@ -141,7 +120,8 @@ def replay_stream(data: str | Path, video: str, checkpoint: CheckpointSpec, out:
 
     sink = ResultFile(out, chosen, resume=resume)
     try:
-        with Live(window_table(recent, title), console=console, auto_refresh=False, transient=not live) as screen:
+        with Live(window_table(recent, REPLAY_COLUMNS, title), console=console, auto_refresh=False,
+                  transient=not live) as screen:
             for batch_results in emitted():
                 for result in batch_results:
                     if result.window_index < done:
@@ -151,7 +131,7 @@ def replay_stream(data: str | Path, video: str, checkpoint: CheckpointSpec, out:
                     latencies.append(result.latency_ms.get("total", 0.0))
                     final_moments += sum(m.final for m in result.mq.moments) if result.mq else 0
                 if batch_results and live:
-                    screen.update(window_table(recent, title), refresh=True)
+                    screen.update(window_table(recent, REPLAY_COLUMNS, title), refresh=True)
     except KeyboardInterrupt:
         sink.close()
         raise
@@ -160,6 +140,6 @@ def replay_stream(data: str | Path, video: str, checkpoint: CheckpointSpec, out:
         raise
     sink.close()
     if not live:
-        console.print(window_table(recent, title))
+        console.print(window_table(recent, REPLAY_COLUMNS, title))
     return StreamReplaySummary(video, len(rows), len(latencies), final_moments, out, chosen,
                                statistics.median(latencies) if latencies else 0.0, max(latencies, default=0.0))

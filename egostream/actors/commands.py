@@ -16,7 +16,6 @@ from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
-from rich.table import Table
 
 from egostream.actors.batch import BatchItem, BatchReport, run_batch
 from egostream.actors.extraction import FeatureExtractionJob, extraction_items, find_videos
@@ -24,38 +23,13 @@ from egostream.actors.perception import (EmitterEngineFactory, ExtractorSpec, Vi
                                          checkpoint_feature_name)
 from egostream.actors.pipeline import Emitted, PipelineConfig, StreamPipeline, StreamReport, run_streams
 from egostream.errors import InputError
+from egostream.io.live_table import stage_table
 from egostream.io.sinks import ResultFileFactory, seed_resume
 
 __all__ = ["run_stream", "run_sources", "stream_id_of", "extract_features", "extractor_window_frames",
-           "replay_on_cluster", "ReplayTaskJob", "device_placement", "DEFAULT_GPUS_PER_STREAM",
-           "stream_table"]
+           "replay_on_cluster", "ReplayTaskJob", "device_placement", "DEFAULT_GPUS_PER_STREAM"]
 
 _ROW_PERIOD_S = 16 / 30
-
-
-def stream_table(report: StreamReport, last: Any | None) -> Table:
-    """The live view: counts, throughput, per-stage latency percentiles and the latest window's answers."""
-    table = Table(title=f"egostream run: {report.name}", show_header=True, header_style="bold")
-    table.add_column("stage")
-    for column in ("p50 ms", "p95 ms", "p99 ms", "items"):
-        table.add_column(column, justify="right")
-    for stage, summary in report.latency_ms.items():
-        table.add_row(stage, *(f"{summary[key]:.1f}" for key in ("p50_ms", "p95_ms", "p99_ms")),
-                      str(summary["count"]))
-    table.caption = (f"windows {report.windows}  dropped {report.dropped}  results {report.results}  "
-                     f"fps {report.fps:.1f}  x-real-time {report.x_real_time(_ROW_PERIOD_S):.2f}  restarts "
-                     f"{sum(report.restarts.values())}")
-    source = report.source
-    if source:
-        table.caption += (f"\nsource: corrupt frames {source.get('corrupt_frames', 0)}  skipped packets "
-                          f"{source.get('skipped_packets', 0)}  skipped frames {source.get('skipped_frames', 0)}  "
-                          f"discontinuities {source.get('discontinuities', 0)}  untimed {source.get('untimed', 0)}  "
-                          f"reconnects {source.get('reconnects', 0)}")
-    if last is not None and last.ar is not None and last.ar.verbs and last.ar.nouns:
-        verb, noun = last.ar.verbs[0], last.ar.nouns[0]
-        table.caption += (f"\nt={last.time_s:.1f} s  action: {verb.name} ({verb.score:.2f}) "
-                          f"{noun.name} ({noun.score:.2f})")
-    return table
 
 
 def stream_id_of(source: str) -> str:
@@ -241,7 +215,7 @@ def _run_until_done(pipelines: Sequence[StreamPipeline], latest: Sequence[list[A
             done.set()
 
     def view() -> Group:
-        return Group(*(stream_table(pipeline.snapshot_report(), last[0])
+        return Group(*(stage_table(pipeline.snapshot_report(), last[0], _ROW_PERIOD_S)
                        for pipeline, last in zip(pipelines, latest)))
 
     worker = threading.Thread(target=body, name="egostream-pipelines", daemon=True)

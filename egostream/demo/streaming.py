@@ -19,6 +19,8 @@ from egostream.ego4d.annotations import read_lta_annotations
 from egostream.ego4d.layout import Ego4dLayout
 from egostream.ego4d.synthetic import FPS
 from egostream.errors import InputError
+from egostream.io.live_table import (ACTION, BEST_MOMENT, OSCC_STATE, TIME, Column, next_actions_cell, pnr_cell,
+                                     truth_column, window_table)
 
 __all__ = ["held_out_video", "truth_actions", "window_truth", "stream_held_out"]
 
@@ -61,48 +63,12 @@ def window_truth(actions: Sequence[Any], start_s: float, end_s: float) -> Any | 
     return best
 
 
-def _window_row(result: Any, truth: Sequence[_TruthAction]) -> tuple[str, ...]:
-    """One live-table row of a :class:`~egostream.stream.schema.WindowResult`."""
-    now = expected = nxt = state = pnr = moment = "-"
-    if result.ar is not None and result.ar.verbs and result.ar.nouns:
-        verb, noun = result.ar.verbs[0], result.ar.nouns[0]
-        now = f"{verb.name} {noun.name}"
-        actual = window_truth(truth, result.ar.span.start_s, result.ar.span.end_s)
-        if actual is not None:
-            hit = "[green]✓[/]" if (actual.verb, actual.noun) == (verb.id, noun.id) else "[red]✗[/]"
-            expected = f"{hit} {actual.name}"
-    if result.lta is not None:
-        nxt = " → ".join(f"{step.verb.name} {step.noun.name}" for step in result.lta.top1[:2])
-    if result.oscc is not None:
-        state = f"{'yes' if result.oscc.state_change else 'no'} {result.oscc.probability:.2f}"
-    if result.pnr is not None:
-        pnr = f"{result.pnr.time_s:.1f}"
-    if result.mq is not None and result.mq.moments:
-        best = result.mq.moments[0]
-        moment = f"{best.label.name} {best.start_s:.0f}-{best.end_s:.0f} s{'' if best.final else '?'}"
-    return f"{result.time_s:.1f}", now, expected, nxt, state, pnr, moment
-
-
-#: Live-table columns: (header, width in characters; None: a share of what the console's width leaves).
-_COLUMNS: tuple[tuple[str, int | None], ...] = (("t (s)", 5), ("now (AR)", None), ("truth", None),
-                                                  ("next (LTA)", None), ("OSCC", 8), ("PNR (s)", 7),
-                                                  ("moment (MQ; ?: provisional)", None))
-
-
-def _windows_table(title: str, results: Sequence[Any], truth: Sequence[_TruthAction], caption: str,
-                   console_width: int) -> Table:
-    """The newest windows, one line each: the name columns share the console's width (9 to 40 characters each),
-    longer names are cut with an ellipsis."""
-    fixed = sum(width for _, width in _COLUMNS if width is not None)
-    shared = [header for header, width in _COLUMNS if width is None]
-    borders = 3 * len(_COLUMNS) + 1
-    name_width = max(9, min(40, (console_width - fixed - borders) // len(shared)))
-    table = Table(title=title, caption=caption, header_style="bold", expand=False)
-    for header, width in _COLUMNS:
-        table.add_column(header, width=width or name_width, no_wrap=True, overflow="ellipsis")
-    for result in results:
-        table.add_row(*_window_row(result, truth))
-    return table
+def _live_columns(truth: Sequence[_TruthAction]) -> tuple[Column, ...]:
+    """The demo's live table: time, AR with its ground truth (:func:`window_truth`), LTA, OSCC, PNR and MQ; the name
+    columns share the console's width."""
+    return (Column(TIME.header, TIME.cell, 5), Column("now (AR)", ACTION.cell),
+            truth_column(lambda start_s, end_s: window_truth(truth, start_s, end_s)),
+            Column("next (LTA)", next_actions_cell(" → ")), OSCC_STATE, Column("PNR (s)", pnr_cell(1), 7), BEST_MOMENT)
 
 
 @contextlib.contextmanager
@@ -154,8 +120,10 @@ def stream_held_out(cfg: DemoConfig, paths: DemoPaths, console: Console, device:
     def remember(emitted: Emitted) -> None:
         recent.append(emitted.result)
 
+    columns = _live_columns(truth)
+
     def table(caption: str) -> Table:
-        return _windows_table(title, list(recent), truth, caption, console.width)
+        return window_table(list(recent), columns, title, caption=caption, console_width=console.width)
 
     with _local_ray(cfg.ray_object_store_mb):
         pipeline = StreamPipeline.from_factories(
