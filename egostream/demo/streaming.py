@@ -3,15 +3,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.live import Live
 from rich.table import Table
 
 from egostream.demo.config import STRIDE_FRAMES, DemoConfig, DemoPaths
@@ -19,6 +17,7 @@ from egostream.ego4d.annotations import read_lta_annotations
 from egostream.ego4d.layout import Ego4dLayout
 from egostream.ego4d.synthetic import FPS
 from egostream.errors import InputError
+from egostream.io.live_run import run_live
 from egostream.io.live_table import (ACTION, BEST_MOMENT, OSCC_STATE, TIME, Column, next_actions_cell, pnr_cell,
                                      truth_column, window_table)
 
@@ -132,36 +131,12 @@ def stream_held_out(cfg: DemoConfig, paths: DemoPaths, console: Console, device:
             ResultFileFactory(str(output), "msgpack"), live=False, backend="ray", config=PipelineConfig(), name=uid,
             on_result=remember, annotate=annotate_latency,
             actor_options={"extract": {"num_gpus": gpus}, "engine": {"num_gpus": gpus}} if gpus else None)
-        report = _run_live(pipeline, table, console, cfg.live_table)
+        # a stopped stream (Ctrl-C) ends early and the demo carries on with the windows it wrote
+        report = run_live(pipeline.run, pipeline.stop,
+                          lambda: table(f"windows so far: {pipeline.snapshot_report().results}"),
+                          console if cfg.live_table else None, transient=True, name="egostream-demo-stream").value
     summary = report.as_dict(cfg.stream.row_period_s)
     console.print(table(f"{report.results} windows, {report.rows} rows, x-real-time "
                         f"{summary['x_real_time']:.1f}, end-to-end p50 "
                         f"{summary['latency_ms'].get('end_to_end', {}).get('p50_ms', 0.0):.0f} ms → {output}"))
     return {"video_uid": uid, "results_file": str(output), "report": summary}
-
-
-def _run_live(pipeline: Any, table: Callable[[str], Table], console: Console, live: bool) -> Any:
-    """Run ``pipeline`` in a thread while the table is redrawn (when ``live``); returns its report."""
-    outcome: dict[str, Any] = {}
-
-    def body() -> None:
-        try:
-            outcome["report"] = pipeline.run()
-        except BaseException as error:  # re-raised in the caller's thread
-            outcome["error"] = error
-
-    worker = threading.Thread(target=body, name="egostream-demo-stream", daemon=True)
-    context = Live(console=console, refresh_per_second=4, transient=True) if live else contextlib.nullcontext()
-    with context as view:
-        worker.start()
-        try:
-            while worker.is_alive():
-                worker.join(timeout=0.25)
-                if view is not None:
-                    view.update(table(f"windows so far: {pipeline.snapshot_report().results}"))
-        except KeyboardInterrupt:
-            pipeline.stop()
-            worker.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["report"]
