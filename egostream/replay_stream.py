@@ -9,17 +9,19 @@ the package.
 from __future__ import annotations
 
 import statistics
+import threading
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
-from rich.live import Live
+from rich.table import Table
 
 from egostream.backpack.prototypes import Backpack
 from egostream.ego4d.features import FeatureStore
 from egostream.errors import InputError
+from egostream.io.live_run import run_live
 from egostream.io.live_table import REPLAY_COLUMNS, window_table
 from egostream.io.outputs import check_output_file
 from egostream.io.sinks import ResultFile, SinkFormat, seed_resume
@@ -85,9 +87,10 @@ def replay_stream(data: str | Path, video: str, checkpoint: CheckpointSpec, out:
         device: where the model and the engine state live (``auto``, ``cpu``, ``cuda:N``); InputError (field
             ``device``) for one this machine cannot use.
 
-    A :class:`KeyboardInterrupt` (Ctrl-C, SIGTERM) publishes the windows written so far (``out`` ends at the last
-    complete window, ready for ``resume``) and is raised again; any other failure leaves ``out`` as it was (and the
-    windows written so far in its partial file, for ``resume``).
+    The rows are pushed on a worker thread while this thread draws the table (:func:`~egostream.io.live_run.run_live`).
+    A :class:`KeyboardInterrupt` (Ctrl-C, SIGTERM) stops the pushes after the one in progress, publishes the windows
+    written so far (``out`` ends at the last complete window, ready for ``resume``) and is raised again; any other
+    failure leaves ``out`` as it was (and the windows written so far in its partial file, for ``resume``).
     """
     out = Path(out)
     chosen: SinkFormat = format or ("jsonl" if out.suffix == ".jsonl" else "msgpack")
@@ -112,26 +115,33 @@ def replay_stream(data: str | Path, video: str, checkpoint: CheckpointSpec, out:
     final_moments = 0
     title = f"egostream replay --stream {video} ({len(rows)} rows)"
     done = seed_resume(out, chosen) if resume else 0
+    stop = threading.Event()
 
     def emitted() -> Iterator[list[WindowResult]]:
         for start in range(0, len(rows), rows_per_push):
             yield emitter.push(rows[start:start + rows_per_push])
         yield emitter.finish()
 
+    def write_windows() -> None:
+        """The worker: push the rows, write the new windows; a stop ends it after the push in progress."""
+        nonlocal final_moments
+        for batch_results in emitted():
+            for result in batch_results:
+                if result.window_index < done:
+                    continue
+                sink.write(result)
+                recent.append(result)
+                latencies.append(result.latency_ms.get("total", 0.0))
+                final_moments += sum(m.final for m in result.mq.moments) if result.mq else 0
+            if stop.is_set():
+                return
+
+    def view() -> Table:
+        return window_table(list(recent), REPLAY_COLUMNS, title)  # list(): one step, while the worker appends
+
     sink = ResultFile(out, chosen, resume=resume)
     try:
-        with Live(window_table(recent, REPLAY_COLUMNS, title), console=console, auto_refresh=False,
-                  transient=not live) as screen:
-            for batch_results in emitted():
-                for result in batch_results:
-                    if result.window_index < done:
-                        continue
-                    sink.write(result)
-                    recent.append(result)
-                    latencies.append(result.latency_ms.get("total", 0.0))
-                    final_moments += sum(m.final for m in result.mq.moments) if result.mq else 0
-                if batch_results and live:
-                    screen.update(window_table(recent, REPLAY_COLUMNS, title), refresh=True)
+        run = run_live(write_windows, stop.set, view if live else None, console, name="egostream-replay-stream")
     except KeyboardInterrupt:
         sink.close()
         raise
@@ -139,7 +149,9 @@ def replay_stream(data: str | Path, video: str, checkpoint: CheckpointSpec, out:
         sink.abort()
         raise
     sink.close()
+    if run.interrupt is not None:
+        raise run.interrupt
     if not live:
-        console.print(window_table(recent, REPLAY_COLUMNS, title))
+        console.print(view())
     return StreamReplaySummary(video, len(rows), len(latencies), final_moments, out, chosen,
                                statistics.median(latencies) if latencies else 0.0, max(latencies, default=0.0))

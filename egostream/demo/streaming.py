@@ -67,7 +67,8 @@ def _live_columns(truth: Sequence[_TruthAction]) -> tuple[Column, ...]:
     columns share the console's width."""
     return (Column(TIME.header, TIME.cell, 5), Column("now (AR)", ACTION.cell),
             truth_column(lambda start_s, end_s: window_truth(truth, start_s, end_s)),
-            Column("next (LTA)", next_actions_cell(" → ")), OSCC_STATE, Column("PNR (s)", pnr_cell(1), 7), BEST_MOMENT)
+            Column("next (LTA)", next_actions_cell(" → ")), OSCC_STATE, Column("PNR (s)", pnr_cell(1), 7),
+            BEST_MOMENT)
 
 
 @contextlib.contextmanager
