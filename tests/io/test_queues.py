@@ -31,9 +31,8 @@ def test_block_waits_until_the_consumer_makes_room() -> None:
     assert not writer.is_alive() and queue.get_batch(5) == [1, 2] and queue.dropped == 0
 
 
-def test_close_drains_then_signals_the_end_and_releases_blocked_writers() -> None:
-    queue: BoundedQueue[int] = BoundedQueue(1)
-    queue.put(0)
+def _blocked_writer(queue: BoundedQueue[int]) -> tuple[threading.Thread, list[BaseException]]:
+    """A thread putting one more item into the full ``queue``, and the errors it gets."""
     errors: list[BaseException] = []
 
     def put_blocked() -> None:
@@ -45,6 +44,13 @@ def test_close_drains_then_signals_the_end_and_releases_blocked_writers() -> Non
     writer = threading.Thread(target=put_blocked)
     writer.start()
     time.sleep(0.05)
+    return writer, errors
+
+
+def test_close_drains_then_signals_the_end_and_releases_blocked_writers() -> None:
+    queue: BoundedQueue[int] = BoundedQueue(1)
+    queue.put(0)
+    writer, errors = _blocked_writer(queue)
     queue.close()
     writer.join(timeout=2)
     assert len(errors) == 1
@@ -88,17 +94,7 @@ def test_discard_drops_what_is_queued_and_wakes_blocked_readers_and_writers() ->
     assert not reader.is_alive() and got == [[]]
     refilled: BoundedQueue[int] = BoundedQueue(1)
     refilled.put(0)
-    errors: list[BaseException] = []
-
-    def put_blocked() -> None:
-        try:
-            refilled.put(1)
-        except QueueClosed as error:
-            errors.append(error)
-
-    writer = threading.Thread(target=put_blocked)
-    writer.start()
-    time.sleep(0.05)
+    writer, errors = _blocked_writer(refilled)
     refilled.discard()
     writer.join(timeout=2)
     assert len(errors) == 1 and len(refilled) == 0 and refilled.get_batch(1) == [] and refilled.dropped == 0
