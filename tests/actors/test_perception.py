@@ -1,5 +1,6 @@
 """The real stages: an H.264 video through the tiny pixel extractor and a tiny model, in-process; the emitter's
-snapshot (model left out) resumes to the same results; extraction of a folder of videos gives one [T, D] file per video with the Ego4D window count."""
+snapshot (model left out) resumes to the same results; extraction of a folder of videos gives one [T, D] file per
+video with the Ego4D window count (the result file's own tests are in tests/io/test_sinks.py)."""
 from __future__ import annotations
 
 from pathlib import Path
