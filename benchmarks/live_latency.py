@@ -34,10 +34,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private, throw-away local instance
 
-from egostream.actors.perception import (EmitterEngineFactory, ExtractorSpec, ResultFileFactory,  # noqa: E402
-                                         VideoWindows, annotate_latency)
+from egostream.actors.perception import (EmitterEngineFactory, ExtractorSpec, VideoWindows,  # noqa: E402
+                                         annotate_latency)
 from egostream.actors.pipeline import PipelineConfig, StreamPipeline  # noqa: E402
 from egostream.config import CONFIG_DIR, load_config  # noqa: E402
+from egostream.io.sinks import ResultFileFactory  # noqa: E402
 from egostream.model import ModelConfig  # noqa: E402
 from egostream.stream.config import StreamConfig  # noqa: E402
 from tests.io.video_factory import free_udp_port  # noqa: E402

@@ -31,10 +31,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private, throw-away local instance
 
-from egostream.actors.perception import (EmitterEngineFactory, ExtractorSpec, ResultFileFactory,  # noqa: E402
-                                         VideoWindows, annotate_latency)
+from egostream.actors.perception import (EmitterEngineFactory, ExtractorSpec, VideoWindows,  # noqa: E402
+                                         annotate_latency)
 from egostream.actors.pipeline import PipelineConfig, StreamPipeline  # noqa: E402
 from egostream.config import CONFIG_DIR, load_config  # noqa: E402
+from egostream.io.sinks import ResultFileFactory  # noqa: E402
 from egostream.io.synthetic_video import render_video  # noqa: E402
 from egostream.model import ModelConfig  # noqa: E402
 from egostream.stream.config import StreamConfig  # noqa: E402

@@ -9,20 +9,22 @@ the package.
 from __future__ import annotations
 
 import statistics
+import threading
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
-from rich.live import Live
 from rich.table import Table
 
 from egostream.backpack.prototypes import Backpack
 from egostream.ego4d.features import FeatureStore
 from egostream.errors import InputError
+from egostream.io.live_run import run_live
+from egostream.io.live_table import REPLAY_COLUMNS, window_table
 from egostream.io.outputs import check_output_file
-from egostream.io.sinks import SinkFormat, complete_records, open_sink
+from egostream.io.sinks import ResultFile, SinkFormat, seed_resume
 from egostream.bundles import load_bundle
 from egostream.model import CheckpointSpec
 from egostream.stream.config import StreamConfig, load_stream_config
@@ -31,7 +33,7 @@ from egostream.stream.readouts import EvidenceReader, ReadoutConfig
 from egostream.stream.schema import WindowResult
 from egostream.stream.windows import WindowEmitter
 
-__all__ = ["StreamReplaySummary", "replay_stream", "window_table"]
+__all__ = ["StreamReplaySummary", "replay_stream"]
 
 _TABLE_ROWS = 12
 
@@ -51,38 +53,8 @@ class StreamReplaySummary:
     latency_ms_max: float
 
 
-def window_table(results: list[WindowResult] | deque[WindowResult], title: str) -> Table:
-    """A rich table of the given windows: one line each, the best guess of every task."""
-    table = Table(title=title, expand=True)
-    for column in ("#", "t (s)", "AR (verb noun)", "LTA next", "OSCC", "PNR (s)", "MQ final/prov.", "ms"):
-        table.add_column(column, overflow="fold")
-    for r in results:
-        ar = f"{r.ar.verbs[0].name} {r.ar.nouns[0].name}" if r.ar and r.ar.verbs and r.ar.nouns else "-"
-        lta = ", ".join(f"{a.verb.name} {a.noun.name}" for a in r.lta.top1[:2]) if r.lta else "-"
-        oscc = f"{r.oscc.probability:.2f}" if r.oscc else "-"
-        pnr = f"{r.pnr.time_s:.2f}" if r.pnr else "-"
-        if r.mq:
-            final = sum(m.final for m in r.mq.moments)
-            best = r.mq.moments[0].label.name if r.mq.moments else ""
-            mq = f"{final}/{len(r.mq.moments) - final} {best}"
-        else:
-            mq = "-"
-        table.add_row(str(r.window_index), f"{r.time_s:.1f}", ar, lta, oscc, pnr, mq,
-                      f"{r.latency_ms.get('total', 0.0):.0f}")
-    return table
-
-
 def _checkpoint_files(checkpoint: CheckpointSpec) -> list[str]:
     return [str(path) for path in (checkpoint.values() if isinstance(checkpoint, Mapping) else [checkpoint])]
-
-
-def _kept_records(out: Path, format: SinkFormat) -> tuple[bytes, int]:
-    """The complete records of an interrupted ``out`` (bytes, count); nothing when it does not exist."""
-    if not out.is_file():
-        return b"", 0
-    data = out.read_bytes()
-    end, count = complete_records(data, format)
-    return data[:end], count
 
 
 def replay_stream(data: str | Path, video: str, checkpoint: CheckpointSpec, out: str | Path, *,
@@ -97,7 +69,7 @@ def replay_stream(data: str | Path, video: str, checkpoint: CheckpointSpec, out:
         data: Ego4D data root (``features/<features>/<video>.pt``).
         video: the video uid.
         checkpoint: one checkpoint for every task, or ``{task: path}`` (as ``egostream replay``).
-        out: the result file (written atomically: it appears complete, or not at all).
+        out: the result file (:class:`~egostream.io.sinks.ResultFile`: it appears complete, or not at all).
         features: feature folder name under ``features/``.
         format: ``"msgpack"`` (length-prefixed frames) or ``"jsonl"``; default from the suffix (``.jsonl`` ->
             JSONL, otherwise msgpack).
@@ -108,13 +80,17 @@ def replay_stream(data: str | Path, video: str, checkpoint: CheckpointSpec, out:
         console: where the table goes (default: stdout); ``live=False`` prints only the last windows at the end.
         force: replace an existing ``out`` (otherwise it is refused, see
             :func:`~egostream.io.outputs.check_output_file`).
-        resume: continue an interrupted ``out``: its complete records are kept, the rows are pushed again from the
-            start (the engine needs them all) and only the windows after them are written.
+        resume: continue an interrupted ``out`` (:func:`~egostream.io.sinks.seed_resume`: the complete records of
+            ``out`` or of the partial file a killed or failed replay left, whichever holds more, are kept), the rows
+            are pushed again from the start (the engine needs them all) and only the windows after them are
+            written.
         device: where the model and the engine state live (``auto``, ``cpu``, ``cuda:N``); InputError (field
             ``device``) for one this machine cannot use.
 
-    A :class:`KeyboardInterrupt` (Ctrl-C, SIGTERM) publishes the windows written so far (``out`` ends at the last
-    complete window, ready for ``resume``) and is raised again; any other failure leaves ``out`` as it was.
+    The rows are pushed on a worker thread while this thread draws the table (:func:`~egostream.io.live_run.run_live`).
+    A :class:`KeyboardInterrupt` (Ctrl-C, SIGTERM) stops the pushes after the one in progress, publishes the windows
+    written so far (``out`` ends at the last complete window, ready for ``resume``) and is raised again; any other
+    failure leaves ``out`` as it was (and the windows written so far in its partial file, for ``resume``).
     """
     out = Path(out)
     chosen: SinkFormat = format or ("jsonl" if out.suffix == ".jsonl" else "msgpack")
@@ -138,27 +114,34 @@ def replay_stream(data: str | Path, video: str, checkpoint: CheckpointSpec, out:
     latencies: list[float] = []
     final_moments = 0
     title = f"egostream replay --stream {video} ({len(rows)} rows)"
-    kept, done = _kept_records(out, chosen) if resume else (b"", 0)
+    done = seed_resume(out, chosen) if resume else 0
+    stop = threading.Event()
 
     def emitted() -> Iterator[list[WindowResult]]:
         for start in range(0, len(rows), rows_per_push):
             yield emitter.push(rows[start:start + rows_per_push])
         yield emitter.finish()
 
-    sink = open_sink(out, chosen)
+    def write_windows() -> None:
+        """The worker: push the rows, write the new windows; a stop ends it after the push in progress."""
+        nonlocal final_moments
+        for batch_results in emitted():
+            for result in batch_results:
+                if result.window_index < done:
+                    continue
+                sink.write(result)
+                recent.append(result)
+                latencies.append(result.latency_ms.get("total", 0.0))
+                final_moments += sum(m.final for m in result.mq.moments) if result.mq else 0
+            if stop.is_set():
+                return
+
+    def view() -> Table:
+        return window_table(list(recent), REPLAY_COLUMNS, title)  # list(): one step, while the worker appends
+
+    sink = ResultFile(out, chosen, resume=resume)
     try:
-        sink.keep(kept, done)
-        with Live(window_table(recent, title), console=console, auto_refresh=False, transient=not live) as screen:
-            for batch_results in emitted():
-                for result in batch_results:
-                    if result.window_index < done:
-                        continue
-                    sink.write(result)
-                    recent.append(result)
-                    latencies.append(result.latency_ms.get("total", 0.0))
-                    final_moments += sum(m.final for m in result.mq.moments) if result.mq else 0
-                if batch_results and live:
-                    screen.update(window_table(recent, title), refresh=True)
+        run = run_live(write_windows, stop.set, view if live else None, console, name="egostream-replay-stream")
     except KeyboardInterrupt:
         sink.close()
         raise
@@ -166,7 +149,9 @@ def replay_stream(data: str | Path, video: str, checkpoint: CheckpointSpec, out:
         sink.abort()
         raise
     sink.close()
+    if run.interrupt is not None:
+        raise run.interrupt
     if not live:
-        console.print(window_table(recent, title))
+        console.print(view())
     return StreamReplaySummary(video, len(rows), len(latencies), final_moments, out, chosen,
                                statistics.median(latencies) if latencies else 0.0, max(latencies, default=0.0))

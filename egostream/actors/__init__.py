@@ -5,7 +5,7 @@ as Ray actors, and :func:`run_batch` spreads per-video jobs over a cluster with 
 """
 from egostream.actors.batch import BatchItem, BatchReport, run_batch
 from egostream.actors.pipeline import PipelineConfig, StreamPipeline, StreamReport, run_streams
-from egostream.actors.queues import BoundedQueue, OverflowPolicy
+from egostream.io.queues import BoundedQueue, OverflowPolicy
 
 __all__ = ["StreamPipeline", "PipelineConfig", "StreamReport", "run_streams", "BatchItem", "BatchReport",
            "run_batch", "BoundedQueue", "OverflowPolicy"]

@@ -8,53 +8,27 @@ over the cluster, one ``<video_uid>.pt`` each (:mod:`egostream.actors.extraction
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console, Group
-from rich.live import Live
-from rich.table import Table
 
 from egostream.actors.batch import BatchItem, BatchReport, run_batch
 from egostream.actors.extraction import FeatureExtractionJob, extraction_items, find_videos
-from egostream.actors.perception import (EmitterEngineFactory, ExtractorSpec, ResultFileFactory, VideoWindows,
-                                         annotate_latency, checkpoint_feature_name)
+from egostream.actors.perception import (EmitterEngineFactory, ExtractorSpec, VideoWindows, annotate_latency,
+                                         checkpoint_feature_name)
 from egostream.actors.pipeline import Emitted, PipelineConfig, StreamPipeline, StreamReport, run_streams
 from egostream.errors import InputError
+from egostream.io.live_run import run_live
+from egostream.io.live_table import stage_table
+from egostream.io.sinks import ResultFileFactory, seed_resume
 
 __all__ = ["run_stream", "run_sources", "stream_id_of", "extract_features", "extractor_window_frames",
-           "replay_on_cluster", "ReplayTaskJob", "device_placement", "DEFAULT_GPUS_PER_STREAM",
-           "stream_table"]
+           "replay_on_cluster", "ReplayTaskJob", "device_placement", "DEFAULT_GPUS_PER_STREAM"]
 
 _ROW_PERIOD_S = 16 / 30
-
-
-def stream_table(report: StreamReport, last: Any | None) -> Table:
-    """The live view: counts, throughput, per-stage latency percentiles and the latest window's answers."""
-    table = Table(title=f"egostream run: {report.name}", show_header=True, header_style="bold")
-    table.add_column("stage")
-    for column in ("p50 ms", "p95 ms", "p99 ms", "items"):
-        table.add_column(column, justify="right")
-    for stage, summary in report.latency_ms.items():
-        table.add_row(stage, *(f"{summary[key]:.1f}" for key in ("p50_ms", "p95_ms", "p99_ms")),
-                      str(summary["count"]))
-    table.caption = (f"windows {report.windows}  dropped {report.dropped}  results {report.results}  "
-                     f"fps {report.fps:.1f}  x-real-time {report.x_real_time(_ROW_PERIOD_S):.2f}  restarts "
-                     f"{sum(report.restarts.values())}")
-    source = report.source
-    if source:
-        table.caption += (f"\nsource: corrupt frames {source.get('corrupt_frames', 0)}  skipped packets "
-                          f"{source.get('skipped_packets', 0)}  skipped frames {source.get('skipped_frames', 0)}  "
-                          f"discontinuities {source.get('discontinuities', 0)}  untimed {source.get('untimed', 0)}  "
-                          f"reconnects {source.get('reconnects', 0)}")
-    if last is not None and last.ar is not None and last.ar.verbs and last.ar.nouns:
-        verb, noun = last.ar.verbs[0], last.ar.nouns[0]
-        table.caption += (f"\nt={last.time_s:.1f} s  action: {verb.name} ({verb.score:.2f}) "
-                          f"{noun.name} ({noun.score:.2f})")
-    return table
 
 
 def stream_id_of(source: str) -> str:
@@ -168,7 +142,6 @@ def run_sources(sources: Sequence[str], checkpoints: str | Mapping[str, str], ex
     ``device`` (:func:`device_placement`) is where the extractor and the engine run; on CUDA their Ray actors each
     request ``gpus_per_stream`` GPUs (``extractor_gpus``, when given, for the extractor).
     """
-    from egostream.actors.perception import seed_resume
     from egostream.io.outputs import check_output_file
 
     if len(sources) != len(outs):
@@ -221,56 +194,23 @@ def run_sources(sources: Sequence[str], checkpoints: str | Mapping[str, str], ex
 
 def _run_until_done(pipelines: Sequence[StreamPipeline], latest: Sequence[list[Any]],
                     console: Console | None) -> list[StreamReport]:
-    """Run the pipelines on a worker thread (:func:`~egostream.actors.pipeline.run_streams`), with the live table
-    of each on ``console`` (none: no table), until they end.
+    """Run the pipelines (:func:`~egostream.actors.pipeline.run_streams`) with the live table of each on ``console``
+    (none: no table) until they end (:func:`~egostream.io.live_run.run_live`): Ctrl-C / SIGTERM stop every
+    pipeline, their stages drain (every call into Ray has ended before this returns), then the interrupt is raised
+    again."""
 
-    The main thread only waits, so Ctrl-C / SIGTERM land here: the first stops every pipeline and waits for their
-    stages to drain (the worker thread, and so every call into Ray, has ended before this returns); the interrupt
-    is raised again afterwards.
-    """
-    outcome: dict[str, Any] = {}
-    interrupt: KeyboardInterrupt | None = None
-    done = threading.Event()
-
-    def body() -> None:
-        try:
-            outcome["reports"] = run_streams(pipelines)
-        except BaseException as error:  # handed to the main thread below
-            outcome["error"] = error
-        finally:
-            done.set()
+    def stop() -> None:
+        for pipeline in pipelines:
+            pipeline.stop()
 
     def view() -> Group:
-        return Group(*(stream_table(pipeline.snapshot_report(), last[0])
+        return Group(*(stage_table(pipeline.snapshot_report(), last[0], _ROW_PERIOD_S)
                        for pipeline, last in zip(pipelines, latest)))
 
-    worker = threading.Thread(target=body, name="egostream-pipelines", daemon=True)
-    live = Live(console=console, refresh_per_second=4, transient=False) if console is not None else None
-    if live is not None:
-        live.start()
-    try:
-        worker.start()
-        # Wait on an Event, not Thread.join: on Python 3.11 a KeyboardInterrupt inside join() can leave the thread
-        # marked as stopped while it still runs, and Ray would then be shut down under it.
-        while not done.is_set():
-            try:
-                done.wait(timeout=0.25)
-                if live is not None:
-                    live.update(view())
-            except KeyboardInterrupt as error:
-                interrupt = interrupt or error
-                for pipeline in pipelines:
-                    pipeline.stop()
-        if live is not None:
-            live.update(view())
-    finally:
-        if live is not None:
-            live.stop()
-    if "error" in outcome:
-        raise outcome["error"]
-    if interrupt is not None:
-        raise interrupt
-    return outcome["reports"]
+    run = run_live(lambda: run_streams(pipelines), stop, view, console, name="egostream-pipelines")
+    if run.interrupt is not None:
+        raise run.interrupt
+    return run.value
 
 
 def extractor_window_frames(extractor: Any, requested: int | None) -> int:

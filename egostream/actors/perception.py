@@ -6,9 +6,8 @@ and a result file that a restarted sink appends to. Each is a small picklable fa
 - :class:`EmitterEngine`: a :class:`~egostream.stream.windows.WindowEmitter` over a model loaded from checkpoints,
   with ``state_dict`` / ``load_state_dict`` snapshots that leave the model out (it is reloaded from the checkpoints
   by a restarted actor), so crash recovery replays only the rows since the last snapshot.
-- :class:`ResultFile`: msgpack frames or JSONL appended to a hidden partial file renamed over the result at the
-  stream's end; re-opened after a crash (or by ``--resume``), it cuts a partly written last record, counts the
-  complete ones and appends.
+- the result file: :class:`egostream.io.sinks.ResultFileFactory` (a hidden partial file renamed over the result at
+  the stream's end; re-opened after a crash, or by ``--resume``, it keeps the complete records and appends).
 """
 from __future__ import annotations
 
@@ -17,18 +16,15 @@ import inspect
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import torch
 
 from egostream.errors import InputError
-from egostream.io.sinks import complete_records
 
 __all__ = ["VideoWindows", "ExtractorSpec", "checkpoint_feature_name", "EmitterEngine", "EmitterEngineFactory",
-           "ResultFile", "ResultFileFactory", "annotate_latency", "partial_path", "seed_resume",
-           "network_source_options"]
+           "annotate_latency", "network_source_options"]
 
 
 @dataclass(frozen=True)
@@ -230,89 +226,6 @@ def annotate_latency(result: Any, latency_ms: Mapping[str, float]) -> Any:
              "glass_to_answer_ms": "glass_to_answer"}
     extra = {names.get(key, key): float(value) for key, value in latency_ms.items()}
     return dataclasses.replace(result, latency_ms={**result.latency_ms, **extra})
-
-
-def partial_path(path: str | os.PathLike[str]) -> Path:
-    """The hidden file ``.<name>.partial`` next to ``path`` that a stream's results are appended to until it ends."""
-    target = Path(path)
-    return target.parent / f".{target.name}.partial"
-
-
-class ResultFile:
-    """Results for ``path`` as msgpack frames or JSONL, appended and flushed per record to :func:`partial_path`;
-    :meth:`close` (the stream's clean end, or a stop) renames it over ``path``, :meth:`abort` (a failure) leaves
-    ``path`` untouched. ``resume=True`` keeps the complete records of the partial file (cutting a torn last one) and
-    appends: a restarted sink, or a ``--resume`` run seeded by :func:`seed_resume`; otherwise it starts afresh."""
-
-    def __init__(self, path: str | os.PathLike[str], format: str = "msgpack", resume: bool = False) -> None:
-        from egostream.io.sinks import encode_jsonl_line
-        from egostream.stream.schema import encode_frame
-
-        if format not in ("msgpack", "jsonl"):
-            raise InputError(path, "format", f"unknown result format {format!r}; expected 'msgpack' or 'jsonl'")
-        self.path = Path(path)
-        self.partial = partial_path(self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.encode = encode_frame if format == "msgpack" else encode_jsonl_line
-        self.count = 0
-        if resume and self.partial.exists():
-            end, self.count = complete_records(self.partial.read_bytes(), format)
-            with self.partial.open("r+b") as stream:
-                stream.truncate(end)
-        else:
-            self.partial.write_bytes(b"")
-        self._stream = self.partial.open("ab")
-
-    def write(self, result: Any) -> None:
-        self._stream.write(self.encode(result))
-        self._stream.flush()
-        self.count += 1
-
-    def records(self) -> int:
-        return self.count
-
-    def close(self) -> None:
-        """fsync the partial file and rename it over ``path`` (the published result)."""
-        if not self._stream.closed:
-            os.fsync(self._stream.fileno())
-            self._stream.close()
-            os.replace(self.partial, self.path)
-
-    def abort(self) -> None:
-        """Close without publishing: ``path`` keeps its old content (or stays absent); the partial file stays for
-        ``--resume`` when it holds records, else it is removed."""
-        if not self._stream.closed:
-            self._stream.close()
-            if self.count == 0:
-                self.partial.unlink(missing_ok=True)
-
-
-def seed_resume(path: str | os.PathLike[str], format: str) -> int:
-    """Prepare ``--resume`` of the result file ``path``: the partial file gets the complete records of whichever
-    holds more, ``path`` (a stopped run) or a partial file left by a killed run; returns that number of records."""
-    target, partial = Path(path), partial_path(path)
-    best, count = b"", 0
-    for candidate in (target, partial):
-        if candidate.is_file():
-            data = candidate.read_bytes()
-            end, records = complete_records(data, format)
-            if records > count or not best:
-                best, count = data[:end], records
-    from egostream.io.atomic import write_bytes_atomic
-
-    write_bytes_atomic(partial, best)
-    return count
-
-
-@dataclass(frozen=True)
-class ResultFileFactory:
-    """``factory(resume)`` -> :class:`ResultFile` (the sink stage's factory)."""
-
-    path: str
-    format: str = "msgpack"
-
-    def __call__(self, resume: bool) -> ResultFile:
-        return ResultFile(self.path, self.format, resume)
 
 
 def checkpoint_paths(items: Sequence[str], task: str = "all") -> str | dict[str, str]:

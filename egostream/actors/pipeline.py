@@ -43,8 +43,8 @@ import torch
 
 from egostream.actors.handles import LocalStage, StageCrashed, StageHandle
 from egostream.actors.latency import LatencyRecorder
-from egostream.actors.queues import BoundedQueue, QueueClosed
 from egostream.actors.stages import DecodeStage, EngineStage, ExtractStage, Packet, SinkStage
+from egostream.io.queues import BoundedQueue, QueueClosed
 
 __all__ = ["PipelineConfig", "StreamPipeline", "StreamReport", "Emitted", "run_streams", "STAGES"]
 

@@ -30,7 +30,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
-from egostream.actors.queues import BoundedQueue, OverflowPolicy, QueueClosed
+from egostream.io.queues import BoundedQueue, OverflowPolicy, QueueClosed
 
 __all__ = ["Source", "Extractor", "Engine", "Sink", "Packet", "DecodeStage", "ExtractStage", "EngineStage",
            "SinkStage"]

@@ -3,15 +3,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.live import Live
 from rich.table import Table
 
 from egostream.demo.config import STRIDE_FRAMES, DemoConfig, DemoPaths
@@ -19,6 +17,9 @@ from egostream.ego4d.annotations import read_lta_annotations
 from egostream.ego4d.layout import Ego4dLayout
 from egostream.ego4d.synthetic import FPS
 from egostream.errors import InputError
+from egostream.io.live_run import run_live
+from egostream.io.live_table import (ACTION, BEST_MOMENT, OSCC_STATE, TIME, Column, next_actions_cell, pnr_cell,
+                                     truth_column, window_table)
 
 __all__ = ["held_out_video", "truth_actions", "window_truth", "stream_held_out"]
 
@@ -61,48 +62,13 @@ def window_truth(actions: Sequence[Any], start_s: float, end_s: float) -> Any | 
     return best
 
 
-def _window_row(result: Any, truth: Sequence[_TruthAction]) -> tuple[str, ...]:
-    """One live-table row of a :class:`~egostream.stream.schema.WindowResult`."""
-    now = expected = nxt = state = pnr = moment = "-"
-    if result.ar is not None and result.ar.verbs and result.ar.nouns:
-        verb, noun = result.ar.verbs[0], result.ar.nouns[0]
-        now = f"{verb.name} {noun.name}"
-        actual = window_truth(truth, result.ar.span.start_s, result.ar.span.end_s)
-        if actual is not None:
-            hit = "[green]✓[/]" if (actual.verb, actual.noun) == (verb.id, noun.id) else "[red]✗[/]"
-            expected = f"{hit} {actual.name}"
-    if result.lta is not None:
-        nxt = " → ".join(f"{step.verb.name} {step.noun.name}" for step in result.lta.top1[:2])
-    if result.oscc is not None:
-        state = f"{'yes' if result.oscc.state_change else 'no'} {result.oscc.probability:.2f}"
-    if result.pnr is not None:
-        pnr = f"{result.pnr.time_s:.1f}"
-    if result.mq is not None and result.mq.moments:
-        best = result.mq.moments[0]
-        moment = f"{best.label.name} {best.start_s:.0f}-{best.end_s:.0f} s{'' if best.final else '?'}"
-    return f"{result.time_s:.1f}", now, expected, nxt, state, pnr, moment
-
-
-#: Live-table columns: (header, width in characters; None: a share of what the console's width leaves).
-_COLUMNS: tuple[tuple[str, int | None], ...] = (("t (s)", 5), ("now (AR)", None), ("truth", None),
-                                                  ("next (LTA)", None), ("OSCC", 8), ("PNR (s)", 7),
-                                                  ("moment (MQ; ?: provisional)", None))
-
-
-def _windows_table(title: str, results: Sequence[Any], truth: Sequence[_TruthAction], caption: str,
-                   console_width: int) -> Table:
-    """The newest windows, one line each: the name columns share the console's width (9 to 40 characters each),
-    longer names are cut with an ellipsis."""
-    fixed = sum(width for _, width in _COLUMNS if width is not None)
-    shared = [header for header, width in _COLUMNS if width is None]
-    borders = 3 * len(_COLUMNS) + 1
-    name_width = max(9, min(40, (console_width - fixed - borders) // len(shared)))
-    table = Table(title=title, caption=caption, header_style="bold", expand=False)
-    for header, width in _COLUMNS:
-        table.add_column(header, width=width or name_width, no_wrap=True, overflow="ellipsis")
-    for result in results:
-        table.add_row(*_window_row(result, truth))
-    return table
+def _live_columns(truth: Sequence[_TruthAction]) -> tuple[Column, ...]:
+    """The demo's live table: time, AR with its ground truth (:func:`window_truth`), LTA, OSCC, PNR and MQ; the name
+    columns share the console's width."""
+    return (Column(TIME.header, TIME.cell, 5), Column("now (AR)", ACTION.cell),
+            truth_column(lambda start_s, end_s: window_truth(truth, start_s, end_s)),
+            Column("next (LTA)", next_actions_cell(" → ")), OSCC_STATE, Column("PNR (s)", pnr_cell(1), 7),
+            BEST_MOMENT)
 
 
 @contextlib.contextmanager
@@ -136,9 +102,9 @@ def stream_held_out(cfg: DemoConfig, paths: DemoPaths, console: Console, device:
     ``stream/<uid>.msgpack``, showing the newest windows live; returns the pipeline report. The extractor (unless
     its options name a device) and the engine run on ``device``; on CUDA their actors request a GPU share."""
     from egostream.actors.commands import DEFAULT_GPUS_PER_STREAM, device_placement
-    from egostream.actors.perception import (EmitterEngineFactory, ExtractorSpec, ResultFileFactory, VideoWindows,
-                                             annotate_latency)
+    from egostream.actors.perception import EmitterEngineFactory, ExtractorSpec, VideoWindows, annotate_latency
     from egostream.actors.pipeline import Emitted, PipelineConfig, StreamPipeline
+    from egostream.io.sinks import ResultFileFactory
 
     uid = held_out_video(cfg, paths)
     truth = truth_actions(paths, uid)
@@ -154,8 +120,10 @@ def stream_held_out(cfg: DemoConfig, paths: DemoPaths, console: Console, device:
     def remember(emitted: Emitted) -> None:
         recent.append(emitted.result)
 
+    columns = _live_columns(truth)
+
     def table(caption: str) -> Table:
-        return _windows_table(title, list(recent), truth, caption, console.width)
+        return window_table(list(recent), columns, title, caption=caption, console_width=console.width)
 
     with _local_ray(cfg.ray_object_store_mb):
         pipeline = StreamPipeline.from_factories(
@@ -164,36 +132,12 @@ def stream_held_out(cfg: DemoConfig, paths: DemoPaths, console: Console, device:
             ResultFileFactory(str(output), "msgpack"), live=False, backend="ray", config=PipelineConfig(), name=uid,
             on_result=remember, annotate=annotate_latency,
             actor_options={"extract": {"num_gpus": gpus}, "engine": {"num_gpus": gpus}} if gpus else None)
-        report = _run_live(pipeline, table, console, cfg.live_table)
+        # a stopped stream (Ctrl-C) ends early and the demo carries on with the windows it wrote
+        report = run_live(pipeline.run, pipeline.stop,
+                          lambda: table(f"windows so far: {pipeline.snapshot_report().results}"),
+                          console if cfg.live_table else None, transient=True, name="egostream-demo-stream").value
     summary = report.as_dict(cfg.stream.row_period_s)
     console.print(table(f"{report.results} windows, {report.rows} rows, x-real-time "
                         f"{summary['x_real_time']:.1f}, end-to-end p50 "
                         f"{summary['latency_ms'].get('end_to_end', {}).get('p50_ms', 0.0):.0f} ms → {output}"))
     return {"video_uid": uid, "results_file": str(output), "report": summary}
-
-
-def _run_live(pipeline: Any, table: Callable[[str], Table], console: Console, live: bool) -> Any:
-    """Run ``pipeline`` in a thread while the table is redrawn (when ``live``); returns its report."""
-    outcome: dict[str, Any] = {}
-
-    def body() -> None:
-        try:
-            outcome["report"] = pipeline.run()
-        except BaseException as error:  # re-raised in the caller's thread
-            outcome["error"] = error
-
-    worker = threading.Thread(target=body, name="egostream-demo-stream", daemon=True)
-    context = Live(console=console, refresh_per_second=4, transient=True) if live else contextlib.nullcontext()
-    with context as view:
-        worker.start()
-        try:
-            while worker.is_alive():
-                worker.join(timeout=0.25)
-                if view is not None:
-                    view.update(table(f"windows so far: {pipeline.snapshot_report().results}"))
-        except KeyboardInterrupt:
-            pipeline.stop()
-            worker.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["report"]

@@ -23,7 +23,6 @@ import asyncio
 import json
 import socket
 import threading
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -31,6 +30,7 @@ from urllib.parse import parse_qs, urlsplit
 import msgpack
 
 from egostream.errors import InputError
+from egostream.io.queues import BoundedQueue, OverflowPolicy
 from egostream.stream.schema import WindowResult, result_to_record
 
 __all__ = ["ResultServer", "SubscriberStats", "parse_bind", "DEFAULT_HOST"]
@@ -67,7 +67,7 @@ class SubscriberStats:
 @dataclass(eq=False)
 class _Subscriber:
     stats: SubscriberStats
-    queue: deque[Any]
+    queue: BoundedQueue[Any]  # drop-oldest; the WebSocket messages waiting to be sent
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -165,9 +165,8 @@ class ResultServer:
                 message: Any = text
             else:
                 message = binary
-            if len(subscriber.queue) == self.queue_size:
-                subscriber.stats.skipped += 1  # the deque drops its oldest item on append
-            subscriber.queue.append(message)
+            subscriber.queue.put(message)
+            subscriber.stats.skipped = subscriber.queue.dropped
             subscriber.wake.set()
 
     # -- introspection --------------------------------------------------------------------------------------------
@@ -230,7 +229,7 @@ class ResultServer:
         if raw is not None:
             raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer_bytes)
         peer = "%s:%s" % connection.remote_address[:2]
-        subscriber = _Subscriber(SubscriberStats(peer, fmt), deque(maxlen=self.queue_size))
+        subscriber = _Subscriber(SubscriberStats(peer, fmt), BoundedQueue(self.queue_size, OverflowPolicy.DROP_OLDEST))
         with self._lock:
             self._subscribers.add(subscriber)
         sender = asyncio.create_task(self._send(connection, subscriber))
@@ -264,8 +263,8 @@ class ResultServer:
             while True:
                 await subscriber.wake.wait()
                 subscriber.wake.clear()
-                while subscriber.queue:
-                    await connection.send(subscriber.queue.popleft())
+                while message := subscriber.queue.get_batch(1, timeout=0):
+                    await connection.send(message[0])
                     subscriber.stats.sent += 1
         except ConnectionClosed:
             pass

@@ -3,9 +3,13 @@
 Two formats:
 
 * ``msgpack``: a sequence of frames, each a 4-byte big-endian payload length and one msgpack map
-  (:func:`egostream.stream.schema.encode_frame`), to a file (:class:`FrameFileSink`) or a TCP/Unix socket
-  (:class:`FrameSocketSink`);
-* ``jsonl``: one JSON object per line (:class:`JsonlSink`), the same map as the msgpack payload.
+  (:func:`egostream.stream.schema.encode_frame`), to a file or a TCP/Unix socket (:class:`FrameSocketSink`);
+* ``jsonl``: one JSON object per line, the same map as the msgpack payload, to a file.
+
+Every result file (``run``, ``run --resume``, ``replay --stream`` and its ``--resume``, the demo) is written by one
+resumable atomic writer, :class:`ResultFile`: records are appended to a hidden partial file that replaces the result
+when the stream ends or is stopped; a failed stream leaves the result as it was and its partial file for a resume
+(:func:`seed_resume`), which keeps the complete records and cuts a torn last one.
 
 The readers (:func:`read_frames`, :func:`read_jsonl`, :func:`read_results`) never fail on a damaged stream: a record
 that does not decode is skipped and reported as *corrupt*, an incomplete last record (a writer that was killed, a
@@ -22,13 +26,13 @@ from pathlib import Path
 from typing import IO, BinaryIO, Literal, Protocol
 
 from egostream.errors import InputError
-from egostream.io.atomic import AtomicFile
+from egostream.io.atomic import write_bytes_atomic
 from egostream.stream.schema import (FRAME_HEADER, MAX_FRAME_BYTES, WindowResult, decode_payload, encode_frame,
                                      result_from_record, result_to_record)
 
-__all__ = ["SinkFormat", "ResultSink", "FrameFileSink", "FrameSocketSink", "JsonlSink", "open_sink",
-           "StreamProblem", "ReadReport", "ReadResult", "iter_frames", "read_frames", "iter_jsonl", "read_jsonl",
-           "read_results", "encode_jsonl_line", "complete_records"]
+__all__ = ["SinkFormat", "ResultSink", "ResultFile", "ResultFileFactory", "FrameSocketSink", "open_sink",
+           "partial_path", "seed_resume", "StreamProblem", "ReadReport", "ReadResult", "iter_frames", "read_frames",
+           "iter_jsonl", "read_jsonl", "read_results", "encode_jsonl_line", "complete_records"]
 
 SinkFormat = Literal["msgpack", "jsonl"]
 
@@ -48,80 +52,6 @@ def encode_jsonl_line(result: WindowResult) -> bytes:
     ``NaN``, which Python's and most JSON readers accept.
     """
     return (json.dumps(result_to_record(result), ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
-
-
-class _FileSink:
-    """A byte sink on a file; ``atomic=True`` writes a hidden temporary file and renames it on :meth:`close`."""
-
-    def __init__(self, path: str | os.PathLike[str], *, atomic: bool = False) -> None:
-        self.path = Path(path)
-        self.atomic = atomic
-        self.count = 0
-        if atomic:
-            self._atomic_file: AtomicFile | None = AtomicFile(self.path)
-            self._stream: BinaryIO = self._atomic_file.stream
-        else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._atomic_file = None
-            self._stream = open(self.path, "wb")  # noqa: SIM115 - closed by close()
-
-    def _encode(self, result: WindowResult) -> bytes:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def keep(self, data: bytes, records: int) -> None:
-        """Start the output with ``records`` complete, already encoded records (``data``; a resumed stream)."""
-        self._stream.write(data)
-        self._stream.flush()
-        self.count += records
-
-    def write(self, result: WindowResult) -> None:
-        """Append one record and flush it, so a reader following the file sees whole records."""
-        self._stream.write(self._encode(result))
-        self._stream.flush()
-        self.count += 1
-
-    def records(self) -> int:
-        """Records written so far (the ``Sink`` protocol of :mod:`egostream.actors.stages`)."""
-        return self.count
-
-    def close(self) -> None:
-        """Close the file (and, when atomic, fsync and move it to ``path``)."""
-        if self._stream.closed:
-            return
-        if self._atomic_file is not None:
-            self._atomic_file.commit()
-        else:
-            self._stream.close()
-
-    def abort(self) -> None:
-        """Close without publishing: an atomic sink deletes its temporary file (``path`` is left untouched)."""
-        if self._atomic_file is not None:
-            self._atomic_file.abort()
-        else:
-            self._stream.close()
-
-    def __enter__(self) -> _FileSink:
-        return self
-
-    def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
-        if exc_type is not None and self.atomic:
-            self.abort()
-        else:
-            self.close()
-
-
-class FrameFileSink(_FileSink):
-    """Length-prefixed msgpack frames to a file."""
-
-    def _encode(self, result: WindowResult) -> bytes:
-        return encode_frame(result)
-
-
-class JsonlSink(_FileSink):
-    """One JSON object per line to a file."""
-
-    def _encode(self, result: WindowResult) -> bytes:
-        return encode_jsonl_line(result)
 
 
 class FrameSocketSink:
@@ -158,13 +88,109 @@ class FrameSocketSink:
         self.close()
 
 
-def open_sink(path: str | os.PathLike[str], format: SinkFormat = "msgpack", *, atomic: bool = True) -> _FileSink:
-    """A file sink for ``format`` (``"msgpack"`` frames or ``"jsonl"``); atomic by default (see :class:`_FileSink`)."""
-    if format == "msgpack":
-        return FrameFileSink(path, atomic=atomic)
-    if format == "jsonl":
-        return JsonlSink(path, atomic=atomic)
-    raise InputError(None, "format", f"unknown result format {format!r}; expected 'msgpack' or 'jsonl'")
+def partial_path(path: str | os.PathLike[str]) -> Path:
+    """The hidden file ``.<name>.partial`` next to ``path`` that a stream's results are appended to until it ends."""
+    target = Path(path)
+    return target.parent / f".{target.name}.partial"
+
+
+class ResultFile:
+    """The result file of a stream: records for ``path`` as msgpack frames or JSONL, appended and flushed one by one
+    to :func:`partial_path` (a reader following it sees whole records).
+
+    :meth:`close` (the stream's clean end, or a stop) fsyncs the partial file and renames it over ``path``, so
+    ``path`` appears complete or not at all; :meth:`abort` (a failure) leaves ``path`` untouched and keeps the
+    partial file for a resume when it holds records. ``resume=True`` keeps the complete records of the partial file
+    (cutting a torn last one) and appends: a restarted sink, or a resumed run seeded by :func:`seed_resume`;
+    otherwise the partial file starts empty. Used as a context manager, an exception aborts, else it closes.
+
+    Raises:
+        InputError: ``format`` is neither ``"msgpack"`` nor ``"jsonl"`` (field ``format``).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], format: SinkFormat | str = "msgpack",
+                 resume: bool = False) -> None:
+        if format not in ("msgpack", "jsonl"):
+            raise InputError(path, "format", f"unknown result format {format!r}; expected 'msgpack' or 'jsonl'")
+        self.path = Path(path)
+        self.partial = partial_path(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.encode: Callable[[WindowResult], bytes] = encode_frame if format == "msgpack" else encode_jsonl_line
+        self.count = 0
+        if resume and self.partial.exists():
+            end, self.count = complete_records(self.partial.read_bytes(), format)
+            with self.partial.open("r+b") as stream:
+                stream.truncate(end)
+        else:
+            self.partial.write_bytes(b"")
+        self._stream: BinaryIO = self.partial.open("ab")
+
+    def write(self, result: WindowResult) -> None:
+        """Append one record and flush it."""
+        self._stream.write(self.encode(result))
+        self._stream.flush()
+        self.count += 1
+
+    def records(self) -> int:
+        """Records in the file so far, kept ones included (the ``Sink`` protocol of :mod:`egostream.actors.stages`)."""
+        return self.count
+
+    def close(self) -> None:
+        """fsync the partial file and rename it over ``path`` (the published result); idempotent."""
+        if not self._stream.closed:
+            os.fsync(self._stream.fileno())
+            self._stream.close()
+            os.replace(self.partial, self.path)
+
+    def abort(self) -> None:
+        """Close without publishing: ``path`` keeps its old content (or stays absent); the partial file stays for a
+        resume when it holds records, else it is removed."""
+        if not self._stream.closed:
+            self._stream.close()
+            if self.count == 0:
+                self.partial.unlink(missing_ok=True)
+
+    def __enter__(self) -> ResultFile:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
+        if exc_type is not None:
+            self.abort()
+        else:
+            self.close()
+
+
+def open_sink(path: str | os.PathLike[str], format: SinkFormat = "msgpack", *, resume: bool = False) -> ResultFile:
+    """The :class:`ResultFile` of ``path`` in ``format`` (``"msgpack"`` frames or ``"jsonl"``)."""
+    return ResultFile(path, format, resume)
+
+
+def seed_resume(path: str | os.PathLike[str], format: SinkFormat | str) -> int:
+    """Prepare the resume of the result file ``path``: its partial file gets the complete records of whichever holds
+    more, ``path`` (a stopped run) or a partial file left by a killed or failed run; returns that number of records.
+    A :class:`ResultFile` opened with ``resume=True`` then appends to them."""
+    target, partial = Path(path), partial_path(path)
+    best, count = b"", 0
+    for candidate in (target, partial):
+        if candidate.is_file():
+            data = candidate.read_bytes()
+            end, records = complete_records(data, format)
+            if records > count or not best:
+                best, count = data[:end], records
+    write_bytes_atomic(partial, best)
+    return count
+
+
+@dataclass(frozen=True)
+class ResultFileFactory:
+    """``factory(resume)`` -> :class:`ResultFile` of ``path`` (picklable: the sink stage of
+    :mod:`egostream.actors.pipeline` builds its file inside its actor, and again, resuming, after a crash)."""
+
+    path: str
+    format: str = "msgpack"
+
+    def __call__(self, resume: bool) -> ResultFile:
+        return ResultFile(self.path, self.format, resume)
 
 
 def complete_records(data: bytes, format: SinkFormat | str) -> tuple[int, int]:

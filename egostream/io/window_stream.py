@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Literal
@@ -26,6 +25,7 @@ import numpy as np
 from egostream.errors import InputError
 from egostream.io.clock import CanonicalClock, ClockCounters
 from egostream.io.frames import FrameWindow, TimedFrame
+from egostream.io.queues import BoundedQueue, OverflowPolicy, QueueClosed
 from egostream.io.sources import VideoSource
 from egostream.io.windows import EGOVLP_WINDOWS, Windower, WindowSpec
 
@@ -110,55 +110,6 @@ class StreamStats:
         return asdict(self)
 
 
-_END = object()
-
-
-class _WindowQueue:
-    """A bounded FIFO whose ``put`` either waits for room or evicts the oldest item, counting evictions."""
-
-    def __init__(self, maxsize: int, drop_oldest: bool) -> None:
-        self.maxsize = maxsize
-        self.drop_oldest = drop_oldest
-        self.dropped = 0
-        self.max_depth = 0
-        self.closed = False
-        self._items: deque[object] = deque()
-        self._changed = threading.Condition()
-
-    def put(self, item: object, *, final: bool = False) -> None:
-        """Queue ``item``; ``final`` items (end of stream, errors) are never evicted and never wait."""
-        with self._changed:
-            while not final and len(self._items) >= self.maxsize and not self.closed:
-                if self.drop_oldest:
-                    self._evict_oldest_window()
-                else:
-                    self._changed.wait()
-            if self.closed:
-                return
-            self._items.append(item)
-            if not final:
-                self.max_depth = max(self.max_depth, len(self._items))
-            self._changed.notify_all()
-
-    def _evict_oldest_window(self) -> None:
-        self._items.popleft()
-        self.dropped += 1
-
-    def get(self) -> object:
-        with self._changed:
-            while not self._items:
-                self._changed.wait()
-            item = self._items.popleft()
-            self._changed.notify_all()
-            return item
-
-    def close(self) -> None:
-        with self._changed:
-            self.closed = True
-            self._items.clear()
-            self._changed.notify_all()
-
-
 class WindowStream:
     """Iterate a source's windows through a producer thread and a bounded queue (see the module doc).
 
@@ -174,7 +125,9 @@ class WindowStream:
         self.spec = spec
         self.policy: QueuePolicy = policy or ("drop_oldest" if source.live else "block")
         self.max_hold_s = max_hold_s
-        self._queue = _WindowQueue(queue_size, drop_oldest=self.policy == "drop_oldest")
+        # windows, then the end of the stream: an error to raise, or nothing when the source ended
+        self._queue: BoundedQueue[FrameWindow | BaseException] = BoundedQueue(queue_size,
+                                                                              OverflowPolicy(self.policy))
         self._clock_counters = ClockCounters()
         self._windows_emitted = 0
         self._stop = threading.Event()
@@ -188,7 +141,7 @@ class WindowStream:
             source=self.source.uri, source_frames=clock.source_frames, canonical_frames=clock.canonical_frames,
             clock_dropped=clock.dropped, clock_duplicated=clock.duplicated, missing_frames=clock.missing,
             out_of_order=clock.out_of_order, **self.source.counts(), windows_emitted=self._windows_emitted,
-            windows_dropped=self._queue.dropped, max_queue_depth=self._queue.max_depth)
+            windows_dropped=self._queue.dropped, max_queue_depth=self._queue.high_water)
 
     def _produce(self) -> None:
         frames = self.source.frames()
@@ -199,9 +152,14 @@ class WindowStream:
                 if self._stop.is_set():
                     return
                 self._queue.put(window)
-            self._queue.put(_END, final=True)
+            self._queue.close()
+        except QueueClosed:  # the consumer closed the stream
+            return
         except BaseException as error:  # handed to the consumer, which raises it
-            self._queue.put(error, final=True)
+            try:
+                self._queue.put_last(error)
+            except QueueClosed:
+                return
         finally:
             frames.close()  # closes the decoder now, not at garbage collection
 
@@ -222,18 +180,19 @@ class WindowStream:
 
     def _consume(self) -> Iterator[FrameWindow]:
         while True:
-            item = self._queue.get()
-            if item is _END:
+            batch = self._queue.get_batch(1)
+            if not batch:
                 return
+            (item,) = batch
             if isinstance(item, BaseException):
                 raise item
             self._windows_emitted += 1
-            yield item  # type: ignore[misc]
+            yield item
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Stop the producer (it notices within one frame, or one network read timeout) and free queued windows."""
         self._stop.set()
-        self._queue.close()
+        self._queue.discard()
         if self._thread is not None:
             self._thread.join(timeout_s)
 

@@ -196,18 +196,3 @@ def test_source_options_are_checked_before_the_stream_starts(tmp_path, capsys, c
     assert "source option max_retries: not a number: 'many'" in err[0]
     assert f"{video}: source options: only network sources take source options" in err[1]
     assert not out.exists()
-
-
-def test_the_live_table_shows_the_source_counters():
-    from rich.console import Console
-
-    from egostream.actors.commands import stream_table
-    from egostream.actors.pipeline import StreamReport
-
-    report = StreamReport("cam", source={"corrupt_frames": 7, "skipped_packets": 2, "skipped_frames": 5,
-                                         "discontinuities": 1, "untimed": 3, "reconnects": 4})
-    console = Console(width=200, record=True)
-    console.print(stream_table(report, None))
-    text = " ".join(console.export_text().split())  # the caption wraps at the table's width
-    assert ("source: corrupt frames 7 skipped packets 2 skipped frames 5 discontinuities 1 untimed 3 "
-            "reconnects 4") in text

@@ -1,6 +1,6 @@
 """The real stages: an H.264 video through the tiny pixel extractor and a tiny model, in-process; the emitter's
-snapshot (model left out) resumes to the same results; the result file cuts a torn record and appends; extraction
-of a folder of videos gives one [T, D] file per video with the Ego4D window count."""
+snapshot (model left out) resumes to the same results; extraction of a folder of videos gives one [T, D] file per
+video with the Ego4D window count (the result file's own tests are in tests/io/test_sinks.py)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,11 +9,10 @@ import torch
 
 from egostream.actors.batch import run_batch
 from egostream.actors.extraction import FeatureExtractionJob, extraction_items, find_videos
-from egostream.actors.perception import (EmitterEngineFactory, ResultFile, ResultFileFactory, VideoWindows,
-                                         annotate_latency, partial_path, seed_resume)
+from egostream.actors.perception import EmitterEngineFactory, VideoWindows, annotate_latency
 from egostream.actors.pipeline import PipelineConfig, StreamPipeline
 from egostream.io import EGOVLP_WINDOWS, expected_window_count
-from egostream.io.sinks import read_results
+from egostream.io.sinks import ResultFileFactory, read_results
 
 from tests.actors.conftest import FRAMES, PIXELS, STREAM
 
@@ -65,42 +64,6 @@ def test_windows_fall_on_the_emission_grid_whatever_the_batches(video: Path, che
         engine = factory()
         results = [r for i in range(0, len(rows), batch) for r in engine.push(rows[i:i + batch])] + engine.finish()
         assert [r.rows for r in results] == [4, 8, 12, 16, 18]
-
-
-def test_a_resumed_result_file_cuts_the_torn_record(video: Path, checkpoint: Path, tmp_path: Path) -> None:
-    rows = _rows(video)
-    results = EmitterEngineFactory(str(checkpoint), "clip", STREAM)().push(rows[:8])
-    for fmt, torn in (("msgpack", b"\x00\x00\x01\x00\x81"), ("jsonl", b'{"schema_vers')):
-        path = tmp_path / f"out.{fmt}"
-        sink = ResultFile(path, fmt)
-        sink.write(results[0])  # the sink dies here: nothing is published, the partial file ends in a torn record
-        with partial_path(path).open("ab") as stream:
-            stream.write(torn)
-        assert not path.exists()
-        resumed = ResultFile(path, fmt, resume=True)
-        assert resumed.records() == 1
-        resumed.write(results[0])
-        resumed.close()
-        read = read_results(path, fmt)
-        assert read.report.ok and len(read.results) == 2 and not partial_path(path).exists()
-
-
-def test_resume_seeds_the_partial_file_with_the_longer_of_result_and_partial(video: Path, checkpoint: Path,
-                                                                             tmp_path: Path) -> None:
-    results = EmitterEngineFactory(str(checkpoint), "clip", STREAM)().push(_rows(video)[:12])
-    path = tmp_path / "out.msgpack"
-    stopped = ResultFile(path, "msgpack")
-    stopped.write(results[0])
-    stopped.close()  # a stopped run: one record published
-    killed = ResultFile(path, "msgpack", resume=True)
-    for result in results[:3]:
-        killed.write(result)  # a killed run: three records in the partial file, never published
-    assert seed_resume(path, "msgpack") == 3
-    assert ResultFile(path, "msgpack", resume=True).records() == 3
-    abandoned = tmp_path / "gone.msgpack"
-    failed = ResultFile(abandoned, "msgpack")
-    failed.abort()
-    assert not abandoned.exists() and not partial_path(abandoned).exists()
 
 
 def test_extract_writes_one_feature_file_per_video(video: Path, tmp_path: Path) -> None:

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from egostream.actors.perception import partial_path
-from egostream.io.sinks import read_results
+from egostream.io.sinks import partial_path, read_results
 
 pytestmark = [pytest.mark.cluster, pytest.mark.skipif(not Path("/proc/self/stat").exists(),
                                                        reason="reads the process tree from /proc")]

@@ -1,4 +1,6 @@
-"""Result sinks and readers: round trips, truncated and corrupt records reported (never raised), atomic files."""
+"""Result sinks and readers: round trips, truncated and corrupt records reported (never raised); the resumable atomic
+result file: published on close, a failure keeps the partial file for a resume, which cuts a torn record and
+appends."""
 from __future__ import annotations
 
 import dataclasses
@@ -11,8 +13,8 @@ import msgpack
 import pytest
 
 from egostream.errors import InputError
-from egostream.io.sinks import (FrameFileSink, FrameSocketSink, JsonlSink, ReadReport, encode_jsonl_line,
-                                iter_frames, open_sink, read_frames, read_jsonl, read_results)
+from egostream.io.sinks import (FrameSocketSink, ReadReport, ResultFile, encode_jsonl_line, iter_frames, open_sink,
+                                partial_path, read_frames, read_jsonl, read_results, seed_resume)
 from egostream.stream.schema import FRAME_HEADER, MAX_FRAME_BYTES, encode_frame
 from tests.stream.test_schema import full_result
 
@@ -67,7 +69,7 @@ def test_impossible_length_header_stops_reading_with_a_report() -> None:
 
 def test_truncated_file_on_disk(tmp_path: Path) -> None:
     path = tmp_path / "cut.msgpack"
-    with FrameFileSink(path) as sink:
+    with open_sink(path) as sink:
         for result in RESULTS:
             sink.write(result)
     path.write_bytes(path.read_bytes()[:-5])
@@ -116,7 +118,7 @@ def test_socket_stream_round_trip() -> None:
 
 def test_atomic_sink_publishes_only_on_close(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "out.msgpack"
-    sink = open_sink(path, "msgpack", atomic=True)
+    sink = open_sink(path, "msgpack")
     sink.write(RESULTS[0])
     assert not path.exists()
     sink.close()
@@ -124,20 +126,25 @@ def test_atomic_sink_publishes_only_on_close(tmp_path: Path) -> None:
     assert [p.name for p in path.parent.iterdir()] == ["out.msgpack"]
 
 
-def test_atomic_sink_interrupted_leaves_no_file(tmp_path: Path) -> None:
+def test_atomic_sink_interrupted_leaves_no_result_only_the_partial_file(tmp_path: Path) -> None:
     path = tmp_path / "out.jsonl"
     with pytest.raises(RuntimeError):
-        with JsonlSink(path, atomic=True) as sink:
+        with open_sink(path, "jsonl") as sink:
             sink.write(RESULTS[0])
             raise RuntimeError("stream died")
-    assert list(tmp_path.iterdir()) == []
+    assert list(tmp_path.iterdir()) == [partial_path(path)]  # kept for a resume
+    assert read_jsonl(partial_path(path)).results == RESULTS[:1]
+    with pytest.raises(RuntimeError):
+        with open_sink(tmp_path / "empty.jsonl", "jsonl"):
+            raise RuntimeError("died before its first record")
+    assert list(tmp_path.iterdir()) == [partial_path(path)]
 
 
-def test_non_atomic_sink_is_readable_while_written(tmp_path: Path) -> None:
+def test_the_partial_file_is_readable_while_written(tmp_path: Path) -> None:
     path = tmp_path / "live.msgpack"
-    with FrameFileSink(path) as sink:
+    with open_sink(path) as sink:
         sink.write(RESULTS[0])
-        assert read_frames(path).results == RESULTS[:1]
+        assert read_frames(partial_path(path)).results == RESULTS[:1]
 
 
 def test_missing_file_and_unknown_format_are_input_errors(tmp_path: Path) -> None:
@@ -153,3 +160,45 @@ def test_jsonl_and_msgpack_carry_the_same_record(tmp_path: Path) -> None:
         with open_sink(tmp_path / name, fmt) as sink:  # type: ignore[arg-type]
             sink.write(result)
     assert read_results(tmp_path / "a.bin").results == read_results(tmp_path / "b.jsonl").results == [result]
+
+
+def test_a_resumed_result_file_cuts_the_torn_record(tmp_path: Path) -> None:
+    for fmt, torn in (("msgpack", b"\x00\x00\x01\x00\x81"), ("jsonl", b'{"schema_vers')):
+        path = tmp_path / f"out.{fmt}"
+        sink = ResultFile(path, fmt)
+        sink.write(RESULTS[0])  # the sink dies here: nothing is published, the partial file ends in a torn record
+        with partial_path(path).open("ab") as stream:
+            stream.write(torn)
+        assert not path.exists()
+        resumed = ResultFile(path, fmt, resume=True)
+        assert resumed.records() == 1
+        resumed.write(RESULTS[1])
+        resumed.close()
+        read = read_results(path, fmt)
+        assert read.report.ok and read.results == RESULTS[:2] and not partial_path(path).exists()
+
+
+def test_resume_seeds_the_partial_file_with_the_longer_of_result_and_partial(tmp_path: Path) -> None:
+    path = tmp_path / "out.msgpack"
+    stopped = ResultFile(path, "msgpack")
+    stopped.write(RESULTS[0])
+    stopped.close()  # a stopped run: one record published
+    killed = ResultFile(path, "msgpack", resume=True)
+    for result in RESULTS[:3]:
+        killed.write(result)  # a killed run: three records in the partial file, never published
+    assert seed_resume(path, "msgpack") == 3
+    assert ResultFile(path, "msgpack", resume=True).records() == 3
+    abandoned = tmp_path / "gone.msgpack"
+    failed = ResultFile(abandoned, "msgpack")
+    failed.abort()
+    assert not abandoned.exists() and not partial_path(abandoned).exists()
+
+
+def test_resume_keeps_the_complete_records_of_a_torn_result(tmp_path: Path) -> None:
+    path = tmp_path / "out.jsonl"
+    whole = b"".join(encode_jsonl_line(r) for r in RESULTS[:2])
+    path.write_bytes(whole + encode_jsonl_line(RESULTS[2])[:-7])  # a result cut inside its third record
+    assert seed_resume(path, "jsonl") == 2 and partial_path(path).read_bytes() == whole
+    with ResultFile(path, "jsonl", resume=True) as sink:
+        sink.write(RESULTS[3])
+    assert read_jsonl(path).results == [*RESULTS[:2], RESULTS[3]] and not partial_path(path).exists()

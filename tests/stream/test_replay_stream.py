@@ -46,3 +46,47 @@ def test_missing_video_is_an_input_error(data_root: tuple[Path, Path], tmp_path:
     root, checkpoint = data_root
     with pytest.raises(InputError, match="no features for video 'nope'"):
         replay_stream(root, "nope", checkpoint, tmp_path / "x.msgpack", features="synthetic", stream_config=GRID)
+
+
+def test_an_interrupt_publishes_the_windows_written_so_far_and_resume_completes_them(
+        data_root: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import _thread
+    import threading
+
+    import egostream.replay_stream as module
+    from egostream.io.sinks import partial_path
+
+    root, checkpoint = data_root
+    full = replay_stream(root, "v1", checkpoint, tmp_path / "full.msgpack", features="synthetic",
+                         stream_config=GRID, console=Console(file=io.StringIO()), live=False)
+    stopped = threading.Event()
+    real_run_live = module.run_live
+
+    def run_live(job, stop, view, console, **options):  # noqa: ANN001, ANN003 - the real one, its stop observed
+        def observed_stop() -> None:
+            stop()
+            stopped.set()
+        return real_run_live(job, observed_stop, view, console, **options)
+
+    class InterruptedAtRow8(module.WindowEmitter):
+        def push(self, rows: torch.Tensor, *args, **kwargs):  # noqa: ANN002, ANN003
+            results = super().push(rows, *args, **kwargs)
+            if self.num_rows == 8:  # the first window: Ctrl-C arrives while it is written
+                _thread.interrupt_main()
+                assert stopped.wait(10)
+            return results
+
+    monkeypatch.setattr(module, "run_live", run_live)
+    monkeypatch.setattr(module, "WindowEmitter", InterruptedAtRow8)
+    out = tmp_path / "cut.msgpack"
+    with pytest.raises(KeyboardInterrupt):
+        replay_stream(root, "v1", checkpoint, out, features="synthetic", stream_config=GRID,
+                      console=Console(file=io.StringIO()), live=True)
+    # the window of rows [0, 8) was written and published, nothing after it
+    assert [r.rows for r in read_results(out).results] == [8] and not partial_path(out).exists()
+    monkeypatch.setattr(module, "WindowEmitter", module.WindowEmitter.__mro__[1])
+    summary = replay_stream(root, "v1", checkpoint, out, features="synthetic", stream_config=GRID,
+                            console=Console(file=io.StringIO()), live=False, resume=True)
+    assert summary.windows == 2 and full.windows == 3
+    assert [(r.window_index, r.rows, r.ar) for r in read_results(out).results] == [
+        (r.window_index, r.rows, r.ar) for r in read_results(tmp_path / "full.msgpack").results]
