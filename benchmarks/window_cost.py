@@ -15,6 +15,10 @@ Each line has ``preset``, ``depth``, ``horizon_s``, ``mode``, ``threads``, ``win
 (wall-clock milliseconds of the push call that emits a window, its readouts included), ``part_ms_p50`` (the p50 of
 each entry of ``WindowResult.latency_ms``: ``engine`` and each readout), ``x_real_time`` (stream seconds per
 wall-clock second over the timed part, every push included) and ``rss_mb`` (resident memory after the measurement).
+Incremental lines add ``engine_floor_ms``: the p50 time to apply every weight matrix an incremental push must read
+(each level's TDGC ``lin_rel`` and ``lin_root``: a new row changes the non-final frontier of every level) to a single
+row, one after the other: the memory traffic below which no push of this model can go on this machine, whatever the
+engine does around it.
 
 Models: the EgoVLP (256-d rows) and Omnivore (1536-d rows) depth-8 presets (``configs/model/*_depth8.yaml``: hidden
 768, all five heads, 110 MQ classes), random weights (cost does not depend on them); default readout spans
@@ -106,14 +110,33 @@ class WindowRun:
                 "rss_mb": round(rss_mb(), 1)}
 
 
+def engine_floor_ms(bundle: ModelBundle, repeats: int = 21) -> float:
+    """p50 milliseconds of one pass of a ``[1, F]`` row through every TDGC weight matrix of the bundle's backbones."""
+    matrices = [linear.weight for backbone in bundle.backbones for block in backbone.layers
+                for conv in block.convs for linear in (conv.lin_rel, conv.lin_root)]
+    row = torch.randn(1, matrices[0].shape[1])
+    times = []
+    with torch.no_grad():
+        for _ in range(repeats):
+            began = time.perf_counter()
+            for weight in matrices:
+                torch.nn.functional.linear(row, weight)
+            times.append((time.perf_counter() - began) * 1e3)
+    return round(float(np.percentile(times, 50)), 2)
+
+
 def measure(runs: list[WindowRun], windows: dict[str, int], warmup: int) -> None:
     """Interleave the modes' windows (so that both see the same machine load) and print one line per mode."""
     for index in range(warmup + max(windows.values())):
         for run in runs:
             if index < warmup + windows[run.mode]:
                 run.window(timed=index >= warmup)
+    floor = engine_floor_ms(runs[0].emitter.bundle)
     for run in runs:
-        print(json.dumps(run.summary()), flush=True)
+        summary = run.summary()
+        if run.mode == "incremental":
+            summary["engine_floor_ms"] = floor
+        print(json.dumps(summary), flush=True)
 
 
 def main() -> None:

@@ -98,6 +98,8 @@ class IncrementalHierarchy:
         return updates
 
     def _grow(self, level: LevelState, num_nodes: int) -> None:
+        if num_nodes == level.num_nodes:  # level d gains a node every 2**d rows only
+            return
         step = 2 ** level.level
         level.add_nodes(self.config.row_positions_s(level.num_nodes * step, num_nodes - level.num_nodes,
                                                     step=step).to(self.device))
