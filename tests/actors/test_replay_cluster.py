@@ -1,5 +1,5 @@
 """``egostream replay --ray-address``: every task's submission written once by the driver, byte-identical to the
-in-process replay, metrics identical, and a second run resumes (nothing recomputed)."""
+in-process replay, metrics identical, and a second run resumes (nothing recomputed); a translation checkpoint too."""
 from __future__ import annotations
 
 import json
@@ -33,3 +33,25 @@ def test_replay_on_the_cluster_equals_the_local_replay(ray_cluster, checkpoint: 
     assert main([*common, "--out", str(tmp_path / "cluster"), "--ray-address", ray_cluster.address]) == 0
     assert json.loads(capsys.readouterr().out.replace(str(tmp_path / "cluster"), str(tmp_path / "local"))) == local
     assert {task: (tmp_path / "cluster" / f"{task}.json").stat().st_mtime_ns for task in local} == stamps
+
+
+def test_a_translation_checkpoint_replays_on_the_cluster_as_locally(ray_cluster, tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """A translation (EgoT2-s) checkpoint loads on the workers with its frozen source: the cluster's submission
+    and metrics equal the in-process replay's."""
+    from tests.translation.models import saved_translation, tiny_model
+
+    data = tmp_path / "data"
+    width = tiny_model().feature_dim
+    sizes = [item for item in SMALL if not item.startswith("feature_dim=")]
+    assert main(["synth", str(data), *sizes, f"feature_dim={width}", "--videos", "4", "--seed", "1"]) == 0
+    checkpoint, _ = saved_translation(tmp_path, "oscc", ("oscc", "pnr"))
+    capsys.readouterr()
+    common = ["replay", "--task", "all", "--data", str(data), "--checkpoint", str(checkpoint), "--features",
+              "synthetic", "--protocol", "hier-egopack"]
+    assert main([*common, "--out", str(tmp_path / "local")]) == 0
+    local = json.loads(capsys.readouterr().out)
+    assert main([*common, "--out", str(tmp_path / "cluster"), "--ray-address", ray_cluster.address]) == 0
+    distributed = json.loads(capsys.readouterr().out.replace(str(tmp_path / "cluster"), str(tmp_path / "local")))
+    assert distributed == local and sorted(local) == ["oscc"]  # paths aside
+    assert (tmp_path / "cluster" / "oscc.json").read_bytes() == (tmp_path / "local" / "oscc.json").read_bytes()
