@@ -275,7 +275,7 @@ def _cmd_backpack_build(args: argparse.Namespace) -> int:
     samples = load_split(Ego4dLayout.from_root(args.data), store, FeatureSpec(args.features, dim=dim), "ar", "train",
                          args.protocol)
     vocabulary = ModelConfig()
-    backpack = backpack_from_checkpoint(args.checkpoint, batch_loader(TaskDataset(samples, store), args.batch_size),
+    backpack = backpack_from_checkpoint(loaded, batch_loader(TaskDataset(samples, store), args.batch_size),
                                         vocabulary.num_verbs, vocabulary.num_nouns, progress=True,
                                         device=args.device)
     backpack.save(args.out)

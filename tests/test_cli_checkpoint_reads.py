@@ -1,7 +1,8 @@
-"""``egostream run --local``, ``egostream replay --stream`` and ``egostream replay`` read every checkpoint file once
-at start-up (the model, the fail-fast checks and the feature-set check share what was read), for a plain model
-checkpoint and for a translation checkpoint with its frozen source; the count is taken at the one function that
-reads a checkpoint file (:func:`egostream.checkpoint.reading.load_checkpoint`'s ``load_restricted``)."""
+"""``egostream run --local``, ``egostream replay --stream``, ``egostream replay`` and ``egostream backpack build``
+read every checkpoint file once at start-up (the model, the fail-fast checks and the feature-set check share what
+was read), for a plain model checkpoint and for a translation checkpoint with its frozen source; the count is taken
+at the one function that reads a checkpoint file (:func:`egostream.checkpoint.reading.load_checkpoint`'s
+``load_restricted``)."""
 from __future__ import annotations
 
 from collections import Counter
@@ -66,3 +67,13 @@ def test_each_checkpoint_file_is_read_once(world: dict[str, Any], kind: str, com
     expected = {checkpoint: 1} if kind == "model" else {checkpoint: 1, world["model"]: 1}
     assert dict(reads) == expected
     assert (out / "oscc.json").is_file() if command == "replay" else out.read_text().strip()  # results written
+
+
+def test_backpack_build_reads_its_support_checkpoint_once(world: dict[str, Any], tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    reads = _count_reads(monkeypatch)
+    out = tmp_path / "backpack.pt"
+    assert main(["backpack", "build", "--checkpoint", str(world["model"]), "--data", str(world["data"]),
+                 "--features", "synthetic", "--out", str(out)]) == 0, capsys.readouterr().err
+    assert dict(reads) == {world["model"]: 1} and out.is_file()
