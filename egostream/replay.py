@@ -4,8 +4,8 @@ For each task: build the protocol's samples (:data:`egostream.ego4d.protocol.SAM
 feature file dropped as the authors do), batch them (:mod:`egostream.ego4d.batching`), run the
 :class:`~egostream.model.ModelBundle` (or the :class:`~egostream.translation.TranslationBundle` of a translation
 checkpoint; :func:`egostream.bundles.load_bundle`), decode, and write the official submission file
-``<out>/<task>.json`` (:mod:`egostream.ego4d.submission`, atomic). Then ``<out>/metrics.json`` (atomic) holds, per task, exactly what
-``egostream eval`` reports on that file (:func:`egostream.ego4d.evaluation.evaluate_files`).
+``<out>/<task>.json`` (:mod:`egostream.ego4d.submission`, atomic). Then ``<out>/metrics.json`` (atomic) holds, per
+task, exactly what ``egostream eval`` reports on that file (:func:`egostream.ego4d.evaluation.evaluate_files`).
 
 Decoding per task:
 
