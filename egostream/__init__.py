@@ -16,10 +16,8 @@ Benchmark replay and training are the modules ``egostream.replay`` (``replay(...
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from egostream.errors import InputError, PredictionCountError
+from egostream.lazy_exports import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -64,15 +62,4 @@ _PUBLIC: dict[str, str] = {
 
 __all__ = ["__version__", "InputError", "PredictionCountError", *sorted(_PUBLIC)]
 
-
-def __getattr__(name: str) -> Any:
-    module = _PUBLIC.get(name)
-    if module is None:
-        raise AttributeError(f"module 'egostream' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_PUBLIC))
+__getattr__, __dir__ = lazy_exports(__name__, _PUBLIC, globals())

@@ -120,12 +120,6 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
     checkpoints = checkpoint_spec(args.checkpoint, args.task)
     check_output_folder(args.out)
-    bundle = None
-    if isinstance(checkpoints, Path):  # a translation (EgoT2-s) checkpoint loads with its frozen sources
-        from egostream.translation import TranslationBundle, is_translation_checkpoint
-
-        if is_translation_checkpoint(checkpoints):
-            bundle = TranslationBundle.from_checkpoints(checkpoints)
     if args.ray_address:
         from egostream.actors.commands import replay_on_cluster
 
@@ -134,7 +128,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
                                     **options)
     else:
         metrics = replay(args.task, args.protocol, args.data, args.split, checkpoints, args.out,
-                         features=args.features, force=args.force, bundle=bundle, device=args.device,
+                         features=args.features, force=args.force, device=args.device,
                          **options)  # type: ignore[arg-type]
     json.dump(metrics, sys.stdout, indent=None, sort_keys=True)
     sys.stdout.write("\n")
@@ -281,7 +275,7 @@ def _cmd_backpack_build(args: argparse.Namespace) -> int:
     samples = load_split(Ego4dLayout.from_root(args.data), store, FeatureSpec(args.features, dim=dim), "ar", "train",
                          args.protocol)
     vocabulary = ModelConfig()
-    backpack = backpack_from_checkpoint(args.checkpoint, batch_loader(TaskDataset(samples, store), args.batch_size),
+    backpack = backpack_from_checkpoint(loaded, batch_loader(TaskDataset(samples, store), args.batch_size),
                                         vocabulary.num_verbs, vocabulary.num_nouns, progress=True,
                                         device=args.device)
     backpack.save(args.out)

@@ -10,7 +10,8 @@ module or, when loaded from checkpoints, when their weights are equal.
 Builders:
 
 * :meth:`ModelBundle.from_checkpoints` from the authors' multi-task / EgoPack checkpoints or ours
-  (:func:`egostream.checkpoint.load_checkpoint`), one file for all tasks or one per task;
+  (:func:`egostream.checkpoint.load_checkpoint`), one file for all tasks or one per task, as paths or as
+  checkpoints already read (:func:`read_checkpoints` reads each file of a spec once);
 * :meth:`ModelConfig.build` from a preset (``configs/model/*.yaml``) with random weights;
 * :meth:`ModelBundle.save` writes our checkpoint format.
 
@@ -37,13 +38,16 @@ from egostream.device import resolve_device
 from egostream.errors import InputError
 from egostream.tasks import Task, TaskInputs, task_class, task_names
 
-__all__ = ["ModelConfig", "TaskModel", "EgoPackHead", "ModelBundle", "TASK_NAMES", "CheckpointSpec", "checkpoint_tasks"]
+__all__ = ["ModelConfig", "TaskModel", "EgoPackHead", "ModelBundle", "TASK_NAMES", "CheckpointSpec", "LoadedSpec",
+           "checkpoint_tasks", "read_checkpoints"]
 
 TASK_NAMES = task_names()
 """The built-in tasks (ar, lta, oscc, pnr, mq); code that must see plug-in tasks calls :func:`task_names`."""
 
 PathLike = str | os.PathLike[str]
 CheckpointSpec = PathLike | Mapping[str, PathLike]
+#: A :data:`CheckpointSpec` whose files are read (:func:`read_checkpoints`), or one mixing paths and read files.
+LoadedSpec = PathLike | LoadedCheckpoint | Mapping[str, PathLike | LoadedCheckpoint]
 
 
 def _short(task: str) -> str:
@@ -239,12 +243,13 @@ class ModelBundle(nn.Module):
     # ------------------------------------------------------------------------------------------------ checkpoints
 
     @classmethod
-    def from_checkpoints(cls, checkpoints: CheckpointSpec, *, tasks: Sequence[str] | None = None,
+    def from_checkpoints(cls, checkpoints: LoadedSpec, *, tasks: Sequence[str] | None = None,
                          feature_dim: int | None = None, device: str | torch.device = "cpu") -> ModelBundle:
         """Load a bundle from checkpoint files (authors' multi-task or EgoPack format, or ours).
 
         Args:
-            checkpoints: one path for every task, or ``{task: path}``.
+            checkpoints: one path for every task, or ``{task: path}``; a path may be a checkpoint already read
+                (:func:`read_checkpoints`), and each file is read once.
             tasks: the tasks to load from a single path (default: every task of a multi-task or egostream
                 checkpoint; the novel task of an EgoPack one).
             feature_dim: the width ``D`` of the features the model will read; checked against each checkpoint.
@@ -255,23 +260,17 @@ class ModelBundle(nn.Module):
             the file and what differs), or a device this machine cannot use (field ``device``).
         """
         target = resolve_device(device)
-        if isinstance(checkpoints, Mapping):
-            if tasks is not None:
-                raise InputError(None, "tasks", "give tasks either as the keys of the mapping or as tasks=")
-            per_task = {_short(task): Path(path) for task, path in checkpoints.items()}
+        if isinstance(checkpoints, Mapping) and tasks is not None:
+            raise InputError(None, "tasks", "give tasks either as the keys of the mapping or as tasks=")
+        names = [_short(task) for task in (checkpoints if isinstance(checkpoints, Mapping) else tasks or ())]
+        read = read_checkpoints(checkpoints)
+        if isinstance(read, LoadedCheckpoint):
+            per_task = dict.fromkeys(names if tasks is not None else map(_short, _default_tasks(read)), read)
         else:
-            path = Path(checkpoints)
-            names = tasks if tasks is not None else _default_tasks(load_checkpoint(path))
-            per_task = {_short(task): path for task in names}
-        loaded: dict[Path, LoadedCheckpoint] = {}
+            per_task = dict(zip(names, read.values()))
         backbones: list[HierarchicalBackbone] = []
-        models = {}
-        for task, path in per_task.items():
-            if path not in loaded:
-                loaded[path] = load_checkpoint(path)
-            checkpoint = loaded[path]
-            backbone = _shared_backbone(backbones, checkpoint, feature_dim)
-            models[task] = _task_model(task, checkpoint, backbone)
+        models = {task: _task_model(task, checkpoint, _shared_backbone(backbones, checkpoint, feature_dim))
+                  for task, checkpoint in per_task.items()}
         return cls(models).to(target).eval()
 
     def save(self, path: PathLike, *, config: Mapping[str, Any] | None = None, step: int | None = None,
@@ -318,9 +317,29 @@ def _default_tasks(checkpoint: LoadedCheckpoint) -> list[str]:
     return [name for name in dict.fromkeys(names) if name in configured]
 
 
-def checkpoint_tasks(path: PathLike) -> list[str]:
-    """The tasks (short names) :meth:`ModelBundle.from_checkpoints` loads from the single file ``path``."""
-    return [_short(name) for name in _default_tasks(load_checkpoint(path))]
+def checkpoint_tasks(path: PathLike | LoadedCheckpoint) -> list[str]:
+    """The tasks (short names) :meth:`ModelBundle.from_checkpoints` loads from the single file ``path`` (or from
+    that file already read)."""
+    return [_short(name) for name in _default_tasks(read_checkpoints(path))]  # type: ignore[arg-type]
+
+
+def read_checkpoints(checkpoints: LoadedSpec) -> LoadedCheckpoint | dict[str, LoadedCheckpoint]:
+    """``checkpoints`` (one path, or ``{task: path}``) with every file read by
+    :func:`~egostream.checkpoint.load_checkpoint`, each distinct file once (tasks that share a file share its
+    :class:`LoadedCheckpoint`); checkpoints already read are kept as they are."""
+    read: dict[Path, LoadedCheckpoint] = {}
+
+    def one(source: PathLike | LoadedCheckpoint) -> LoadedCheckpoint:
+        if isinstance(source, LoadedCheckpoint):
+            return source
+        path = Path(source)
+        if path not in read:
+            read[path] = load_checkpoint(path)
+        return read[path]
+
+    if isinstance(checkpoints, Mapping):
+        return {task: one(source) for task, source in checkpoints.items()}
+    return one(checkpoints)
 
 
 def _shared_backbone(known: list[HierarchicalBackbone], checkpoint: LoadedCheckpoint,

@@ -2,9 +2,10 @@
 
 For each task: build the protocol's samples (:data:`egostream.ego4d.protocol.SAMPLE_BUILDERS`, samples without a
 feature file dropped as the authors do), batch them (:mod:`egostream.ego4d.batching`), run the
-:class:`~egostream.model.ModelBundle`, decode, and write the official submission file ``<out>/<task>.json``
-(:mod:`egostream.ego4d.submission`, atomic). Then ``<out>/metrics.json`` (atomic) holds, per task, exactly what
-``egostream eval`` reports on that file (:func:`egostream.ego4d.evaluation.evaluate_files`).
+:class:`~egostream.model.ModelBundle` (or the :class:`~egostream.translation.TranslationBundle` of a translation
+checkpoint; :func:`egostream.bundles.load_bundle`), decode, and write the official submission file
+``<out>/<task>.json`` (:mod:`egostream.ego4d.submission`, atomic). Then ``<out>/metrics.json`` (atomic) holds, per
+task, exactly what ``egostream eval`` reports on that file (:func:`egostream.ego4d.evaluation.evaluate_files`).
 
 Decoding per task:
 
@@ -55,6 +56,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from egostream.bundles import load_bundle
 from egostream.ego4d.batching import AUTHORS_PAD_ROWS, ModelBatch, TaskDataset, batch_loader
 from egostream.ego4d.evaluation import EVALUATORS, evaluate_files
 from egostream.ego4d.features import EGOVLP, OMNIVORE_VIDEO_SWINL, FeatureSpec, FeatureStore
@@ -73,6 +75,7 @@ from egostream.model import CheckpointSpec, ModelBundle, checkpoint_tasks
 from egostream.registry import Registry
 from egostream.tasks.base import task_class, task_names
 from egostream.tasks.lta import LTATask, sample_future_actions
+from egostream.translation import TranslationBundle
 
 __all__ = ["replay", "feature_spec", "checkpoint_spec", "annotation_path", "AUTHORS_LTA_BATCH_SIZE", "METRICS_FILE",
            "ReplayContext", "PredictionWriter", "PREDICTION_WRITERS"]
@@ -265,16 +268,18 @@ def checkpoint_spec(items: Sequence[str], task: str) -> CheckpointSpec:
     return spec
 
 
-def _bundle(task: str, checkpoints: CheckpointSpec, feature_dim: int | None, device: torch.device) -> ModelBundle:
+def _bundle(task: str, checkpoints: CheckpointSpec, feature_dim: int | None,
+            device: torch.device) -> ModelBundle | TranslationBundle:
+    """The model replay runs: :func:`~egostream.bundles.load_bundle` of the checkpoint(s) ``task`` needs (a
+    translation checkpoint with its frozen sources), each file read once."""
     if isinstance(checkpoints, Mapping):
         wanted = list(checkpoints) if task == "all" else [task]
         missing = [name for name in wanted if name not in checkpoints]
         if missing:
             raise InputError(None, "checkpoint", f"no checkpoint given for task(s) {missing}")
-        return ModelBundle.from_checkpoints({name: checkpoints[name] for name in wanted}, feature_dim=feature_dim,
-                                            device=device)
+        return load_bundle({name: checkpoints[name] for name in wanted}, feature_dim=feature_dim, device=device)
     tasks = None if task == "all" else [task]
-    return ModelBundle.from_checkpoints(checkpoints, tasks=tasks, feature_dim=feature_dim, device=device)
+    return load_bundle(checkpoints, tasks=tasks, feature_dim=feature_dim, device=device)
 
 
 def replay(task: str, protocol: str, data_root: str | os.PathLike[str], split: str, checkpoints: CheckpointSpec,

@@ -5,30 +5,19 @@ compares the CUDA submission files with the CPU ones."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from egostream.config import load_config
 from egostream.device import resolve_device
-from egostream.ego4d.synthetic import SynthConfig, generate_dataset
 from egostream.errors import InputError
-from egostream.model import ModelBundle, ModelConfig
+from egostream.model import ModelBundle
 from egostream.replay import replay
 from tests.tensor_walk import tensors_in
+from tests.test_replay import TASKS, dataset
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "model"
-TASKS = ("ar", "lta", "oscc", "pnr", "mq")
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("replay_device")
-    generate_dataset(root / "data", SynthConfig(videos=3, min_video_sec=150, max_video_sec=160, seed=1))
-    checkpoint = load_config(ModelConfig, CONFIGS / "tiny.yaml").build(seed=0).save(root / "tiny.pth")
-    return root / "data", checkpoint
+__all__ = ["dataset"]  # the synthetic data and tiny checkpoint of tests/test_replay.py
 
 
 def replay_devices(bundle: ModelBundle, run) -> tuple[set[torch.device], int]:

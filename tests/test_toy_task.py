@@ -16,7 +16,7 @@ import torch
 
 from egostream.cli import build_parser, main
 from egostream.config import to_dict
-from egostream.ego4d.synthetic import SynthConfig, generate_dataset
+from egostream.ego4d.synthetic import SynthConfig
 from egostream.io.sinks import read_results
 from egostream.model import ModelBundle
 from egostream.replay import replay
@@ -26,8 +26,10 @@ from egostream.stream.readouts import NodeView, Readouts
 from egostream.tasks.base import TASKS, task_names
 from egostream.train.loop import TrainResult, train
 from egostream.train.recipe import TRAIN_CONFIG_DIR, load_recipe
-from egostream.train.seeding import torch_threads
+from tests.synthetic_setup import data_root, one_thread, workdir
 from tests.toy_task import NAME, registered
+
+__all__ = ["one_thread", "workdir", "data_root"]
 
 DATA = SynthConfig(videos=6, seed=0)
 PROTOCOL = "hier-egopack"
@@ -35,19 +37,8 @@ PROTOCOL = "hier-egopack"
 
 @pytest.fixture(scope="module", autouse=True)
 def toy_task() -> Iterator[None]:
-    with torch_threads(1), registered():
+    with registered():
         yield
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("toy_task")
-
-
-@pytest.fixture(scope="module")
-def data_root(workdir: Path) -> Path:
-    generate_dataset(workdir / "data", DATA)
-    return workdir / "data"
 
 
 @pytest.fixture(scope="module")

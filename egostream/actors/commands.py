@@ -71,18 +71,21 @@ def device_placement(device: str, backend: str, gpus: float) -> tuple[str, float
 
 def _prepare_model(checkpoints: str | Mapping[str, str], extractor: str, extractor_options: Mapping[str, Any],
                    backpack: str | None, window_frames: int | None,
-                   device: str = "cpu") -> tuple[int, ExtractorSpec, int]:
+                   device: str = "cpu") -> tuple[Any, ExtractorSpec, int]:
     """Load the model, the extractor and the backpack once before anything starts, so that a missing checkpoint,
-    an extractor of the wrong width or feature set or a bad backpack fail fast; returns the feature width, the
-    extractor and its frames per window (:func:`extractor_window_frames`). The checks load the model on the CPU;
-    the extractor is built with ``device``."""
+    an extractor of the wrong width or feature set or a bad backpack fail fast; returns the model (on the CPU; the
+    engines take it from here, so each checkpoint file is read once), the extractor and its frames per window
+    (:func:`extractor_window_frames`). The extractor is built with ``device``."""
     from egostream.bundles import load_bundle
+    from egostream.model import read_checkpoints
 
     spec = dict(checkpoints) if isinstance(checkpoints, Mapping) else checkpoints
-    bundle = load_bundle(spec)
+    read = read_checkpoints(spec)
+    bundle = load_bundle(read)
     first_checkpoint = next(iter(spec.values())) if isinstance(spec, dict) else spec
+    first_read = next(iter(read.values())) if isinstance(read, dict) else read
     extractor_spec = ExtractorSpec(extractor, dict(extractor_options), bundle.feature_dim, str(first_checkpoint),
-                                   checkpoint_feature_name(first_checkpoint), device=device)
+                                   checkpoint_feature_name(first_read), device=device)
     built = extractor_spec()  # fail fast: unknown extractor, missing weights, wrong width or feature set
     if getattr(built, "samples_whole_video", False):
         raise InputError(None, "sampling", f"the {extractor} extractor's sampling reads a whole video first: use it "
@@ -92,7 +95,7 @@ def _prepare_model(checkpoints: str | Mapping[str, str], extractor: str, extract
         from egostream.stream.readouts import EvidenceReader
 
         EvidenceReader.from_bundle(bundle, Backpack.load(backpack), 1)
-    return bundle.feature_dim, extractor_spec, extractor_window_frames(built, window_frames)
+    return bundle, extractor_spec, extractor_window_frames(built, window_frames)
 
 
 def run_stream(source: str, checkpoints: str | Mapping[str, str], extractor: str, out: str, *,
@@ -156,8 +159,8 @@ def run_sources(sources: Sequence[str], checkpoints: str | Mapping[str, str], ex
     for out in outs:
         check_output_file(out, inputs=[*sources, *model_files], force=force, resume=resume, resumable=True)
     stage_device, stage_gpus = device_placement(device, backend, gpus_per_stream)
-    feature_dim, extractor_spec, window_frames = _prepare_model(checkpoints, extractor, extractor_options or {},
-                                                               backpack, window_frames, stage_device)
+    model, extractor_spec, window_frames = _prepare_model(checkpoints, extractor, extractor_options or {},
+                                                         backpack, window_frames, stage_device)
     actor_options = {stage: {"num_gpus": share} for stage, share in
                      (("extract", extractor_gpus or stage_gpus), ("engine", stage_gpus)) if share}
     windows_of = [VideoWindows(source, window_frames, 16, decoder_backend,
@@ -179,7 +182,8 @@ def run_sources(sources: Sequence[str], checkpoints: str | Mapping[str, str], ex
         for windows, out, stream_id, last in zip(windows_of, outs, ids, latest):
             pipelines.append(StreamPipeline.from_factories(
                 windows, extractor_spec,
-                EmitterEngineFactory(checkpoints, stream_id, stream_config, feature_dim, backpack, stage_device),
+                EmitterEngineFactory(checkpoints, stream_id, stream_config, model.feature_dim, backpack, stage_device,
+                                     model=model),
                 ResultFileFactory(out, format), live=windows.live, backend=backend, config=PipelineConfig(),
                 name=stream_id, on_result=_publisher(server, last), annotate=annotate_latency,
                 on_status=lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True),

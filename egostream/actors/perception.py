@@ -142,12 +142,13 @@ class ExtractorSpec:
                                expected_name=self.expected_name, **self.build_options())
 
 
-def checkpoint_feature_name(path: str | os.PathLike[str]) -> str | None:
-    """The feature set a model checkpoint was trained on, when it records one: the authors' ``features.name``
-    (``egovlp``, ``omnivore_video_swinl``) or ours, ``model.feature_name``; ``None`` otherwise."""
-    from egostream.checkpoint import load_checkpoint
+def checkpoint_feature_name(checkpoint: Any) -> str | None:
+    """The feature set a model checkpoint (a file, or a :class:`~egostream.checkpoint.LoadedCheckpoint` already
+    read) was trained on, when it records one: the authors' ``features.name`` (``egovlp``,
+    ``omnivore_video_swinl``) or ours, ``model.feature_name``; ``None`` otherwise."""
+    from egostream.checkpoint import LoadedCheckpoint, load_checkpoint
 
-    config = load_checkpoint(path).config
+    config = (checkpoint if isinstance(checkpoint, LoadedCheckpoint) else load_checkpoint(checkpoint)).config
     authors, ours = config.get("features"), config.get("model")
     if isinstance(authors, Mapping) and isinstance(authors.get("name"), str):
         return str(authors["name"])
@@ -191,7 +192,10 @@ class EmitterEngineFactory:
     ``stream_config`` is a :class:`~egostream.stream.config.StreamConfig` (default settings when ``None``);
     ``backpack`` a backpack file (``egostream backpack build``) whose nearest prototypes every window reports as its
     ``evidence`` (none without it). The model loads on ``device`` (``auto``, ``cpu``, ``cuda:N``; in a Ray actor
-    that requested a GPU, ``cuda`` is the GPU Ray assigned), and the engine keeps its state there."""
+    that requested a GPU, ``cuda`` is the GPU Ray assigned), and the engine keeps its state there. ``model``: the
+    model already loaded from ``checkpoints`` (:func:`egostream.bundles.load_bundle`, on any device), which the
+    factory then moves to ``device`` instead of reading the files again (it travels with the factory to a Ray
+    actor, so a restarted engine needs no checkpoint file either)."""
 
     checkpoints: str | Mapping[str, str]
     stream_id: str = "stream"
@@ -199,6 +203,7 @@ class EmitterEngineFactory:
     feature_dim: int | None = None
     backpack: str | None = None
     device: str = "cpu"
+    model: Any = None
 
     def __call__(self) -> EmitterEngine:
         from egostream.bundles import load_bundle
@@ -206,8 +211,13 @@ class EmitterEngineFactory:
         from egostream.stream.labels import LabelNames
         from egostream.stream.windows import WindowEmitter
 
-        spec = dict(self.checkpoints) if isinstance(self.checkpoints, Mapping) else self.checkpoints
-        bundle = load_bundle(spec, feature_dim=self.feature_dim, device=self.device)
+        if self.model is not None:
+            from egostream.device import resolve_device
+
+            bundle = self.model.to(resolve_device(self.device)).eval()
+        else:
+            spec = dict(self.checkpoints) if isinstance(self.checkpoints, Mapping) else self.checkpoints
+            bundle = load_bundle(spec, feature_dim=self.feature_dim, device=self.device)
         config = self.stream_config if self.stream_config is not None else StreamConfig()
         evidence = None
         if self.backpack is not None:

@@ -6,8 +6,7 @@ feature grid (and the packages below ``io`` that write files atomically import n
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from egostream.lazy_exports import lazy_exports
 
 #: public name -> the module of the package that defines it
 _PUBLIC: dict[str, str] = {
@@ -24,15 +23,4 @@ _PUBLIC: dict[str, str] = {
 
 __all__ = sorted(_PUBLIC)
 
-
-def __getattr__(name: str) -> Any:
-    module = _PUBLIC.get(name)
-    if module is None:
-        raise AttributeError(f"module 'egostream.io' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_PUBLIC))
+__getattr__, __dir__ = lazy_exports(__name__, _PUBLIC, globals())

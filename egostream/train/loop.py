@@ -108,7 +108,7 @@ def _resume(path: Path, recipe: TrainConfig, stage: StageModel, optimizer: torch
     if state.get("schedule") != to_dict(schedule):
         raise InputError(path, "training_state.schedule", "the data gives a different number of steps "
                                                           "per epoch than the run that wrote the checkpoint")
-    stage.bundle.load_state_dict(type(stage.bundle).from_checkpoints(path).state_dict())
+    stage.bundle.load_state_dict(type(stage.bundle).from_checkpoints(loaded).state_dict())
     optimizer.load_state_dict(state["optimizer"])
     restore_rng_state(state["rng"])
     return int(state["epoch"])

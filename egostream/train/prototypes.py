@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from os import PathLike
-from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
@@ -85,13 +84,17 @@ def build_backpack(backbone: HierarchicalBackbone, necks: Mapping[str, Projectio
             module.train(mode)
 
 
-def backpack_from_checkpoint(checkpoint: str | PathLike[str], batches: Iterable[ModelBatch], num_verbs: int,
-                             num_nouns: int, *, progress: bool = False, device: str | torch.device = "cpu") -> Backpack:
-    """:func:`build_backpack` with the backbone (level 0) and necks of a support checkpoint file, run on ``device``
-    (every batch tensor moved there); the prototypes are stored from the CPU."""
+def backpack_from_checkpoint(checkpoint: str | PathLike[str] | LoadedCheckpoint, batches: Iterable[ModelBatch],
+                             num_verbs: int, num_nouns: int, *, progress: bool = False,
+                             device: str | torch.device = "cpu") -> Backpack:
+    """:func:`build_backpack` with the backbone (level 0) and necks of a support checkpoint file (or that file
+    already read by :func:`load_checkpoint`), run on ``device`` (every batch tensor moved there); the prototypes
+    are stored from the CPU."""
     target = resolve_device(device)
-    path = Path(checkpoint)
-    loaded = load_checkpoint(path)
+    loaded = checkpoint if isinstance(checkpoint, LoadedCheckpoint) else load_checkpoint(checkpoint)
+    if loaded.path is None:
+        raise ValueError("the backpack records the sha256 of its support checkpoint: give one read from a file")
+    path = loaded.path
     necks = {task: neck.to(target) for task, neck in support_necks(loaded).items()}
     on_device = (move_tensors(batch, target) for batch in batches)
     return build_backpack(support_backbone(loaded, depth=1).to(target), necks, on_device, num_verbs, num_nouns,

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from egostream.backbone.graphs import LevelGraphs, VideoBatch
 from egostream.backbone.hierarchy import HierarchicalBackbone
 from egostream.backpack.prototypes import file_sha256
-from egostream.checkpoint import load_checkpoint, load_module_state, save_checkpoint
+from egostream.checkpoint import LoadedCheckpoint, load_checkpoint, load_module_state, save_checkpoint
 from egostream.config import from_dict, to_dict
 from egostream.errors import InputError
 from egostream.model import ModelBundle, ModelConfig
@@ -222,17 +222,17 @@ class TranslationBundle(nn.Module):
                                training_state=training_state)
 
     @classmethod
-    def from_checkpoints(cls, checkpoint: PathLike, *, sources: Sequence[PathLike] | None = None,
+    def from_checkpoints(cls, checkpoint: PathLike | LoadedCheckpoint, *, sources: Sequence[PathLike] | None = None,
                          feature_dim: int | None = None) -> TranslationBundle:
-        """Load a translation checkpoint and its sources (eval mode).
+        """Load a translation checkpoint and its sources (eval mode); each file is read once.
 
         Args:
-            checkpoint: the file :meth:`save` wrote.
+            checkpoint: the file :meth:`save` wrote, or that file already read (:func:`load_checkpoint`).
             sources: the source checkpoints where they are now, in recorded order (default: the recorded paths);
                 each must have the recorded sha256.
             feature_dim: the width ``D`` of the features the model will read.
         """
-        loaded = load_checkpoint(checkpoint)
+        loaded = checkpoint if isinstance(checkpoint, LoadedCheckpoint) else load_checkpoint(checkpoint)
         record = loaded.config.get("translation")
         if not isinstance(record, Mapping):
             raise InputError(loaded.path, "config.translation", "not a translation checkpoint")
@@ -293,7 +293,8 @@ def build_translation(primary: str, config: TranslationConfig, model: ModelConfi
     return TranslationBundle(sources, translator, head, node).eval()
 
 
-def is_translation_checkpoint(path: PathLike) -> bool:
-    """Whether ``path`` is a translation checkpoint (what replay / stream loaders dispatch on)."""
-    loaded = load_checkpoint(path)
+def is_translation_checkpoint(checkpoint: PathLike | LoadedCheckpoint) -> bool:
+    """Whether ``checkpoint`` (a file, or a file already read) is a translation checkpoint (what
+    :func:`egostream.bundles.load_bundle` dispatches on)."""
+    loaded = checkpoint if isinstance(checkpoint, LoadedCheckpoint) else load_checkpoint(checkpoint)
     return loaded.format == "egostream" and isinstance(loaded.config.get("translation"), Mapping)

@@ -12,20 +12,22 @@ prints the same table.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 
-from egostream.ego4d.synthetic import generate_dataset
 from egostream.model import TASK_NAMES, ModelBundle
-from egostream.train.seeding import torch_threads
 from egostream.train.synthetic_benchmark import (HEADLINE_METRICS, SYNTHETIC_DATA, build_shared_backpack,
                                                  chance_metrics, replay_metrics, stage_recipe, train_stage,
                                                  untrained_bundle)
+from tests.synthetic_setup import data_root, one_thread, workdir
 
+__all__ = ["one_thread", "workdir", "data_root"]
+
+DATA = SYNTHETIC_DATA
 Metrics = dict[str, dict[str, Any]]
 
 #: How much better than chance counts as clearly better: points for percentages, mAP points, edit-distance points,
@@ -47,23 +49,6 @@ def clearly_better(task: str, metrics: Mapping[str, Any], chance: Mapping[str, A
         else:
             verdicts[item.metric] = value < reference - MARGINS[item.metric]
     return verdicts
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    with torch_threads(1):
-        yield
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("synthetic_training")
-
-
-@pytest.fixture(scope="module")
-def data_root(workdir: Path) -> Path:
-    generate_dataset(workdir / "data", SYNTHETIC_DATA)
-    return workdir / "data"
 
 
 @pytest.fixture(scope="module")

@@ -38,6 +38,15 @@ def translation(primary: str, *, sources: ModelBundle | None = None, seed: int =
     return build_translation(primary, config, tiny_model(), sources=frozen)
 
 
+def saved_translation(folder: Path, primary: str, source_tasks: tuple[str, ...], seed: int = 1) -> tuple[Path, Path]:
+    """A fresh (untrained) translation model for ``primary`` saved with its tiny multi-task source (the tasks
+    ``source_tasks``): ``(folder / "translation.pt", folder / "source.pt")``."""
+    source = replace(tiny_model(), tasks=source_tasks).build(seed=0).save(folder / "source.pt")
+    model = translation(primary, sources=ModelBundle.from_checkpoints(source), seed=seed, source_tasks=source_tasks)
+    model.sources.paths = {task: source for task in source_tasks}
+    return model.save(folder / "translation.pt"), source
+
+
 def clip_batch(lengths: tuple[int, ...], seed: int = 0) -> VideoBatch:
     """Random feature rows of videos of the given lengths, on the stream's row grid."""
     generator = torch.Generator().manual_seed(seed)

@@ -10,41 +10,25 @@ reproducible.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 
-from egostream.ego4d.synthetic import generate_dataset
 from egostream.model import TASK_NAMES, ModelBundle
 from egostream.train.loop import train
-from egostream.train.seeding import torch_threads
 from egostream.train.synthetic_benchmark import (SYNTHETIC_DATA, TRANSLATION_TASKS, chance_metrics, replay_metrics,
                                                  stage_recipe, train_stage, translation_recipe,
                                                  untrained_translation)
 from egostream.translation import TranslationBundle
+from tests.synthetic_setup import data_root, one_thread, workdir
 from tests.train.test_training_synthetic import assert_beats_chance, clearly_better
 
+__all__ = ["one_thread", "workdir", "data_root"]
+
+DATA = SYNTHETIC_DATA
 Metrics = dict[str, dict[str, Any]]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    with torch_threads(1):
-        yield
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("translation_synthetic")
-
-
-@pytest.fixture(scope="module")
-def data_root(workdir: Path) -> Path:
-    generate_dataset(workdir / "data", SYNTHETIC_DATA)
-    return workdir / "data"
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,8 @@ An extractor sees the frames of each :class:`~egostream.io.frames.FrameWindow` (
 window grid), keeps ``frames_per_window`` = n of them sampled uniformly (frame ``floor((i + 0.5) * W / n)`` for
 i < n; all W when None), and returns a float32 [B, dim] tensor on the CPU: row b is the feature of window b, the
 row the Hier-EgoPack backbone reads for that window index. Windows are encoded ``batch_size`` at a time on
-``device`` (``"auto"``: CUDA when available, else CPU).
+``device`` (resolved by :func:`egostream.device.resolve_device`: ``"auto"`` is the first usable CUDA device, else the
+CPU).
 
 Extractors are registered by name in :data:`EXTRACTORS`; :func:`build_extractor` builds one and checks its output
 width against the width the model expects, so a wrong extractor fails before any frame is decoded.
@@ -20,24 +21,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from egostream.device import resolve_device
 from egostream.errors import InputError
 from egostream.io.frames import FrameWindow
 from egostream.registry import Registry
 
-__all__ = ["FeatureExtractor", "EXTRACTORS", "build_extractor", "resolve_device", "sample_frame_indices",
+__all__ = ["FeatureExtractor", "EXTRACTORS", "build_extractor", "sample_frame_indices",
            "prepare_frames", "IMAGENET_MEAN", "IMAGENET_STD"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 EXTRACTORS: Registry[type[FeatureExtractor]] = Registry("feature extractor")
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` -> the first CUDA device when there is one, else the CPU; anything else as given."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def sample_frame_indices(window_frames: int, count: int | None) -> np.ndarray:
