@@ -71,8 +71,9 @@ def plan(python: str, root: Path = ROOT) -> list[Step]:
     window_cost = root / "benchmarks" / "window_cost.py"
     if window_cost.is_file():
         takes_device = "--device" in window_cost.read_text()
-        steps.append(Step("window_cost", (python, "benchmarks/window_cost.py",
-                                          *(("--device", "cuda") if takes_device else ())), 40))
+        steps.append(Step("window_cost", (python, "benchmarks/window_cost.py", "--presets", "egovlp",
+                                          "--horizons-min", "8", *(("--device", "cuda") if takes_device else ())),
+                          40))
     steps += [
         Step("pipeline", (python, "benchmarks/pipeline.py", "--seconds", "20"), 50),
         Step("extractors", (python, "benchmarks/extractors.py", "--device", "cuda", "--batch", "8", "--dtype",

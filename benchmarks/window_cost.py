@@ -28,7 +28,7 @@ windows (``--recompute-windows`` in recompute mode), the two modes' windows inte
 machine load.
 
 Usage: ``python benchmarks/window_cost.py [--presets egovlp omnivore] [--horizons-min 2 8 32]
-[--modes incremental recompute] [--windows 8] [--recompute-windows 3] [--threads 2]``.
+[--modes incremental recompute] [--windows 8] [--recompute-windows 3] [--threads 2] [--device cpu]``.
 """
 from __future__ import annotations
 
@@ -40,20 +40,13 @@ import numpy as np
 import torch
 
 from egostream.config import CONFIG_DIR, load_config
+from egostream.device import resolve_device
 from egostream.model import ModelBundle, ModelConfig
 from egostream.stream.config import StreamConfig, load_stream_config
 from egostream.stream.windows import WindowEmitter
+from stream_step import rss_mb  # benchmarks/ is the script's folder, first on sys.path
 
 PRESETS = {"egovlp": "egovlp_depth8.yaml", "omnivore": "omnivore_depth8.yaml"}
-
-
-def rss_mb() -> float:
-    """Current resident set size of this process in MiB (``VmRSS``)."""
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 class WindowRun:
@@ -101,7 +94,7 @@ class WindowRun:
 
     def summary(self) -> dict[str, object]:
         return {"preset": self.preset, "depth": self.depth, "horizon_s": self.horizon_s, "mode": self.mode,
-                "threads": torch.get_num_threads(),
+                "threads": torch.get_num_threads(), "device": str(self.emitter.engines[0].device),
                 "window_ms_p50": round(float(np.percentile(self.window_ms, 50)), 2),
                 "window_ms_p95": round(float(np.percentile(self.window_ms, 95)), 2),
                 "part_ms_p50": {name: round(float(np.percentile(values, 50)), 2)
@@ -114,13 +107,15 @@ def engine_floor_ms(bundle: ModelBundle, repeats: int = 21) -> float:
     """p50 milliseconds of one pass of a ``[1, F]`` row through every TDGC weight matrix of the bundle's backbones."""
     matrices = [linear.weight for backbone in bundle.backbones for block in backbone.layers
                 for conv in block.convs for linear in (conv.lin_rel, conv.lin_root)]
-    row = torch.randn(1, matrices[0].shape[1])
+    row = torch.randn(1, matrices[0].shape[1], device=matrices[0].device)
     times = []
     with torch.no_grad():
         for _ in range(repeats):
             began = time.perf_counter()
             for weight in matrices:
                 torch.nn.functional.linear(row, weight)
+            if row.is_cuda:
+                torch.cuda.synchronize(row.device)
             times.append((time.perf_counter() - began) * 1e3)
     return round(float(np.percentile(times, 50)), 2)
 
@@ -151,11 +146,14 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2, help="untimed windows before the timed ones")
     parser.add_argument("--fast-forward", type=int, default=256, help="rows per push while filling the horizon")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto: where the model and the stream "
+                                                        "state live (rows are made on the host, as a source does)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
     windows = {"incremental": args.windows, "recompute": args.recompute_windows}
     for preset in args.presets:
-        bundle = load_config(ModelConfig, CONFIG_DIR / "model" / PRESETS[preset]).build(seed=0)
+        bundle = load_config(ModelConfig, CONFIG_DIR / "model" / PRESETS[preset]).build(seed=0).to(device)
         for minutes in args.horizons_min:
             runs = [WindowRun(preset, bundle, minutes * 60.0, mode, args.fast_forward) for mode in args.modes]
             measure(runs, windows, args.warmup)
