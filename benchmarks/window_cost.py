@@ -28,7 +28,7 @@ windows (``--recompute-windows`` in recompute mode), the two modes' windows inte
 machine load.
 
 Usage: ``python benchmarks/window_cost.py [--presets egovlp omnivore] [--horizons-min 2 8 32]
-[--modes incremental recompute] [--windows 8] [--recompute-windows 3] [--threads 2] [--device cpu]``.
+[--modes incremental recompute] [--windows 12] [--recompute-windows 3] [--warmup 5] [--threads 2] [--device cpu]``.
 """
 from __future__ import annotations
 
@@ -141,9 +141,9 @@ def main() -> None:
                         help="horizons in minutes")
     parser.add_argument("--modes", nargs="+", choices=["incremental", "recompute"],
                         default=["incremental", "recompute"])
-    parser.add_argument("--windows", type=int, default=8, help="timed windows per incremental measurement")
+    parser.add_argument("--windows", type=int, default=12, help="timed windows per incremental measurement")
     parser.add_argument("--recompute-windows", type=int, default=3, help="timed windows per recompute measurement")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed windows before the timed ones")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed windows before the timed ones")
     parser.add_argument("--fast-forward", type=int, default=256, help="rows per push while filling the horizon")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto: where the model and the stream "
