@@ -65,6 +65,7 @@ from egostream.stream.config import ReadoutConfig, StreamConfig
 from egostream.stream.edge_gates import EdgeGates
 from egostream.stream.finality import level_final_counts, neighbour_reach
 from egostream.stream.labels import LabelNames
+from egostream.stream.row_buffer import RowBuffer
 from egostream.registry import Registry
 from egostream.stream.schema import (Action, ActionReadout, AnticipationReadout, KeyframeReadout, Moment,
                                      MomentsReadout, PrototypeMatch, ScoredAction, ScoredLabel, Span,
@@ -134,8 +135,9 @@ def span_graphs(graphs: LevelGraphs, span: Span, *, level0_only: bool) -> LevelG
     keep = (graphs.pos >= span.start_s) & (graphs.pos <= span.end_s)
     if level0_only:
         keep &= graphs.depth == 0
-    return LevelGraphs(graphs.x[keep], graphs.pos[keep], graphs.video[keep], graphs.depth[keep], graphs.extent[keep],
-                       graphs.indices[keep], 1)
+    rows = torch.nonzero(keep, as_tuple=True)[0]  # one search, then six gathers
+    return LevelGraphs(graphs.x[rows], graphs.pos[rows], graphs.video[rows], graphs.depth[rows], graphs.extent[rows],
+                       graphs.indices[rows], 1)
 
 
 def _one_segment(span: Span) -> TaskInputs:
@@ -558,25 +560,42 @@ class PNRReadout(TaskReadout):
 
 
 class _MQLevel:
-    """The cached final nodes ``start .. start + len - 1`` of one level (see :class:`MQReadout`)."""
+    """The cached final nodes ``start .. start + len - 1`` of one level (see :class:`MQReadout`), one
+    :class:`~egostream.stream.row_buffer.RowBuffer` per output: appending the nodes that became final and dropping
+    those that left the span cost O(rows moved), not a copy of the level's whole cache every window."""
 
     def __init__(self, start: int) -> None:
         self.start = start
-        self.rows: dict[str, Tensor] = {}
+        self._buffers: dict[str, RowBuffer] = {}
 
     def __len__(self) -> int:
-        return len(self.rows["features"]) if self.rows else 0
+        return len(self._buffers["features"]) if self._buffers else 0
+
+    @property
+    def rows(self) -> dict[str, Tensor]:
+        """The cached outputs by name, ``[len, ...]`` views (valid until the next :meth:`append`; writes into them
+        update the cache)."""
+        return {name: buffer.rows for name, buffer in self._buffers.items()}
 
     def drop_front(self, count: int) -> dict[str, Tensor]:
-        """Drop the first ``count`` nodes; returns their rows."""
-        dropped = {name: value[:count] for name, value in self.rows.items()}
-        self.rows = {name: value[count:] for name, value in self.rows.items()}
+        """Drop the first ``count`` nodes; returns their rows (views, valid until the next :meth:`append`)."""
+        dropped = {name: buffer.rows[:count] for name, buffer in self._buffers.items()}
+        for buffer in self._buffers.values():
+            buffer.drop_front(count)
         self.start += count
         return dropped
 
     def append(self, rows: dict[str, Tensor]) -> None:
-        self.rows = {name: torch.cat((self.rows[name], value)) for name, value in rows.items()} if self.rows \
-            else {name: value.clone() for name, value in rows.items()}
+        """Cache the next nodes' outputs (one ``[m, ...]`` tensor per name, the same names every time)."""
+        for name, value in rows.items():
+            if name not in self._buffers:
+                self._buffers[name] = RowBuffer(tuple(value.shape[1:]), value.dtype, device=value.device)
+            self._buffers[name].append(value)
+
+    def replace(self, name: str, values: Tensor) -> None:
+        """Overwrite output ``name`` of every cached node with ``values`` ``[len, ...]``."""
+        self._buffers[name].truncate(0)
+        self._buffers[name].append(values)
 
 
 class MQReadout(TaskReadout):
@@ -769,9 +788,8 @@ class MQReadout(TaskReadout):
         distances = (torch.stack(self._contexts) - context).norm(dim=1) if self._contexts else torch.zeros(0)
         context_id = len(self._contexts)
         self._contexts.append(context)
-        chosen_rows, chosen_logits, chosen_reg = [], [], []
-        skipped = recomputed = 0
-        for level, rows in span_rows.items():
+        runs, firsts = [], []
+        for level in span_rows:
             store, part = self.levels[level], frontier[level]
             run = torch.ones(len(store), dtype=torch.bool)
             if len(store) and self.floor_logit is not None:
@@ -780,20 +798,30 @@ class MQReadout(TaskReadout):
                 moved[known] = self._logit_bound(distances[store.rows["context"][known]],
                                                  store.rows["spreads"][known])
                 run = ~(store.rows["max_logit"] + moved + self.LOGIT_MARGIN < self.floor_logit)
-            if bool(run.any()):
-                logits, spreads = self._exact(store.rows["first"][run], context)
-                store.rows["max_logit"][run] = logits.max(1).values
-                store.rows["spreads"][run] = spreads
+            runs.append(run)
+            firsts += [store.rows["first"][run] if len(store) else part["first"][:0], part["first"]]
+        # the classifier's later layers once over every level's chosen cached nodes and frontier
+        logits, spreads = self._exact(torch.cat(firsts), context)
+        chosen_rows, chosen_logits, chosen_reg = [], [], []
+        skipped = recomputed = offset = 0
+        for (level, rows), run in zip(span_rows.items(), runs):
+            store, part = self.levels[level], frontier[level]
+            count, fresh = int(run.sum()), len(part["first"])
+            if count:
+                mine = logits[offset:offset + count]
+                store.rows["max_logit"][run] = mine.max(1).values
+                store.rows["spreads"][run] = spreads[offset:offset + count]
                 store.rows["context"][run] = context_id
                 chosen_rows.append(rows[:len(store)][run])
-                chosen_logits.append(logits)
+                chosen_logits.append(mine)
                 chosen_reg.append(store.rows["reg"][run])
-            skipped += int((~run).sum())
-            recomputed += int(run.sum())
-            if len(part["first"]):
+            if fresh:
                 chosen_rows.append(rows[len(store):])
-                chosen_logits.append(self._exact(part["first"], context)[0])
+                chosen_logits.append(logits[offset + count:offset + count + fresh])
                 chosen_reg.append(part["reg"])
+            offset += count + fresh
+            skipped += len(run) - count
+            recomputed += count
         self.last_skipped, self.last_recomputed = skipped, recomputed
         self._forget_contexts()
         rows = torch.cat(chosen_rows)
@@ -815,7 +843,7 @@ class MQReadout(TaskReadout):
         for store in self.levels.values():
             if len(store):
                 ids = store.rows["context"]
-                store.rows["context"] = torch.where(ids >= 0, renumber[ids.clamp(min=0)], ids)
+                store.replace("context", torch.where(ids >= 0, renumber[ids.clamp(min=0)], ids))
 
 
 @dataclass
