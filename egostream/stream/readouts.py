@@ -73,7 +73,7 @@ from egostream.stream.schema import (Action, ActionReadout, AnticipationReadout,
 from egostream.tasks.alignment import segment_mean
 from egostream.tasks.ar import AROutput, ARTask
 from egostream.tasks.base import Task, TaskInputs, task_class, task_names
-from egostream.tasks.lta import LTAOutput, LTATask, future_graph
+from egostream.tasks.lta import LTAOutput, LTATask, future_graph, future_nodes
 from egostream.tasks.mq import MQTask, mq_candidates
 from egostream.tasks.mq_postprocessing import postprocess_mq_detections
 from egostream.tasks.oscc import OSCCOutput, OSCCTask
@@ -502,14 +502,16 @@ class ARReadout(_Level0Readout):
 
 class LTAReadout(_Level0Readout):
     """LTA (:func:`read_anticipation`); incremental: cached neck outputs of final level-0 nodes, then the max-pool,
-    the future graph and the classifiers as ``LTATask.forward`` does (egostream.tasks.lta); the future graph's
-    distance gates are computed once (its edge lengths are the same every window)."""
+    the future graph and the classifiers as ``LTATask.forward`` does (egostream.tasks.lta); the future graph (its
+    positions, edges and distance gates) is built once, only its node features change from window to window."""
 
     task = "lta"
 
     def __init__(self, readouts: Readouts, incremental: bool) -> None:
         super().__init__(readouts, incremental)
         self.gates = EdgeGates()
+        #: The future graph's ``(pos [Z], edge_index [2, E])``, built at the first window.
+        self.future: tuple[Tensor, Tensor] | None = None
 
     @torch.no_grad()
     def read(self, view: NodeView) -> AnticipationReadout:
@@ -519,11 +521,14 @@ class LTAReadout(_Level0Readout):
         head = self.bundle.head("lta")
         assert isinstance(head, LTATask)
         span, _, projected = self._projected(view, self.config.lta_span_s)
-        graph = future_graph(projected.max(0, keepdim=True).values, head.config.num_future,
-                             head.config.future_radius, authors_batched=head.config.authors_batched_graph)
-        convs = head.head.convs
-        features = head.head(graph.x, graph.edge_index, graph.pos,
-                             self.gates.weights(convs, graph.edge_index, graph.pos))
+        pooled = projected.max(0, keepdim=True).values
+        if self.future is None:  # one video, the same future graph every window: only its node features change
+            graph = future_graph(pooled, head.config.num_future, head.config.future_radius,
+                                 authors_batched=head.config.authors_batched_graph)
+            self.future = graph.pos, graph.edge_index
+        pos, edge_index = self.future
+        features = head.head(future_nodes(pooled, head.config.num_future), edge_index, pos,
+                             self.gates.weights(head.head.convs, edge_index, pos))
         outputs = LTAOutput(head.verb_classifier(features), head.noun_classifier(features), features)
         return _anticipation(self.bundle, outputs, span, seed, self.names)
 
@@ -791,15 +796,15 @@ class MQReadout(TaskReadout):
         runs, firsts = [], []
         for level in span_rows:
             store, part = self.levels[level], frontier[level]
+            cached = store.rows
             run = torch.ones(len(store), dtype=torch.bool)
             if len(store) and self.floor_logit is not None:
-                known = store.rows["context"] >= 0
+                known = cached["context"] >= 0
                 moved = torch.full((len(store),), float("inf"))
-                moved[known] = self._logit_bound(distances[store.rows["context"][known]],
-                                                 store.rows["spreads"][known])
-                run = ~(store.rows["max_logit"] + moved + self.LOGIT_MARGIN < self.floor_logit)
+                moved[known] = self._logit_bound(distances[cached["context"][known]], cached["spreads"][known])
+                run = ~(cached["max_logit"] + moved + self.LOGIT_MARGIN < self.floor_logit)
             runs.append(run)
-            firsts += [store.rows["first"][run] if len(store) else part["first"][:0], part["first"]]
+            firsts += [cached["first"][run] if len(store) else part["first"][:0], part["first"]]
         # the classifier's later layers once over every level's chosen cached nodes and frontier
         logits, spreads = self._exact(torch.cat(firsts), context)
         chosen_rows, chosen_logits, chosen_reg = [], [], []
@@ -808,13 +813,13 @@ class MQReadout(TaskReadout):
             store, part = self.levels[level], frontier[level]
             count, fresh = int(run.sum()), len(part["first"])
             if count:
-                mine = logits[offset:offset + count]
-                store.rows["max_logit"][run] = mine.max(1).values
-                store.rows["spreads"][run] = spreads[offset:offset + count]
-                store.rows["context"][run] = context_id
+                mine, cached = logits[offset:offset + count], store.rows
+                cached["max_logit"][run] = mine.max(1).values
+                cached["spreads"][run] = spreads[offset:offset + count]
+                cached["context"][run] = context_id
                 chosen_rows.append(rows[:len(store)][run])
                 chosen_logits.append(mine)
-                chosen_reg.append(store.rows["reg"][run])
+                chosen_reg.append(cached["reg"][run])
             if fresh:
                 chosen_rows.append(rows[len(store):])
                 chosen_logits.append(logits[offset + count:offset + count + fresh])

@@ -36,7 +36,7 @@ from egostream.tasks.base import TASKS, Fuse, ModelPreset, Task, TaskConfig, Tas
 from egostream.tasks.classifier import ClassifierConfig, MLPClassifier
 
 __all__ = ["LTAConfig", "LTAOutput", "LTAPrediction", "LTATask", "LTAGraphHead", "FutureGraph",
-           "future_graph", "torch_cluster_offsets", "sample_future_actions"]
+           "future_graph", "future_nodes", "torch_cluster_offsets", "sample_future_actions"]
 
 # torch_cluster's default cap on the sources of one target; reproduced only while no node reaches it.
 _TORCH_CLUSTER_MAX_NEIGHBOURS = 32
@@ -132,6 +132,11 @@ def torch_cluster_offsets(batch: Tensor, num_groups: int) -> Tensor:
     return torch.tensor(offsets, dtype=torch.long, device=batch.device)
 
 
+def future_nodes(pooled: Tensor, num_future: int) -> Tensor:
+    """``[B * Z, F]`` node features of the future graph: video ``b``'s ``pooled[b]`` repeated for its ``Z`` steps."""
+    return torch.repeat_interleave(pooled, num_future, dim=0)
+
+
 def future_graph(pooled: Tensor, num_future: int, radius: float, *, authors_batched: bool = False) -> FutureGraph:
     """The future graph of ``B`` videos from their pooled features ``[B, F]``.
 
@@ -141,7 +146,7 @@ def future_graph(pooled: Tensor, num_future: int, radius: float, *, authors_batc
     """
     num_videos = pooled.shape[0]
     device = pooled.device
-    x = torch.repeat_interleave(pooled, num_future, dim=0)
+    x = future_nodes(pooled, num_future)
     # float64 arange cast to float32, as the authors build it.
     pos = torch.arange(num_future, device=device, dtype=torch.float64).repeat(num_videos).float()
     if not authors_batched:
