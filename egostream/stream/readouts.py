@@ -478,6 +478,14 @@ class _Level0Readout(TaskReadout):
         projected = self.cache.level_rows(0, graphs.indices, graphs.x, view.outputs_final[0])["projected"]
         return span, graphs, projected
 
+    def _segment_features(self, view: NodeView, span_s: float, *, clamp_empty: bool) -> tuple[Span, Tensor]:
+        """The trailing span of ``span_s`` seconds as one segment: its ``[1, F]`` mean neck output, as the task's
+        forward pools it (``clamp_empty``: AR's guard against an empty segment, which OSCC does not have)."""
+        span, graphs, projected = self._projected(view, span_s)
+        inputs = _one_segment(span)
+        return span, segment_mean(projected, graphs.pos, graphs.video, inputs.segments, inputs.segment_video,
+                                  clamp_empty=clamp_empty)
+
 
 class ARReadout(_Level0Readout):
     """AR (:func:`read_action`); incremental: the neck output of each final level-0 node is cached, then the
@@ -491,10 +499,7 @@ class ARReadout(_Level0Readout):
             return read_action(self.bundle, view, self.config.ar_span_s, self.grid, self.names)
         head = self.bundle.head("ar")
         assert isinstance(head, ARTask)
-        span, graphs, projected = self._projected(view, self.config.ar_span_s)
-        inputs = _one_segment(span)
-        features = segment_mean(projected, graphs.pos, graphs.video, inputs.segments, inputs.segment_video,
-                                clamp_empty=True)
+        span, features = self._segment_features(view, self.config.ar_span_s, clamp_empty=True)
         prediction = head.decode(AROutput(head.verb_classifier(features), head.noun_classifier(features), features))
         return ActionReadout(span, _scored(prediction.verb_ids[0], prediction.verb_scores[0], self.names.verb),
                              _scored(prediction.noun_ids[0], prediction.noun_scores[0], self.names.noun))
@@ -545,10 +550,7 @@ class OSCCReadout(_Level0Readout):
             return read_state_change(self.bundle, view, self.config.oscc_span_s, self.grid)
         head = self.bundle.head("oscc")
         assert isinstance(head, OSCCTask)
-        span, graphs, projected = self._projected(view, self.config.oscc_span_s)
-        inputs = _one_segment(span)
-        features = segment_mean(projected, graphs.pos, graphs.video, inputs.segments, inputs.segment_video,
-                                clamp_empty=False)
+        span, features = self._segment_features(view, self.config.oscc_span_s, clamp_empty=False)
         prediction = head.decode(OSCCOutput(head.classifier(features), features))
         return StateChangeReadout(span, bool(prediction.state_change[0]), float(prediction.probability[0]))
 

@@ -13,7 +13,6 @@ import pytest
 import torch
 
 from egostream.checkpoint import load_checkpoint
-from egostream.ego4d.synthetic import SynthConfig, generate_dataset
 from egostream.errors import InputError
 from egostream.model import ModelBundle
 from egostream.train.loop import train
@@ -27,14 +26,6 @@ OVERRIDES = ["num_epochs=3", "batch_size=1", "lr_warmup_epochs=1", "eval_every_e
 def one_thread() -> Iterator[None]:
     with torch_threads(1):
         yield
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("synthetic")
-    generate_dataset(root, SynthConfig(videos=3, min_video_sec=120, max_video_sec=130, train_fraction=0.67,
-                                       state_change_samples_per_video=4, moments_per_video=4))
-    return root
 
 
 @pytest.mark.usefixtures("one_thread")

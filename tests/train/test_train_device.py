@@ -13,21 +13,12 @@ from torch.nn.modules.module import register_module_forward_pre_hook
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from egostream.device import resolve_device
-from egostream.ego4d.synthetic import SynthConfig, generate_dataset
 from egostream.errors import InputError
 from egostream.train.loop import train
 from egostream.train.recipe import TRAIN_CONFIG_DIR, load_recipe
 from tests.tensor_walk import tensors_in
 
 OVERRIDES = ["num_epochs=2", "batch_size=1", "lr_warmup_epochs=1", "eval_every_epochs=1"]
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("synthetic")
-    generate_dataset(root, SynthConfig(videos=3, min_video_sec=120, max_video_sec=130, train_fraction=0.67,
-                                       state_change_samples_per_video=4, moments_per_video=4))
-    return root
 
 
 class Observed:
