@@ -1,4 +1,4 @@
-"""Speed of the cosine top-k and soft-NMS kernels: one JSON line per measurement on stdout.
+"""Speed of the cosine top-k, incremental-edge, soft-NMS and stacked-linear kernels: one JSON line per measurement on stdout.
 
 Each line has ``kernel``, ``path`` (``cupy``, ``torch-cuda`` or ``cpu``), the sizes, ``ms_p50`` and ``ms_p95``
 (wall-clock milliseconds per call, CUDA synchronised). Paths that cannot run here print a line with ``skipped``.
@@ -9,6 +9,9 @@ Each line has ``kernel``, ``path`` (``cupy``, ``torch-cuda`` or ``cpu``), the si
   force on the GPU, ``normalize -> torch.mm -> torch.topk`` (without the lowest-index tie rule).
 * ``incremental_edges``: the engine's per-push edges: ``M`` new level-0 nodes appended to a buffer of ``N`` (nodes
   every 16/30 s, radius 2 s). ``torch-cuda`` is the kernel's torch path run on the GPU.
+* ``stacked_linear``: a depth-8 streaming push's TDGC linear maps (``M`` rows, 32 ``768 x 768`` matrices) as
+  :class:`egostream.kernels.stacked_linear.StackedLinear` (``cpu``) and as plain ``nn.Linear`` calls
+  (``torch-linear``); CPU only.
 * ``soft_nms``: Hier-EgoPack's MQ call of ``batched_nms`` (Gaussian, per class, sigma 2.0, min score 0.001, at
   most 2000) on ``N`` candidate moments spread over ``C = 110`` classes of one 480 s clip.
 
@@ -29,6 +32,7 @@ import torch
 
 from egostream import optional
 from egostream.kernels import PrototypeIndex, batched_nms, normalize_rows, radius_edges_incremental
+from egostream.kernels.stacked_linear import WITH_ONEDNN_LINEAR, StackedLinear
 
 MQ_CALL = dict(iou_threshold=0.1, min_score=0.001, max_seg_num=2000, use_soft_nms=True, multiclass=True, sigma=2.0,
                voting_thresh=0.95)
@@ -130,6 +134,26 @@ def bench_soft_nms(sizes: list[int], repeats: int) -> Iterator[dict]:
             yield {**record, "ms_p50": round(p50, 4), "ms_p95": round(p95, 4)}
 
 
+def bench_stacked_linear(row_counts: list[int], repeats: int) -> Iterator[dict]:
+    """A depth-8 push's TDGC linear maps: ``M`` rows through 16 layers' ``lin_rel`` and ``lin_root`` (hidden 768,
+    32 matrices, 75 MB, more than the last-level cache), as :class:`StackedLinear` (``cpu``: one oneDNN GEMM per
+    layer) and as the layers' own ``torch.nn.functional.linear`` calls (``torch-linear``, the baseline)."""
+    generator = torch.Generator().manual_seed(0)
+    layers = [(torch.nn.Linear(768, 768), torch.nn.Linear(768, 768, bias=False)) for _ in range(16)]
+    stacked = [StackedLinear(list(pair)) for pair in layers]
+    for rows in row_counts:
+        x = torch.randn(rows, 768, generator=generator)
+        calls = {"cpu": lambda: [linear(x) for linear in stacked],
+                 "torch-linear": lambda: [(rel(x), root(x)) for rel, root in layers]}
+        for path, call in calls.items():
+            record = dict(kernel="stacked_linear", path=path, M=rows, matrices=32, D=768)
+            if path == "cpu" and not WITH_ONEDNN_LINEAR:
+                record["note"] = "no oneDNN linear in this PyTorch build: the stacked weight through F.linear"
+            with torch.no_grad():
+                p50, p95 = _time_ms(call, "cpu", repeats)
+            yield {**record, "ms_p50": round(p50, 4), "ms_p95": round(p95, 4)}
+
+
 def _p50(records: list[dict], **match: object) -> float | None:
     found = [r["ms_p50"] for r in records if "ms_p50" in r and all(r.get(k) == v for k, v in match.items())]
     return found[0] if found else None
@@ -163,14 +187,17 @@ def main() -> None:
         topk_sizes = list(itertools.product([1, 256], [1024], [256]))
         edge_sizes = [(1024, 1)]
         nms_sizes = [100, 1000]
+        linear_rows = [6]
     else:
         topk_sizes = list(itertools.product([1, 16, 256, 4096], [1024, 4096, 16384], [256, 768]))
         edge_sizes = list(itertools.product([1024, 16384], [1, 16]))
         nms_sizes = [100, 1000, 5000]
+        linear_rows = [1, 6, 18, 82]
     records = []
     for record in itertools.chain(bench_cosine_topk(topk_sizes, args.repeats),
                                   bench_incremental_edges(edge_sizes, args.repeats),
-                                  bench_soft_nms(nms_sizes, args.repeats)):
+                                  bench_soft_nms(nms_sizes, args.repeats),
+                                  bench_stacked_linear(linear_rows, args.repeats)):
         print(json.dumps(record), flush=True)
         records.append(record)
     print(json.dumps(target_summary(records)), flush=True)
