@@ -30,7 +30,7 @@ parts (``layers.<d>.convs.<k>``, ``layers.<d>.norm``). :func:`authors_backbone_k
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -150,14 +150,17 @@ class LevelBlock(nn.Module):
         self.norm = nn.LayerNorm(width) if cfg.use_norm else nn.Identity()
 
     def forward(self, x: Tensor, edge_index: Tensor, pos: Tensor,
-                edge_weights: Sequence[Tensor | None] | None = None) -> Tensor:
+                edge_weights: Sequence[Tensor | None] | None = None,
+                linears: Sequence[Callable[[Tensor], tuple[Tensor, Tensor]]] | None = None) -> Tensor:
         """``x`` ``[N, F]``, ``edge_index`` ``[2, E]``, ``pos`` ``[N]`` seconds -> ``[N, F]`` (without residual).
 
         ``edge_weights``: each conv's edge factors when the caller has them (see ``DistanceGatedConv.forward``).
+        ``linears``: per conv, its two linear maps applied the caller's way (see ``DistanceGatedConv.forward``).
         """
         h = self.dropout(x)
         for k, conv in enumerate(self.convs):
-            h = conv(h, edge_index, pos, None if edge_weights is None else edge_weights[k])
+            h = conv(h, edge_index, pos, None if edge_weights is None else edge_weights[k],
+                     None if linears is None else linears[k])
             if k < len(self.convs) - 1:
                 h = nn.functional.leaky_relu(h, _NEGATIVE_SLOPE)
         return nn.functional.leaky_relu(self.norm(h), _NEGATIVE_SLOPE)

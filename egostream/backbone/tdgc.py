@@ -17,6 +17,7 @@ the authors' (``lin_rel``, ``lin_root``, ``lin_pos``, ``bias``), so their state-
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -118,19 +119,23 @@ class DistanceGatedConv(nn.Module):
         sign = torch.sign(offset).unsqueeze(1)
         return sign if gate is None else gate * sign
 
-    def forward(self, x: Tensor, edge_index: Tensor, pos: Tensor, edge_weight: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, edge_index: Tensor, pos: Tensor, edge_weight: Tensor | None = None,
+                linears: Callable[[Tensor], tuple[Tensor, Tensor]] | None = None) -> Tensor:
         """Args: ``x`` ``[N, D]``; ``edge_index`` ``[2, E]`` (source ``j``, target ``i``); ``pos`` ``[N]`` seconds;
         ``edge_weight``: the edges' factors (:meth:`edge_weights`) when the caller already has them (the streaming
-        engine caches the gates of its grid's distances), else computed from ``pos``.
+        engine caches the gates of its grid's distances), else computed from ``pos``; ``linears``: a callable
+        returning ``(lin_rel(x), lin_root(x))`` when the caller applies the two maps its own way (the streaming
+        engine and readouts stack them into one GEMM, :class:`~egostream.kernels.stacked_linear.StackedLinear`), else the
+        layer's own.
 
         Returns ``[N, F]``.
         """
-        neighbour = nn.functional.leaky_relu(self.lin_rel(x), negative_slope=0.2)
-        messages = neighbour[edge_index[0]]
         weight = self.edge_weights(edge_index, pos) if edge_weight is None else edge_weight
+        rel, root = (self.lin_rel(x), self.lin_root(x)) if linears is None else linears(x)
+        messages = nn.functional.leaky_relu(rel, negative_slope=0.2)[edge_index[0]]
         if weight is not None:
             messages = messages * weight
-        out = aggregate_messages(messages, edge_index[1], len(x), self.aggregation) + self.lin_root(x)
+        out = aggregate_messages(messages, edge_index[1], len(x), self.aggregation) + root
         if self.bias is not None:
             out = out + self.bias
         return out

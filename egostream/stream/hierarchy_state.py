@@ -32,6 +32,7 @@ from torch import Tensor
 
 from egostream.backbone.graphs import LevelGraphs
 from egostream.device import module_device
+from egostream.kernels.stacked_linear import StackedLinear
 from egostream.backbone.hierarchy import HierarchicalBackbone, LevelBlock
 from egostream.stream.config import StreamConfig
 from egostream.stream.edge_gates import EdgeGates
@@ -49,6 +50,10 @@ def stack_level_graphs(levels: list[tuple[Tensor, Tensor, Tensor]]) -> LevelGrap
     return LevelGraphs(x=torch.cat([x for x, _, _ in levels]), pos=pos, video=torch.zeros_like(depth), depth=depth,
                        extent=(2.0 ** depth).to(pos.dtype), indices=torch.cat([idx for _, _, idx in levels]),
                        num_videos=1)
+
+
+def _stacked_linears(backbone: HierarchicalBackbone) -> list[list[StackedLinear]]:
+    return [[StackedLinear([conv.lin_rel, conv.lin_root]) for conv in block.convs] for block in backbone.layers]
 
 
 class IncrementalHierarchy:
@@ -70,6 +75,11 @@ class IncrementalHierarchy:
                                   reach=self.reach, device=self.device) for d in range(backbone.depth + 1)]
         #: Per level, the TDGC distance gates of the edge lengths met so far (:mod:`egostream.stream.edge_gates`).
         self.gates = [EdgeGates() for _ in range(backbone.depth)]
+        #: Per level, per TDGC layer, its ``lin_rel`` and ``lin_root`` as one GEMM (:mod:`egostream.kernels.stacked_linear`).
+        self.linears = _stacked_linears(backbone)
+        #: Per level, the last block window's graph (see :meth:`_window_graph`).
+        self._windows: list[tuple[tuple[int, int], Tensor, Tensor, list[Tensor | None]] | None] = \
+            [None] * backbone.depth
         self.num_rows = 0
 
     @property
@@ -116,14 +126,28 @@ class IncrementalHierarchy:
         ``start ..``; returns the nodes evaluated."""
         window = level.block_window
         inputs = level.read(level.inputs, window)
-        edges, pos = level.edges_within(window), level.read(level.pos, window)
-        weights = self.gates[level.level].weights(list(block.convs), edges, pos)
-        outputs = inputs + block(inputs, edges, pos, weights)
+        edges, pos, weights = self._window_graph(level, block)
+        outputs = inputs + block(inputs, edges, pos, weights, self.linears[level.level])
         level.write(level.outputs, start, outputs[start - window:])
         return len(inputs)
 
+    def _window_graph(self, level: LevelState, block: LevelBlock) -> tuple[Tensor, Tensor, list[Tensor | None]]:
+        """The level's block window ``[block_window, num_nodes)`` as a graph: its ``[2, E]`` edges (renumbered from
+        the window's first node), ``[n]`` positions in seconds and each conv's edge factors. Level ``d`` gains a
+        node every ``2**d`` rows only, so the window is often the one of the last push: then the graph is reused
+        (a window's nodes, positions and edges never change)."""
+        key = (level.block_window, level.num_nodes)
+        cached = self._windows[level.level]
+        if cached is None or cached[0] != key:
+            edges = level.edges_within(level.block_window)
+            pos = level.read(level.pos, level.block_window).clone()
+            cached = (key, edges, pos, self.gates[level.level].weights(list(block.convs), edges, pos))
+            self._windows[level.level] = cached
+        return cached[1], cached[2], cached[3]
+
     def __getstate__(self) -> dict[str, object]:
         state = dict(vars(self))
+        state["_windows"] = [None] * len(self._windows)  # derived from the levels, rebuilt at the next push
         state["levels"] = [level.without_provisional_outputs() for level in self.levels]
         return state
 
@@ -131,6 +155,8 @@ class IncrementalHierarchy:
     def __setstate__(self, state: dict[str, object]) -> None:
         vars(self).update(state)
         vars(self).setdefault("gates", [EdgeGates() for _ in self.backbone.layers])  # a snapshot older than the gates
+        vars(self).setdefault("linears", _stacked_linears(self.backbone))
+        vars(self).setdefault("_windows", [None] * self.backbone.depth)
         for level, block in zip(self.levels, self.backbone.layers):
             if level.num_nodes > level.outputs_final:
                 self._run_block(level, block, level.outputs_final)

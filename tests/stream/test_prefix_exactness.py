@@ -6,11 +6,14 @@ prefixes: a node the engine calls final never changes, and the first non-final n
 """
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 import torch
 
 from egostream.backbone.graphs import LevelGraphs
 from egostream.stream import StreamConfig, StreamEngine
+from egostream.stream.level_state import LevelState
 from egostream.testing import reference_dir
 from tests.reference_fixtures import backbone_cases, reference_backbone
 from tests.stream.streams import (ATOL, INPUT_SIZE, anchored_before, assert_graphs_match, offline, push_sizes,
@@ -37,6 +40,32 @@ def test_every_push_equals_offline_prefix(depth: int, max_push: int) -> None:
         top_x, top_pos, top_indices = engine.top_features(0)
         torch.testing.assert_close(top_x, final_x, atol=ATOL, rtol=0)
         assert torch.equal(top_indices, torch.arange(len(final_x)))
+
+
+def test_a_level_builds_its_window_graph_once_per_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Level ``d`` gains a node every ``2**d`` rows, so its block window (nodes, edges, distance gates) is often the
+    last push's: the engine builds a window's graph once and reuses it, and the nodes still equal the offline model."""
+    calls: Counter[int] = Counter()
+    edges_within = LevelState.edges_within
+
+    def counting(level: LevelState, start: int) -> torch.Tensor:
+        calls[level.level] += 1
+        return edges_within(level, start)
+
+    monkeypatch.setattr(LevelState, "edges_within", counting)
+    depth, length = 5, 160
+    backbone = random_backbone(depth, seed=3)
+    rows = torch.randn(length, INPUT_SIZE, generator=torch.Generator().manual_seed(3))
+    engine = StreamEngine(backbone, LONG_HORIZON)
+    windows: list[set[tuple[int, int]]] = [set() for _ in range(depth)]
+    for row in rows:
+        engine.push(row)
+        for level in engine._state.levels[:depth]:
+            windows[level.level].add((level.block_window, level.num_nodes))
+    assert [calls[d] for d in range(depth)] == [len(keys) for keys in windows]
+    assert calls[0] == length and calls[depth - 1] <= length // 2 ** (depth - 2)
+    final_x, expected = offline(backbone, rows)
+    assert_graphs_match(engine.graphs(0), expected)
 
 
 @pytest.mark.parametrize("depth", [3, 8])
