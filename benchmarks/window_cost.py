@@ -17,8 +17,9 @@ each entry of ``WindowResult.latency_ms``: ``engine`` and each readout), ``x_rea
 wall-clock second over the timed part, every push included) and ``rss_mb`` (resident memory after the measurement).
 Incremental lines add ``engine_floor_ms``: the p50 time to apply every weight matrix an incremental push must read
 (each level's TDGC ``lin_rel`` and ``lin_root``: a new row changes the non-final frontier of every level) to a single
-row, one after the other: the memory traffic below which no push of this model can go on this machine, whatever the
-engine does around it.
+row, one layer after the other, the way the engine applies them
+(:class:`~egostream.kernels.stacked_linear.StackedLinear`): the memory traffic below which no push of this model can
+go on this machine, whatever the engine does around it.
 
 Models: the EgoVLP (256-d rows) and Omnivore (1536-d rows) depth-8 presets (``configs/model/*_depth8.yaml``: hidden
 768, all five heads, 110 MQ classes), random weights (cost does not depend on them); default readout spans
@@ -41,6 +42,7 @@ import torch
 
 from egostream.config import CONFIG_DIR, load_config
 from egostream.device import resolve_device
+from egostream.kernels.stacked_linear import StackedLinear
 from egostream.model import ModelBundle, ModelConfig
 from egostream.stream.config import StreamConfig, load_stream_config
 from egostream.stream.windows import WindowEmitter
@@ -104,19 +106,22 @@ class WindowRun:
 
 
 def engine_floor_ms(bundle: ModelBundle, repeats: int = 21) -> float:
-    """p50 milliseconds of one pass of a ``[1, F]`` row through every TDGC weight matrix of the bundle's backbones."""
-    matrices = [linear.weight for backbone in bundle.backbones for block in backbone.layers
-                for conv in block.convs for linear in (conv.lin_rel, conv.lin_root)]
-    row = torch.randn(1, matrices[0].shape[1], device=matrices[0].device)
+    """p50 milliseconds of one pass of a ``[1, F]`` row through every TDGC weight matrix of the bundle's backbones,
+    applied as the engine applies them (each layer's ``lin_rel`` and ``lin_root`` as one :class:`StackedLinear`)."""
+    layers = [StackedLinear([conv.lin_rel, conv.lin_root]) for backbone in bundle.backbones
+              for block in backbone.layers for conv in block.convs]
+    weight = bundle.backbones[0].layers[0].convs[0].lin_rel.weight
+    row = torch.randn(1, weight.shape[1], device=weight.device)
+    for layer in layers:  # packs the weights once, as the engine's first push does
+        layer(row)
     times = []
-    with torch.no_grad():
-        for _ in range(repeats):
-            began = time.perf_counter()
-            for weight in matrices:
-                torch.nn.functional.linear(row, weight)
-            if row.is_cuda:
-                torch.cuda.synchronize(row.device)
-            times.append((time.perf_counter() - began) * 1e3)
+    for _ in range(repeats):
+        began = time.perf_counter()
+        for layer in layers:
+            layer(row)
+        if row.is_cuda:
+            torch.cuda.synchronize(row.device)
+        times.append((time.perf_counter() - began) * 1e3)
     return round(float(np.percentile(times, 50)), 2)
 
 

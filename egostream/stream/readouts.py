@@ -60,6 +60,7 @@ from egostream.backpack.prototypes import Backpack
 from egostream.ego4d.protocol.pnr import NUM_CANDIDATES, pnr_sampling
 from egostream.errors import InputError
 from egostream.kernels.cosine_topk import PrototypeIndex
+from egostream.kernels.stacked_linear import PackedSequential, StackedLinear
 from egostream.model import ModelBundle
 from egostream.stream.config import ReadoutConfig, StreamConfig
 from egostream.stream.edge_gates import EdgeGates
@@ -76,6 +77,7 @@ from egostream.tasks.base import Task, TaskInputs, task_class, task_names
 from egostream.tasks.lta import LTAOutput, LTATask, future_graph, future_nodes
 from egostream.tasks.mq import MQTask, mq_candidates
 from egostream.tasks.mq_postprocessing import postprocess_mq_detections
+from egostream.tasks.neck import ProjectionNeck
 from egostream.tasks.oscc import OSCCOutput, OSCCTask
 
 __all__ = ["ReadoutConfig", "NodeView", "PNRView", "pnr_view", "span_graphs", "read_action", "read_anticipation",
@@ -451,15 +453,30 @@ class TaskReadout:
         raise NotImplementedError
 
 
+def packed_neck(head: Task) -> Callable[[Tensor], Tensor]:
+    """``head.project`` with the neck's linear layers as oneDNN-packed GEMMs (:class:`PackedSequential`) when the
+    head keeps the standard :class:`~egostream.tasks.neck.ProjectionNeck`; else ``head.project`` itself."""
+    if type(head).project is Task.project and type(head.projector) is ProjectionNeck:
+        return PackedSequential(head.projector.net)
+    return head.project
+
+
 class _Level0Projection:
     """``(x, level) -> {"projected": head.project(x)}``: a task's neck as a :class:`NodeCache` computation (a class,
     not a closure, so a stream snapshot can pickle the cache with the head as a reference)."""
 
     def __init__(self, head: Task) -> None:
         self.head = head
+        self.project = packed_neck(head)
+
+    def __getstate__(self) -> dict[str, object]:
+        return {"head": self.head}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__init__(state["head"])  # type: ignore[misc]
 
     def __call__(self, x: Tensor, level: int) -> dict[str, Tensor]:
-        return {"projected": self.head.project(x)}
+        return {"projected": self.project(x)}
 
 
 class _Level0Readout(TaskReadout):
@@ -505,6 +522,18 @@ class ARReadout(_Level0Readout):
                              _scored(prediction.noun_ids[0], prediction.noun_scores[0], self.names.noun))
 
 
+class _RepeatedRowLinears:
+    """A TDGC layer's ``(lin_rel(x), lin_root(x))`` for ``x [Z, F]`` whose rows are all equal (the LTA future graph's
+    input: one pooled feature repeated, :func:`~egostream.tasks.lta.future_nodes`): computed on the first row and
+    broadcast to ``Z`` rows. A row's GEMM output depends on that row only, so this equals computing every row."""
+
+    def __init__(self, linears: StackedLinear) -> None:
+        self.linears = linears
+
+    def __call__(self, x: Tensor) -> tuple[Tensor, ...]:
+        return tuple(out.expand(len(x), -1) for out in self.linears(x[:1]))
+
+
 class LTAReadout(_Level0Readout):
     """LTA (:func:`read_anticipation`); incremental: cached neck outputs of final level-0 nodes, then the max-pool,
     the future graph and the classifiers as ``LTATask.forward`` does (egostream.tasks.lta); the future graph (its
@@ -517,6 +546,14 @@ class LTAReadout(_Level0Readout):
         self.gates = EdgeGates()
         #: The future graph's ``(pos [Z], edge_index [2, E])``, built at the first window.
         self.future: tuple[Tensor, Tensor] | None = None
+        head = self.bundle.head("lta")
+        assert isinstance(head, LTATask)
+        first, second = (StackedLinear([conv.lin_rel, conv.lin_root]) for conv in head.head.convs)
+        #: The future graph's two TDGC layers, each layer's two linear maps as one GEMM; the first layer's input
+        #: rows are one pooled feature repeated, so its maps run on one row.
+        self.graph_linears = (_RepeatedRowLinears(first), second)
+        #: The verb and noun classifiers' first layers (same input) as one GEMM.
+        self.classifier_first = StackedLinear([head.verb_classifier.first, head.noun_classifier.first])
 
     @torch.no_grad()
     def read(self, view: NodeView) -> AnticipationReadout:
@@ -533,8 +570,9 @@ class LTAReadout(_Level0Readout):
             self.future = graph.pos, graph.edge_index
         pos, edge_index = self.future
         features = head.head(future_nodes(pooled, head.config.num_future), edge_index, pos,
-                             self.gates.weights(head.head.convs, edge_index, pos))
-        outputs = LTAOutput(head.verb_classifier(features), head.noun_classifier(features), features)
+                             self.gates.weights(head.head.convs, edge_index, pos), self.graph_linears)
+        verb, noun = self.classifier_first(features)
+        outputs = LTAOutput(head.verb_classifier.after_first(verb), head.noun_classifier.after_first(noun), features)
         return _anticipation(self.bundle, outputs, span, seed, self.names)
 
 

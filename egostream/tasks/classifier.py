@@ -72,6 +72,17 @@ class MLPClassifier(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.cls(self.net(self.dropout(x)))
 
+    @property
+    def first(self) -> nn.Linear:
+        """The first linear layer (``net[0]``, or ``cls`` without hidden layers)."""
+        return self.net[0] if len(self.net) else self.cls
+
+    def after_first(self, hidden: Tensor) -> Tensor:
+        """The logits from the first linear layer's output ``hidden`` (eval mode: the input dropout is off), so a
+        caller may apply that layer its own way (the streaming LTA readout stacks the verb and noun classifiers'
+        first layers into one GEMM)."""
+        return self.cls(self.net[1:](hidden)) if len(self.net) else hidden
+
 
 @dataclass(frozen=True)
 class RegressorConfig:

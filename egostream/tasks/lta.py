@@ -20,7 +20,7 @@ Decoding samples ``num_sequences`` (5) sequences of ``Z`` actions from the per-s
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -183,11 +183,14 @@ class LTAGraphHead(nn.Module):
         return self.module_0, self.module_2
 
     def forward(self, x: Tensor, edge_index: Tensor, pos: Tensor,
-                edge_weights: Sequence[Tensor | None] | None = None) -> Tensor:
-        """``edge_weights``: each layer's edge factors when the caller has them (``DistanceGatedConv.forward``)."""
+                edge_weights: Sequence[Tensor | None] | None = None,
+                linears: Sequence[Callable[[Tensor], tuple[Tensor, Tensor]]] | None = None) -> Tensor:
+        """``edge_weights``: each layer's edge factors when the caller has them; ``linears``: each layer's two linear
+        maps applied the caller's way (both as in ``DistanceGatedConv.forward``)."""
         weights = edge_weights if edge_weights is not None else (None, None)
-        x = torch.relu(self.module_0(x, edge_index, pos, weights[0]))
-        return torch.relu(self.module_2(x, edge_index, pos, weights[1]))
+        maps = linears if linears is not None else (None, None)
+        x = torch.relu(self.module_0(x, edge_index, pos, weights[0], maps[0]))
+        return torch.relu(self.module_2(x, edge_index, pos, weights[1], maps[1]))
 
 
 def sample_future_actions(verb_logits: Tensor, noun_logits: Tensor, num_future: int, num_sequences: int = 5,
