@@ -525,7 +525,8 @@ class ARReadout(_Level0Readout):
 class _RepeatedRowLinears:
     """A TDGC layer's ``(lin_rel(x), lin_root(x))`` for ``x [Z, F]`` whose rows are all equal (the LTA future graph's
     input: one pooled feature repeated, :func:`~egostream.tasks.lta.future_nodes`): computed on the first row and
-    broadcast to ``Z`` rows. A row's GEMM output depends on that row only, so this equals computing every row."""
+    broadcast to ``Z`` rows: equal to computing every row, bit for bit where each output row depends on its own input
+    row only (the oneDNN path of :class:`StackedLinear`), else to float32 rounding."""
 
     def __init__(self, linears: StackedLinear) -> None:
         self.linears = linears
