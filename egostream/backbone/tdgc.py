@@ -6,7 +6,9 @@ Reproduces ``DistanceGatedConv`` of sapeirone/hier-egopack@4fff4e5:models/conv/d
     out_i = lin_root(x_i) + bias + AGG_{j in N(i)} [ sign(p_j - p_i) * gate(|p_j - p_i|) * LeakyReLU_0.2(lin_rel(x_j)) ]
     gate(d) = tanh(Linear(H, F)(LeakyReLU_0.01(Linear(1, H)(d))))
 
-with ``AGG`` the mean over incoming edges (0 for a node without edges, e.g. a 1-node video). The parameter names are
+with ``AGG`` the mean over incoming edges (0 for a node without edges, e.g. a 1-node video); the message passing
+itself is :func:`egostream.kernels.gated_messages.gated_messages` (compiled on the CPU without autograd, bit-identical
+to its PyTorch ops). The parameter names are
 the authors' (``lin_rel``, ``lin_root``, ``lin_pos``, ``bias``), so their state-dict keys load 1:1:
 
 * ``lin_rel`` ``[F, D]`` + bias: transforms the NEIGHBOUR features (identity-initialised);
@@ -23,25 +25,13 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from egostream.kernels.gated_messages import Aggregation, gated_messages
+
 __all__ = ["DistanceGatedConv", "GateActivation", "Aggregation"]
 
 GateActivation = Literal["tanh", "sigmoid", "relu"]
-Aggregation = Literal["mean", "sum", "max"]
 
 _GATE_ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "relu": nn.ReLU}
-
-
-def aggregate_messages(messages: Tensor, target: Tensor, num_nodes: int, aggregation: Aggregation) -> Tensor:
-    """Reduce ``[E, F]`` edge messages onto their ``[E]`` target nodes; nodes without edges get 0 (PyG's rule)."""
-    out = messages.new_zeros(num_nodes, messages.shape[1])
-    index = target.unsqueeze(1).expand_as(messages)
-    if aggregation == "max":
-        return out.scatter_reduce(0, index, messages, reduce="amax", include_self=False)
-    out = out.index_add(0, target, messages)
-    if aggregation == "mean":
-        count = torch.bincount(target, minlength=num_nodes).clamp_min(1).to(messages.dtype)
-        out = out / count.unsqueeze(1)
-    return out
 
 
 class DistanceGatedConv(nn.Module):
@@ -132,13 +122,7 @@ class DistanceGatedConv(nn.Module):
         """
         weight = self.edge_weights(edge_index, pos) if edge_weight is None else edge_weight
         rel, root = (self.lin_rel(x), self.lin_root(x)) if linears is None else linears(x)
-        messages = nn.functional.leaky_relu(rel, negative_slope=0.2)[edge_index[0]]
-        if weight is not None:
-            messages = messages * weight
-        out = aggregate_messages(messages, edge_index[1], len(x), self.aggregation) + root
-        if self.bias is not None:
-            out = out + self.bias
-        return out
+        return gated_messages(rel, root, edge_index, weight, self.bias, self.aggregation)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, aggregation={self.aggregation}, signed={self.signed}, "
