@@ -39,12 +39,12 @@ from torch import Tensor, nn
 
 from egostream.backbone.graphs import LevelGraphs, VideoBatch
 from egostream.backbone.tdgc import Aggregation, DistanceGatedConv, GateActivation
+from egostream.kernels.neighbour_pool import Pooling, neighbour_pool
 from egostream.kernels.temporal_edges import radius_edges
 
 __all__ = ["BackboneConfig", "HierarchicalBackbone", "LevelBlock", "build_backbone", "neighbour_pool",
            "authors_backbone_keys", "backbone_config_from_authors"]
 
-Pooling = Literal["mean", "max", "video_subsampling"]
 ProjectionType = Literal["simple", "mlp"]
 
 _NEGATIVE_SLOPE = 0.2
@@ -164,33 +164,6 @@ class LevelBlock(nn.Module):
             if k < len(self.convs) - 1:
                 h = nn.functional.leaky_relu(h, _NEGATIVE_SLOPE)
         return nn.functional.leaky_relu(self.norm(h), _NEGATIVE_SLOPE)
-
-
-def neighbour_pool(x: Tensor, video: Tensor, indices: Tensor, mode: Pooling) -> Tensor:
-    """Pool each node with its temporal neighbours (rows ``i-1`` and ``i+1`` of the same video), before decimation.
-
-    ``"mean"``: the authors' double-self-loop average, ``(x_{i-1} + 2 x_i + x_{i+1}) / 4`` inside a video,
-    ``(2 x_i + x_{i±1}) / 3`` at its ends, ``x_i`` for a 1-node video
-    (sapeirone/hier-egopack@4fff4e5:models/graph_hier.py ``time_pooling``: ``radius_graph(indices, 1.5, loop=True)``
-    followed by ``avg_pool_neighbor_x``, which adds self-loops again). ``"max"``: the element-wise max over the
-    same neighbourhood. ``"video_subsampling"``: no pooling.
-
-    Rows are video-major with ``indices`` increasing inside a video; two rows are neighbours when their indices
-    differ by less than 1.5, as in the authors' radius graph on indices. Returns ``[N, F]``.
-    """
-    if mode == "video_subsampling" or len(x) < 2:
-        return x
-    linked = (video[1:] == video[:-1]) & ((indices[1:] - indices[:-1]).abs() < 1.5)  # rows i, i+1 are neighbours
-    has_left = torch.cat([linked.new_zeros(1), linked])
-    has_right = torch.cat([linked, linked.new_zeros(1)])
-    left = torch.cat([x[:1], x[:-1]])
-    right = torch.cat([x[1:], x[-1:]])
-    if mode == "max":
-        out = torch.where(has_left.unsqueeze(1), torch.maximum(x, left), x)
-        return torch.where(has_right.unsqueeze(1), torch.maximum(out, right), out)
-    total = 2 * x + left * has_left.unsqueeze(1) + right * has_right.unsqueeze(1)
-    count = 2 + has_left.to(x.dtype) + has_right.to(x.dtype)
-    return total / count.unsqueeze(1)
 
 
 class HierarchicalBackbone(nn.Module):

@@ -9,7 +9,8 @@ float32 arithmetic per node). A push of ``m`` rows:
    window ``[outputs_final - L * R, num_nodes)`` (the non-final nodes plus the ``L * R`` final nodes their ``L``
    TDGC layers read; outputs at the window's first ``L * R`` nodes see a truncated neighbourhood and are discarded),
    adds the residual, and rewrites the non-final outputs;
-3. pools the level's trailing outputs with ``backbone.pool`` (absolute indices, so the even-index parity is counted
+3. pools the level's trailing outputs as ``backbone.pool`` does, the kept rows only
+   (:func:`~egostream.kernels.neighbour_pool.pool_even_rows`; absolute indices, so the even-index parity is counted
    from the stream start) into the next level's non-final block inputs;
 4. advances the final counts (:mod:`egostream.stream.finality`), evicts the block inputs no future block run reads
    (older than the next run's window) and the final nodes older than the horizon that no future computation reads.
@@ -32,6 +33,7 @@ from torch import Tensor
 
 from egostream.backbone.graphs import LevelGraphs
 from egostream.device import module_device
+from egostream.kernels.neighbour_pool import pool_even_rows
 from egostream.kernels.stacked_linear import StackedLinear
 from egostream.backbone.hierarchy import HierarchicalBackbone, LevelBlock
 from egostream.stream.config import StreamConfig
@@ -163,12 +165,9 @@ class IncrementalHierarchy:
 
     def _update_pooled(self, level: LevelState, upper: LevelState) -> None:
         start = upper.inputs_final
-        window = max(0, 2 * start - 1)
-        outputs = level.read(level.outputs, window)
-        indices = torch.arange(window, window + len(outputs), device=self.device)
-        pooled, _, _, kept = self.backbone.pool(outputs, level.read(level.pos, window),
-                                                torch.zeros_like(indices), indices)
-        upper.write(upper.inputs, start, pooled[kept >= start])
+        window = max(0, 2 * start - 1)  # the first kept node 2 * start and its left neighbour
+        upper.write(upper.inputs, start,
+                    pool_even_rows(level.read(level.outputs, window), window, self.backbone.cfg.pool))
         upper.inputs_final = pooled_final_count(level.outputs_final, self.backbone.cfg.pool)
 
     def _evict(self) -> None:
