@@ -11,6 +11,7 @@ import torch
 
 from egostream.device import resolve_device
 import egostream.kernels.gated_messages as message_passing
+import egostream.kernels.neighbour_pool as pooling
 from egostream.stream import StreamConfig, StreamEngine
 from egostream.stream.engine import host_reads_per_push
 from tests.stream.streams import random_backbone, single_threaded_torch  # noqa: F401 (autouse fixture)
@@ -69,9 +70,10 @@ class HostReads:
 
 
 def test_a_push_reads_back_only_the_documented_scalars(monkeypatch: pytest.MonkeyPatch) -> None:
-    # the PyTorch message passing, as on a CUDA device: the compiled CPU path hands CPU tensors to Numba as NumPy
-    # views (no copy), and never runs on a device
+    # the PyTorch message passing and pooling, as on a CUDA device: the compiled CPU paths hand CPU tensors to Numba
+    # as NumPy views (no copy), and never run on a device
     monkeypatch.setattr(message_passing, "CPU_KERNEL", "torch")
+    monkeypatch.setattr(pooling, "CPU_KERNEL", "torch")
     engine = StreamEngine(random_backbone(DEPTH, 1), StreamConfig(horizon_s=30.0))
     reads = HostReads(monkeypatch)
     rows = torch.randn(900, 6)
