@@ -23,7 +23,7 @@ from torch import Tensor
 
 from egostream import optional
 
-__all__ = ["CPU_KERNEL", "Aggregation", "aggregate_messages", "gated_messages"]
+__all__ = ["CPU_KERNEL", "Aggregation", "aggregate_messages", "gated_messages", "warm_up"]
 
 Aggregation = Literal["mean", "sum", "max"]
 
@@ -83,3 +83,12 @@ def _compiled(rel: Tensor, root: Tensor, edge_index: Tensor, weight: Tensor | No
                             offsets.detach().contiguous().numpy(), aggregation == "mean",
                             np.float32(negative_slope), out.numpy())
     return out
+
+
+def warm_up() -> None:
+    """Compile the CPU kernel now (or load it from Numba's disk cache), so that its first real call is not the one
+    that pays ~1 s of compilation: the streaming engine calls this when it is built."""
+    if CPU_KERNEL == "compiled":
+        with torch.no_grad():
+            nodes = torch.zeros(2, 1)
+            gated_messages(nodes, nodes, torch.tensor([[0], [1]]), nodes[:1], None, "mean")

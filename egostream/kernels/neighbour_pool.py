@@ -15,7 +15,7 @@ from torch import Tensor
 
 from egostream import optional
 
-__all__ = ["CPU_KERNEL", "Pooling", "neighbour_pool", "pool_even_rows"]
+__all__ = ["CPU_KERNEL", "Pooling", "neighbour_pool", "pool_even_rows", "warm_up"]
 
 Pooling = Literal["mean", "max", "video_subsampling"]
 
@@ -65,3 +65,11 @@ def pool_even_rows(x: Tensor, first_index: int, mode: Pooling) -> Tensor:
         return out
     indices = torch.arange(first_index, first_index + len(x), device=x.device)
     return neighbour_pool(x, torch.zeros_like(indices), indices, mode)[parity::2]
+
+
+def warm_up() -> None:
+    """Compile :func:`pool_even_rows`' CPU kernel now (or load it from Numba's disk cache); see
+    :func:`egostream.kernels.gated_messages.warm_up`."""
+    if CPU_KERNEL == "compiled":
+        with torch.no_grad():
+            pool_even_rows(torch.zeros(2, 1), 0, "mean")

@@ -72,6 +72,10 @@ class StackedLinear:
         self.linears = list(linears)
         self.widths = [layer.out_features for layer in self.linears]
 
+    def prepare(self) -> None:
+        """Pack the weights now (the first call would), so that the first real call costs what the next ones do."""
+        self._weights()
+
     def _parameters_key(self) -> tuple[int, ...]:
         params = [p for layer in self.linears for p in (layer.weight, layer.bias) if p is not None]
         return tuple(v for p in params for v in (p.data_ptr(), p._version))

@@ -33,7 +33,8 @@ from torch import Tensor
 
 from egostream.backbone.graphs import LevelGraphs
 from egostream.device import module_device
-from egostream.kernels.neighbour_pool import pool_even_rows
+from egostream.kernels.gated_messages import warm_up as warm_up_message_passing
+from egostream.kernels.neighbour_pool import pool_even_rows, warm_up as warm_up_pooling
 from egostream.kernels.stacked_linear import StackedLinear
 from egostream.backbone.hierarchy import HierarchicalBackbone, LevelBlock
 from egostream.stream.config import StreamConfig
@@ -83,6 +84,17 @@ class IncrementalHierarchy:
         self._windows: list[tuple[tuple[int, int], Tensor, Tensor, list[Tensor | None]] | None] = \
             [None] * backbone.depth
         self.num_rows = 0
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Pack the TDGC weights and compile (or load) the CPU kernels now, when the stream is set up: the first
+        push is then as fast as the next ones instead of paying ~0.3 s (~1.5 s on a checkout's first run)."""
+        for stacks in self.linears:
+            for linear in stacks:
+                linear.prepare()
+        if self.device.type == "cpu":
+            warm_up_message_passing()
+            warm_up_pooling()
 
     @property
     def depth(self) -> int:

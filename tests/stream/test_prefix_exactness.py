@@ -13,6 +13,8 @@ import torch
 
 from egostream.backbone.graphs import LevelGraphs
 from egostream.stream import StreamConfig, StreamEngine
+from egostream.kernels import stacked_linear
+from egostream.stream import hierarchy_state
 from egostream.stream.level_state import LevelState
 from egostream.testing import reference_dir
 from tests.reference_fixtures import backbone_cases, reference_backbone
@@ -66,6 +68,20 @@ def test_a_level_builds_its_window_graph_once_per_window(monkeypatch: pytest.Mon
     assert calls[0] == length and calls[depth - 1] <= length // 2 ** (depth - 2)
     final_x, expected = offline(backbone, rows)
     assert_graphs_match(engine.graphs(0), expected)
+
+
+def test_setting_up_the_engine_prepares_the_cpu_kernels(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The weights are packed and the compiled kernels loaded when the engine is built, not by the first push (a
+    live stream's first window would pay for it)."""
+    warmed: list[str] = []
+    monkeypatch.setattr(hierarchy_state, "warm_up_message_passing", lambda: warmed.append("message passing"))
+    monkeypatch.setattr(hierarchy_state, "warm_up_pooling", lambda: warmed.append("pooling"))
+    backbone = random_backbone(3, seed=4)
+    engine = StreamEngine(backbone, LONG_HORIZON)
+    assert sorted(warmed) == ["message passing", "pooling"]
+    for stacks in engine._state.linears:
+        for linear in stacks:
+            assert linear.linears[0] in stacked_linear._PACKED
 
 
 @pytest.mark.parametrize("depth", [3, 8])
