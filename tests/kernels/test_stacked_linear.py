@@ -123,3 +123,15 @@ def test_stacks_of_the_same_layers_share_one_packed_weight_that_goes_with_the_mo
     del layers, first, second
     gc.collect()
     assert len(stacked_linear._PACKED) == count - 1
+
+
+def test_packing_one_stack_after_another_leaves_the_first_intact() -> None:
+    """Every stack is packed through one shared scratch buffer: each packed weight must be its own copy."""
+    first_layers, second_layers = _layers(seed=1), _layers(seed=2)
+    x = torch.randn(6, 48)
+    first = StackedLinear(first_layers)
+    first.prepare()
+    StackedLinear(second_layers).prepare()
+    with torch.no_grad():
+        for out, layer in zip(first(x), first_layers):
+            _assert_close(out, layer(x))
