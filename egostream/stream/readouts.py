@@ -472,8 +472,9 @@ class _Level0Projection:
     def __getstate__(self) -> dict[str, object]:
         return {"head": self.head}
 
-    def __setstate__(self, state: dict[str, object]) -> None:
-        self.__init__(state["head"])  # type: ignore[misc]
+    def __setstate__(self, state: dict[str, Task]) -> None:
+        self.head = state["head"]
+        self.project = packed_neck(self.head)
 
     def __call__(self, x: Tensor, level: int) -> dict[str, Tensor]:
         return {"projected": self.project(x)}
@@ -677,9 +678,8 @@ class MQReadout(TaskReadout):
         assert isinstance(head, MQTask)
         self.head = head
         self.span_s = readouts.mq_span_s
-        layers = list(head.classifier.net)
-        self.first = layers[0] if layers else head.classifier.cls
-        self.rest = [*layers[1:], head.classifier.cls] if layers else []
+        self.first = head.classifier.first
+        self.rest = [*list(head.classifier.net)[1:], head.classifier.cls] if len(head.classifier.net) else []
         self._width = head.config.features_size
         every = self.config.mq_every_s
         self.every_rows = 1 if every is None else max(1, round(every / self.grid.row_period_s))
